@@ -1,0 +1,43 @@
+"""Agent-side client for custom-api-sidecar: ``conv.api.<api>.<operation>(...)``.
+
+    from client import connect
+    conv = connect()                       # argument, else $CUSTOM_API_SIDECAR, else the default socket
+    r = conv.api.salesforce.get_contact("123")
+    r.raise_for_status(); r.json()
+
+Needs only grpcio and protobuf; imports nothing from the sidecar.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._conv import AsyncConv, Conv, ConvLog
+from ._response import Headers, Response
+from ._target import DEFAULT_TARGET, TARGET_ENV
+from .errors import CustomApiError, HTTPError
+
+
+def connect(target: str | None = None) -> Conv:
+    """A synchronous ``conv``. ``target`` is a gRPC target: ``unix:///path``, ``host:port``."""
+    return Conv(target)
+
+
+def connect_async(target: str | None = None) -> AsyncConv:
+    """An asyncio ``conv``: ``await conv.api.<api>.<op>(...)``."""
+    return AsyncConv(target)
+
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "TARGET_ENV",
+    "AsyncConv",
+    "Conv",
+    "ConvLog",
+    "CustomApiError",
+    "HTTPError",
+    "Headers",
+    "Response",
+    "connect",
+    "connect_async",
+    "errors",
+]

@@ -1,0 +1,249 @@
+"""``conv.api.<api>.<op>(...)`` and ``conv.log``, synchronous and asyncio flavours.
+
+Attribute access is free: no round trip happens until an operation is called,
+so an unknown API or operation surfaces as UnknownApi / UnknownOperation (with a
+"did you mean") from that call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+
+from ._discovery import api_dict
+from ._proto import sidecar_pb2 as pb
+from ._proto import sidecar_pb2_grpc
+from ._request import build_invoke_request
+from ._response import Response, from_invoke_response
+from ._target import DEFAULT_DEADLINE_SECONDS, call_deadline, channel_options, resolve_target
+from ._tracing import outgoing_metadata
+from .errors import UnknownOperation, from_rpc_error
+
+_log = logging.getLogger("custom_api.conv")
+
+
+class ConvLog:
+    """``conv.log.info/warning/error``: entries land next to the automatic request log."""
+
+    def __init__(self, logger: logging.Logger = _log) -> None:
+        self._logger = logger
+
+    def info(self, message: str, *args: Any) -> None:
+        self._logger.info(message, *args)
+
+    def warning(self, message: str, *args: Any) -> None:
+        self._logger.warning(message, *args)
+
+    def error(self, message: str, *args: Any) -> None:
+        self._logger.error(message, *args)
+
+
+class _Namespace:
+    """``conv.api``: attribute access gives an API; ``list()`` names them."""
+
+    def __init__(self, conv: Any, api_type: type) -> None:
+        self._conv = conv
+        self._api_type = api_type
+        self._apis: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        api = self._apis.get(name)
+        if api is None:
+            api = self._apis[name] = self._api_type(self._conv, name)
+        return api
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+
+class _ApiBase:
+    def __init__(self, conv: Any, name: str) -> None:
+        self._conv = conv
+        self._name = name
+        self._operations: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        op = self._operations.get(name)
+        if op is None:
+            op = self._operations[name] = self._operation_type(self, name)
+        return op
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+    def __repr__(self) -> str:
+        return f"<api {self._name}>"
+
+    _operation_type: type
+
+
+def _find_operation(description: dict[str, Any], api: str, name: str) -> dict[str, Any]:
+    for op in description["operations"]:
+        if op["name"] == name:
+            return op
+    raise UnknownOperation(f"API {api!r} has no operation {name!r}", api=api, operation=name)
+
+
+# --- synchronous -------------------------------------------------------------
+
+
+class Operation:
+    def __init__(self, api: Api, name: str) -> None:
+        self._api = api
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Response:
+        request = build_invoke_request(self._api._name, self._name, args, kwargs)
+        return self._api._conv._invoke(request)
+
+    def schema(self) -> dict[str, Any]:
+        return _find_operation(self._api.schema(), self._api._name, self._name)
+
+    def __repr__(self) -> str:
+        return f"<operation {self._api._name}.{self._name}>"
+
+
+class Api(_ApiBase):
+    _operation_type = Operation
+
+    def schema(self) -> dict[str, Any]:
+        """The API's operations, parameters and JSON schemas."""
+        return self._conv._describe(self._name)
+
+
+class ApiNamespace(_Namespace):
+    def list(self) -> list[str]:
+        return [api.name for api in self._conv._list_apis().apis]
+
+
+class Conv:
+    """What ``connect()`` returns: ``conv.api`` and ``conv.log``."""
+
+    def __init__(self, target: str | None = None) -> None:
+        self.target = resolve_target(target)
+        self._channel = grpc.insecure_channel(self.target, options=channel_options())
+        self._stub = sidecar_pb2_grpc.CustomApiSidecarStub(self._channel)
+        self.api = ApiNamespace(self, Api)
+        self.log = ConvLog()
+
+    def _invoke(self, request: pb.InvokeRequest) -> Response:
+        try:
+            reply = self._stub.Invoke(
+                request, timeout=call_deadline(request.timeout_seconds), metadata=outgoing_metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+        return from_invoke_response(reply)
+
+    def _list_apis(self) -> pb.ListApisResponse:
+        try:
+            return self._stub.ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+
+    def _describe(self, api: str) -> dict[str, Any]:
+        try:
+            reply = self._stub.DescribeApi(pb.DescribeApiRequest(api=api), timeout=DEFAULT_DEADLINE_SECONDS)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+        return api_dict(reply.api)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Conv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- asyncio -----------------------------------------------------------------
+
+
+class AsyncOperation:
+    def __init__(self, api: AsyncApi, name: str) -> None:
+        self._api = api
+        self._name = name
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Response:
+        request = build_invoke_request(self._api._name, self._name, args, kwargs)
+        return await self._api._conv._invoke(request)
+
+    async def schema(self) -> dict[str, Any]:
+        return _find_operation(await self._api.schema(), self._api._name, self._name)
+
+    def __repr__(self) -> str:
+        return f"<async operation {self._api._name}.{self._name}>"
+
+
+class AsyncApi(_ApiBase):
+    _operation_type = AsyncOperation
+
+    async def schema(self) -> dict[str, Any]:
+        return await self._conv._describe(self._name)
+
+
+class AsyncApiNamespace(_Namespace):
+    async def list(self) -> list[str]:
+        return [api.name for api in (await self._conv._list_apis()).apis]
+
+
+class AsyncConv:
+    """What ``connect_async()`` returns. The channel opens on first use, inside the running loop."""
+
+    def __init__(self, target: str | None = None) -> None:
+        self.target = resolve_target(target)
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+        self.api = AsyncApiNamespace(self, AsyncApi)
+        self.log = ConvLog()
+
+    def _get_stub(self) -> Any:
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=channel_options())
+            self._stub = sidecar_pb2_grpc.CustomApiSidecarStub(self._channel)
+        return self._stub
+
+    async def _invoke(self, request: pb.InvokeRequest) -> Response:
+        try:
+            reply = await self._get_stub().Invoke(
+                request, timeout=call_deadline(request.timeout_seconds), metadata=outgoing_metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+        return from_invoke_response(reply)
+
+    async def _list_apis(self) -> pb.ListApisResponse:
+        try:
+            return await self._get_stub().ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+
+    async def _describe(self, api: str) -> dict[str, Any]:
+        try:
+            reply = await self._get_stub().DescribeApi(
+                pb.DescribeApiRequest(api=api), timeout=DEFAULT_DEADLINE_SECONDS
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+        return api_dict(reply.api)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+    async def __aenter__(self) -> AsyncConv:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+

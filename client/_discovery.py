@@ -1,0 +1,41 @@
+"""ListApis / DescribeApi messages as plain dicts an agent (or an LLM) can read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _schema(text: str) -> Any:
+    return json.loads(text) if text else None
+
+
+def operation_dict(op: Any) -> dict[str, Any]:
+    return {
+        "name": op.name,
+        "description": op.description,
+        "method": op.method,
+        "path": op.path,
+        "parameters": [
+            {
+                "name": p.name,
+                "in": p.location,
+                "type": p.type,
+                "required": p.required,
+                "description": p.description,
+            }
+            for p in op.parameters
+        ],
+        "input_schema": _schema(op.input_schema_json),
+        "request_body_schema": _schema(op.request_body_schema_json),
+        "output_schema": _schema(op.output_schema_json),
+    }
+
+
+def api_dict(api: Any) -> dict[str, Any]:
+    return {
+        "name": api.name,
+        "description": api.description,
+        "environment": api.environment,
+        "operations": [operation_dict(op) for op in api.operations],
+    }

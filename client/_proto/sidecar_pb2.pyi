@@ -1,0 +1,233 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
+    AUTHENTICATION_FAILED: _ClassVar[ErrorCode]
+    ENDPOINT_NOT_FOUND: _ClassVar[ErrorCode]
+    TIMEOUT: _ClassVar[ErrorCode]
+    RATE_LIMITED: _ClassVar[ErrorCode]
+    SSL_ERROR: _ClassVar[ErrorCode]
+    CONNECTION_REFUSED: _ClassVar[ErrorCode]
+    SCHEMA_MISMATCH: _ClassVar[ErrorCode]
+    UNKNOWN_API: _ClassVar[ErrorCode]
+    UNKNOWN_OPERATION: _ClassVar[ErrorCode]
+    INVALID_ARGUMENT: _ClassVar[ErrorCode]
+    URL_NOT_ALLOWED: _ClassVar[ErrorCode]
+    RESPONSE_TOO_LARGE: _ClassVar[ErrorCode]
+    REQUEST_TOO_LARGE: _ClassVar[ErrorCode]
+    CREDENTIALS_UNAVAILABLE: _ClassVar[ErrorCode]
+    UPSTREAM_PROTOCOL_ERROR: _ClassVar[ErrorCode]
+    INTERNAL: _ClassVar[ErrorCode]
+ERROR_CODE_UNSPECIFIED: ErrorCode
+AUTHENTICATION_FAILED: ErrorCode
+ENDPOINT_NOT_FOUND: ErrorCode
+TIMEOUT: ErrorCode
+RATE_LIMITED: ErrorCode
+SSL_ERROR: ErrorCode
+CONNECTION_REFUSED: ErrorCode
+SCHEMA_MISMATCH: ErrorCode
+UNKNOWN_API: ErrorCode
+UNKNOWN_OPERATION: ErrorCode
+INVALID_ARGUMENT: ErrorCode
+URL_NOT_ALLOWED: ErrorCode
+RESPONSE_TOO_LARGE: ErrorCode
+REQUEST_TOO_LARGE: ErrorCode
+CREDENTIALS_UNAVAILABLE: ErrorCode
+UPSTREAM_PROTOCOL_ERROR: ErrorCode
+INTERNAL: ErrorCode
+
+class Value(_message.Message):
+    __slots__ = ("null_value", "bool_value", "int_value", "double_value", "string_value", "bytes_value", "list_value", "map_value")
+    NULL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DOUBLE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LIST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    MAP_VALUE_FIELD_NUMBER: _ClassVar[int]
+    null_value: bool
+    bool_value: bool
+    int_value: int
+    double_value: float
+    string_value: str
+    bytes_value: bytes
+    list_value: ListValue
+    map_value: MapValue
+    def __init__(self, null_value: _Optional[bool] = ..., bool_value: _Optional[bool] = ..., int_value: _Optional[int] = ..., double_value: _Optional[float] = ..., string_value: _Optional[str] = ..., bytes_value: _Optional[bytes] = ..., list_value: _Optional[_Union[ListValue, _Mapping]] = ..., map_value: _Optional[_Union[MapValue, _Mapping]] = ...) -> None: ...
+
+class ListValue(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedCompositeFieldContainer[Value]
+    def __init__(self, values: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
+
+class MapValue(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[MapEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ...) -> None: ...
+
+class MapEntry(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: Value
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+
+class KeyValue(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class InvokeRequest(_message.Message):
+    __slots__ = ("api", "operation", "positional", "keywords", "params", "json", "form", "raw_body", "content_type", "headers", "timeout_seconds")
+    API_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    POSITIONAL_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    RAW_BODY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    api: str
+    operation: str
+    positional: _containers.RepeatedCompositeFieldContainer[Value]
+    keywords: _containers.RepeatedCompositeFieldContainer[MapEntry]
+    params: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    json: bytes
+    form: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    raw_body: bytes
+    content_type: str
+    headers: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    timeout_seconds: float
+    def __init__(self, api: _Optional[str] = ..., operation: _Optional[str] = ..., positional: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., keywords: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., json: _Optional[bytes] = ..., form: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., raw_body: _Optional[bytes] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class InvokeResponse(_message.Message):
+    __slots__ = ("status_code", "reason", "headers", "body", "elapsed_seconds", "url", "http_version")
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    HTTP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    status_code: int
+    reason: str
+    headers: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    body: bytes
+    elapsed_seconds: float
+    url: str
+    http_version: str
+    def __init__(self, status_code: _Optional[int] = ..., reason: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., body: _Optional[bytes] = ..., elapsed_seconds: _Optional[float] = ..., url: _Optional[str] = ..., http_version: _Optional[str] = ...) -> None: ...
+
+class ErrorDetail(_message.Message):
+    __slots__ = ("code", "message", "api", "operation", "suggestions", "field")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    API_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    code: ErrorCode
+    message: str
+    api: str
+    operation: str
+    suggestions: _containers.RepeatedScalarFieldContainer[str]
+    field: str
+    def __init__(self, code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ..., api: _Optional[str] = ..., operation: _Optional[str] = ..., suggestions: _Optional[_Iterable[str]] = ..., field: _Optional[str] = ...) -> None: ...
+
+class ListApisRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListApisResponse(_message.Message):
+    __slots__ = ("apis", "environment")
+    APIS_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    apis: _containers.RepeatedCompositeFieldContainer[ApiSummary]
+    environment: str
+    def __init__(self, apis: _Optional[_Iterable[_Union[ApiSummary, _Mapping]]] = ..., environment: _Optional[str] = ...) -> None: ...
+
+class ApiSummary(_message.Message):
+    __slots__ = ("name", "description", "operations")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    operations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., operations: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DescribeApiRequest(_message.Message):
+    __slots__ = ("api",)
+    API_FIELD_NUMBER: _ClassVar[int]
+    api: str
+    def __init__(self, api: _Optional[str] = ...) -> None: ...
+
+class DescribeApiResponse(_message.Message):
+    __slots__ = ("api",)
+    API_FIELD_NUMBER: _ClassVar[int]
+    api: ApiDescription
+    def __init__(self, api: _Optional[_Union[ApiDescription, _Mapping]] = ...) -> None: ...
+
+class ApiDescription(_message.Message):
+    __slots__ = ("name", "description", "environment", "operations")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    environment: str
+    operations: _containers.RepeatedCompositeFieldContainer[OperationDescription]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., environment: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationDescription, _Mapping]]] = ...) -> None: ...
+
+class OperationDescription(_message.Message):
+    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_BODY_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    method: str
+    path: str
+    parameters: _containers.RepeatedCompositeFieldContainer[ParameterDescription]
+    input_schema_json: str
+    output_schema_json: str
+    request_body_schema_json: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ...) -> None: ...
+
+class ParameterDescription(_message.Message):
+    __slots__ = ("name", "location", "type", "required", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    location: str
+    type: str
+    required: bool
+    description: str
+    def __init__(self, name: _Optional[str] = ..., location: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,151 @@
+"""A ``requests.Response``-like result of ``conv.api.<api>.<op>(...)``."""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+import json as jsonlib
+from collections.abc import Iterator, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from .errors import HTTPError
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, multi-valued, ordered response headers.
+
+    ``headers["Set-Cookie"]`` joins repeated values with ", " as requests does;
+    ``headers.get_list("Set-Cookie")`` returns each value separately.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items = items or []
+
+    def get_list(self, key: str) -> list[str]:
+        lower = key.lower()
+        return [v for k, v in self._items if k.lower() == lower]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __getitem__(self, key: str) -> str:
+        values = self.get_list(key)
+        if not values:
+            raise KeyError(key)
+        return ", ".join(values)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(self.get_list(key))
+
+    def __iter__(self) -> Iterator[str]:
+        seen: dict[str, str] = {}
+        for k, _ in self._items:
+            seen.setdefault(k.lower(), k)
+        return iter(seen.values())
+
+    def __len__(self) -> int:
+        return len({k.lower() for k, _ in self._items})
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+class Response:
+    __slots__ = ("status_code", "reason", "headers", "content", "elapsed", "url", "http_version", "_encoding")
+
+    def __init__(
+        self,
+        status_code: int,
+        reason: str,
+        headers: Headers,
+        content: bytes,
+        elapsed: datetime.timedelta,
+        url: str,
+        http_version: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.reason = reason or _default_reason(status_code)
+        self.headers = headers
+        self.content = content
+        self.elapsed = elapsed
+        self.url = url
+        self.http_version = http_version
+        self._encoding: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @property
+    def is_redirect(self) -> bool:
+        return "location" in self.headers and self.status_code in (301, 302, 303, 307, 308)
+
+    @property
+    def encoding(self) -> str | None:
+        """The charset from Content-Type; settable, as in requests."""
+        if self._encoding is not None:
+            return self._encoding
+        content_type = self.headers.get("content-type", "")
+        for part in content_type.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip("\"'")
+        if content_type.startswith("text/"):
+            return "ISO-8859-1"  # RFC 2616 default, which requests also applies
+        return None
+
+    @encoding.setter
+    def encoding(self, value: str | None) -> None:
+        self._encoding = value
+
+    @property
+    def text(self) -> str:
+        encoding = self.encoding or "utf-8"
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            encoding = "utf-8"
+        return self.content.decode(encoding, errors="replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        """Parse the body as JSON; raises ``json.JSONDecodeError`` (a ValueError) if it is not."""
+        if self.encoding:
+            return jsonlib.loads(self.text, **kwargs)
+        return jsonlib.loads(self.content, **kwargs)  # bytes: UTF-8/16/32 detected
+
+    def iter_content(self, chunk_size: int = 1) -> Iterator[bytes]:
+        for start in range(0, len(self.content), chunk_size):
+            yield self.content[start : start + chunk_size]
+
+    def raise_for_status(self) -> None:
+        if 400 <= self.status_code < 600:
+            kind = "Client" if self.status_code < 500 else "Server"
+            raise HTTPError(f"{self.status_code} {kind} Error: {self.reason} for url: {self.url}", response=self)
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code}]>"
+
+
+def _default_reason(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return ""
+
+
+def from_invoke_response(message: Any) -> Response:
+    return Response(
+        status_code=message.status_code,
+        reason=message.reason,
+        headers=Headers([(h.key, h.value) for h in message.headers]),
+        content=message.body,
+        elapsed=datetime.timedelta(seconds=message.elapsed_seconds),
+        url=message.url,
+        http_version=message.http_version,
+    )

@@ -1,0 +1,57 @@
+"""A tiny CRM + payments HTTP server for the walkthrough (stdlib only, loopback only).
+
+    python examples/demo_upstream.py [PORT]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+CONTACTS = {
+    "123": {"id": "123", "status": "active", "email": "customer@example.com", "name": "Ada Lovelace"},
+    "456": {"id": "456", "status": "churned", "email": "grace@example.com", "name": "Grace Hopper"},
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path.startswith("/crm/contacts/"):
+            contact = CONTACTS.get(unquote(url.path.rsplit("/", 1)[1]))
+            self._send(200, contact) if contact else self._send(404, {"error": "no such contact"})
+        elif url.path == "/crm/contacts":
+            query = parse_qs(url.query).get("query", [""])[0].lower()
+            limit = int(parse_qs(url.query).get("limit", ["10"])[0])
+            found = [c for c in CONTACTS.values() if query in c["name"].lower()][:limit]
+            self._send(200, found)
+        else:
+            self._send(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if urlsplit(self.path).path == "/payments/payments":
+            self._send(201, {"id": "pay_1", "status": "succeeded", **body,
+                             "custom_header": self.headers.get("X-Custom-Header")})
+        else:
+            self._send(404, {"error": "not found"})
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8787
+    print(f"demo upstream on http://127.0.0.1:{port}", flush=True)
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

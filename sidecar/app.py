@@ -1,0 +1,68 @@
+"""The composition root: config + environment -> registry, pipeline, catalog."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from .config import Config
+from .describe import Catalog
+from .pipeline import Call, UpstreamResponse, compose
+from .pipeline.bind import BindArguments
+from .pipeline.build import BuildRequest
+from .pipeline.observe import Observe
+from .pipeline.resolve import Resolve
+from .pipeline.retry import Retry
+from .pipeline.security import RateLimiter, UrlAllowlist
+from .pipeline.send import Send, TransportFactory, default_transport
+from .pipeline.shape import ShapeResponse
+from .registry import Registry
+from .tracing import get_tracer
+
+
+class Sidecar:
+    """Everything one sidecar process serves. ``handle`` runs one Invoke."""
+
+    def __init__(
+        self,
+        config: Config,
+        environment: str = "sandbox",
+        *,
+        tracer_provider: TracerProvider | None = None,
+        transport_factory: TransportFactory = default_transport,
+    ) -> None:
+        self.config = config
+        self.registry = Registry(config, environment)
+        self.environment = self.registry.environment
+        self.catalog = Catalog(self.registry)
+        self.tracer_provider = tracer_provider
+        tracer = get_tracer(tracer_provider)
+        self._send = Send(self.registry, tracer, transport_factory)
+        self.handle = compose(
+            [
+                Observe(tracer, self.environment),
+                Resolve(self.registry),
+                BindArguments(),
+                BuildRequest(),
+                UrlAllowlist(),
+                RateLimiter(self.registry),
+                ShapeResponse(),
+                Retry(),
+            ],
+            self._send,
+        )
+
+    @property
+    def max_request_bytes(self) -> int:
+        return max(api.config.security.max_request_bytes for api in self.registry.apis.values())
+
+    @property
+    def max_response_bytes(self) -> int:
+        return max(api.config.security.max_response_bytes for api in self.registry.apis.values())
+
+    async def invoke(self, call: Call) -> UpstreamResponse:
+        return await self.handle(call)
+
+    async def aclose(self) -> None:
+        await self._send.aclose()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()

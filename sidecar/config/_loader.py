@@ -1,0 +1,379 @@
+"""Parse a YAML/JSON config file into the model, collecting every problem.
+
+Each problem names the file, the API, the field and what is wrong; a broken
+file never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import pathlib
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from ._model import (
+    ENVIRONMENT_ALIASES,
+    ENVIRONMENTS,
+    METHODS,
+    PARAMETER_LOCATIONS,
+    PARAMETER_TYPES,
+    ApiConfig,
+    Authentication,
+    Config,
+    Connection,
+    Endpoint,
+    Parameter,
+    RateLimit,
+    Security,
+)
+from ._problems import ConfigError, Problem, Problems
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
+RESERVED_NAMES = frozenset({"list", "schema", "tools"})
+# Call arguments with a requests meaning; an operation parameter may not take them.
+RESERVED_ARGUMENTS = frozenset({"params", "json", "data", "headers", "timeout"})
+AUTH_TYPES = ("none", "api_key", "bearer_token", "basic_auth", "oauth2", "custom_header")
+
+_API_KEYS = {"name", "description", "connection", "authentication", "endpoints", "security"}
+_CONNECTION_KEYS = {"base_url", "base_urls", "timeout_ms", "retry_attempts", "verify_ssl"}
+_ENDPOINT_KEYS = {
+    "name", "description", "method", "path", "parameters", "request_body", "response_schema", "timeout_ms",
+}
+_PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema"}
+_SECURITY_KEYS = {"url_allowlist", "rate_limit", "max_response_bytes", "max_request_bytes"}
+_RATE_LIMIT_KEYS = {"requests_per_minute", "requests_per_day"}
+
+
+def load_config(path: str | pathlib.Path) -> Config:
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), "", "", f"cannot read file: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(str(path), "", "", "file is not UTF-8 text")]) from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<memory>") -> Config:
+    try:
+        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError([Problem(source, "", "", f"not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}")]) from None
+    problems = Problems(source)
+    if not isinstance(data, dict):
+        problems.add("", "the top level must be a mapping with an 'apis' list")
+        problems.raise_if_any()
+    _unknown_keys(problems, "", data, {"apis"})
+    raw_apis = data.get("apis")
+    if not isinstance(raw_apis, list) or not raw_apis:
+        problems.add("apis", "must be a non-empty list of API definitions")
+        problems.raise_if_any()
+    apis: list[ApiConfig] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_apis):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        problems.api = name if isinstance(name, str) else f"apis[{index}]"
+        api = _api(problems, raw)
+        if api is not None:
+            if api.name in seen:
+                problems.add("name", f"duplicate API name {api.name!r}")
+            seen.add(api.name)
+            apis.append(api)
+    problems.api = ""
+    problems.raise_if_any()
+    return Config(apis=tuple(apis), source=source)
+
+
+def _api(p: Problems, raw: Any) -> ApiConfig | None:
+    if not isinstance(raw, dict):
+        p.add("", "must be a mapping")
+        return None
+    _unknown_keys(p, "", raw, _API_KEYS)
+    name = _identifier(p, "name", raw.get("name"))
+    connection = _connection(p, raw.get("connection"))
+    endpoints = _endpoints(p, raw.get("endpoints"))
+    auth = _authentication(p, raw.get("authentication"))
+    security = _security(p, raw.get("security"))
+    description = _string(p, "description", raw.get("description", ""))
+    if name is None or connection is None or endpoints is None or security is None:
+        return None
+    return ApiConfig(
+        name=name,
+        description=description,
+        connection=connection,
+        endpoints=endpoints,
+        authentication=auth,
+        security=security,
+    )
+
+
+def _connection(p: Problems, raw: Any) -> Connection | None:
+    if not _mapping(p, "connection", raw, _CONNECTION_KEYS):
+        return None
+    base_urls: dict[str, str] = {}
+    if "base_url" in raw and "base_urls" in raw:
+        p.add("connection", "give base_url or base_urls, not both")
+    elif "base_url" in raw:
+        url = _base_url(p, "connection.base_url", raw["base_url"])
+        if url:
+            base_urls = dict.fromkeys(ENVIRONMENTS, url)
+    elif isinstance(raw.get("base_urls"), dict):
+        allowed = set(ENVIRONMENTS) | set(ENVIRONMENT_ALIASES)
+        for env, value in raw["base_urls"].items():
+            field = f"connection.base_urls.{env}"
+            if env not in allowed:
+                p.add(field, f"unknown environment {env!r}; use one of {', '.join(sorted(allowed))}")
+                continue
+            url = _base_url(p, field, value)
+            canonical = ENVIRONMENT_ALIASES.get(env, env)
+            if url and canonical in base_urls and base_urls[canonical] != url:
+                p.add(field, f"conflicts with the {canonical!r} base URL ('draft' is an alias of 'sandbox')")
+            elif url:
+                base_urls[canonical] = url
+    else:
+        p.add("connection", "needs base_url (one URL) or base_urls (a mapping of environment to URL)")
+    timeout_ms = _positive_int(p, "connection.timeout_ms", raw.get("timeout_ms", 30_000))
+    retries = raw.get("retry_attempts", 0)
+    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
+        p.add("connection.retry_attempts", f"must be an integer from 0 to 10, not {retries!r}")
+        retries = 0
+    verify = raw.get("verify_ssl", True)
+    if not isinstance(verify, bool):
+        p.add("connection.verify_ssl", f"must be true or false, not {verify!r}")
+    return Connection(
+        base_urls=base_urls, timeout_ms=timeout_ms or 30_000, retry_attempts=retries, verify_ssl=verify is not False
+    )
+
+
+def _base_url(p: Problems, field: str, value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        p.add(field, "must be a URL string")
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        p.add(field, f"{value!r} is not an absolute http(s) URL")
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        p.add(field, "must not contain a query, fragment or credentials (use authentication)")
+        return None
+    return value.rstrip("/")
+
+
+def _endpoints(p: Problems, raw: Any) -> tuple[Endpoint, ...] | None:
+    if not isinstance(raw, list) or not raw:
+        p.add("endpoints", "must be a non-empty list of operations")
+        return None
+    endpoints = []
+    names: set[str] = set()
+    for index, item in enumerate(raw):
+        endpoint = _endpoint(p, f"endpoints[{index}]", item)
+        if endpoint is None:
+            continue
+        if endpoint.name in names:
+            p.add(f"endpoints[{index}].name", f"duplicate operation name {endpoint.name!r}")
+        names.add(endpoint.name)
+        endpoints.append(endpoint)
+    return tuple(endpoints)
+
+
+def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
+    if not _mapping(p, where, raw, _ENDPOINT_KEYS):
+        return None
+    name = _identifier(p, f"{where}.name", raw.get("name"))
+    method = raw.get("method")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        p.add(f"{where}.method", f"{method!r} is not one of {', '.join(METHODS)}")
+        method = None
+    path = raw.get("path")
+    if not isinstance(path, str) or not path.startswith("/"):
+        p.add(f"{where}.path", f"{path!r} must be a path starting with '/'")
+        path = None
+    parameters = _parameters(p, where, raw.get("parameters", []))
+    if path is not None and parameters is not None:
+        _check_path_variables(p, where, path, parameters)
+    for key in ("request_body", "response_schema"):
+        if key in raw and not isinstance(raw[key], dict):
+            p.add(f"{where}.{key}", "must be a JSON Schema mapping")
+    if parameters is not None and isinstance(raw.get("request_body"), dict):
+        declared = {param.arg_name for param in parameters}
+        for prop in (raw["request_body"].get("properties") or {}):
+            if prop in declared:
+                p.add(f"{where}.request_body.properties.{prop}", "has the same name as a parameter")
+    timeout_ms = _positive_int(p, f"{where}.timeout_ms", raw["timeout_ms"]) if "timeout_ms" in raw else None
+    if name is None or method is None or path is None or parameters is None:
+        return None
+    return Endpoint(
+        name=name,
+        method=method.upper(),
+        path=path,
+        description=_string(p, f"{where}.description", raw.get("description", "")),
+        parameters=parameters,
+        request_body=raw.get("request_body") if isinstance(raw.get("request_body"), dict) else None,
+        response_schema=raw.get("response_schema") if isinstance(raw.get("response_schema"), dict) else None,
+        timeout_ms=timeout_ms,
+    )
+
+
+def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | None:
+    if not isinstance(raw, list):
+        p.add(f"{where}.parameters", "must be a list")
+        return None
+    params = []
+    arg_names: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        field = f"{where}.parameters[{index}]"
+        if not _mapping(p, field, item, _PARAMETER_KEYS):
+            continue
+        name, location, ptype = item.get("name"), item.get("in"), item.get("type", "string")
+        ok = True
+        if not isinstance(name, str) or not name:
+            p.add(f"{field}.name", "must be a non-empty string")
+            ok = False
+        if location not in PARAMETER_LOCATIONS:
+            p.add(f"{field}.in", f"{location!r} is not one of {', '.join(PARAMETER_LOCATIONS)}")
+            ok = False
+        if ptype not in PARAMETER_TYPES:
+            p.add(f"{field}.type", f"{ptype!r} is not one of {', '.join(PARAMETER_TYPES)}")
+            ok = False
+        if ok and location == "header" and not HEADER_NAME.match(name):
+            p.add(f"{field}.name", f"{name!r} is not a valid HTTP header name")
+            ok = False
+        if not ok:
+            continue
+        param = Parameter(
+            name=name,
+            location=location,
+            type=ptype,
+            required=location == "path" or item.get("required") is True,
+            description=_string(p, f"{field}.description", item.get("description", "")),
+            schema=item.get("schema") if isinstance(item.get("schema"), dict) else {"type": ptype},
+        )
+        key = param.arg_name
+        if not key.isidentifier() or keyword.iskeyword(key) or key in RESERVED_ARGUMENTS:
+            p.add(f"{field}.name", f"{name!r} cannot be a keyword argument (reserved: {', '.join(sorted(RESERVED_ARGUMENTS))})")
+            continue
+        if key in arg_names:
+            p.add(f"{field}.name", f"{name!r} collides with parameter {arg_names[key]!r} (both are argument {key!r})")
+            continue
+        arg_names[key] = name
+        params.append(param)
+    return tuple(params)
+
+
+def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Parameter, ...]) -> None:
+    variables = PATH_VARIABLE.findall(path)
+    if "{" in PATH_VARIABLE.sub("", path) or "}" in PATH_VARIABLE.sub("", path):
+        p.add(f"{where}.path", f"{path!r} has unbalanced braces")
+    if "?" in path or "#" in path:
+        p.add(f"{where}.path", "must not contain a query or fragment; declare query parameters instead")
+    declared = {param.name for param in params if param.location == "path"}
+    for var in variables:
+        if not var.isidentifier():
+            p.add(f"{where}.path", f"path variable {{{var}}} must be an identifier")
+        elif var not in declared:
+            p.add(f"{where}.path", f"path variable {{{var}}} is not declared in parameters (add it with in: path)")
+    if len(set(variables)) != len(variables):
+        p.add(f"{where}.path", "repeats a path variable")
+    for name in sorted(declared - set(variables)):
+        p.add(f"{where}.parameters", f"path parameter {name!r} does not appear in path {path!r}")
+
+
+def _authentication(p: Problems, raw: Any) -> Authentication:
+    if raw is None:
+        return Authentication()
+    if not _mapping(p, "authentication", raw, {"type", "config"}):
+        return Authentication()
+    auth_type = raw.get("type", "none")
+    if auth_type not in AUTH_TYPES:
+        p.add("authentication.type", f"{auth_type!r} is not one of {', '.join(AUTH_TYPES)}")
+        return Authentication()
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        p.add("authentication.config", "must be a mapping")
+        config = {}
+    if auth_type != "none":
+        # Credential injection lands with the Vault/auth work; refusing beats
+        # silently calling an API without the credentials it was given.
+        p.add("authentication.type", f"{auth_type!r} is not supported by this version yet; only 'none' is")
+    return Authentication(type=auth_type, config=config)
+
+
+def _security(p: Problems, raw: Any) -> Security | None:
+    if raw is None:
+        return Security()
+    if not _mapping(p, "security", raw, _SECURITY_KEYS):
+        return None
+    allowlist = raw.get("url_allowlist") or []
+    if not isinstance(allowlist, list) or not all(isinstance(x, str) and x for x in allowlist):
+        p.add("security.url_allowlist", "must be a list of URL patterns like 'https://api.example.com/*'")
+        allowlist = []
+    rate_limit = None
+    if raw.get("rate_limit") is not None and _mapping(p, "security.rate_limit", raw["rate_limit"], _RATE_LIMIT_KEYS):
+        rl = raw["rate_limit"]
+        rate_limit = RateLimit(
+            requests_per_minute=_positive_int(p, "security.rate_limit.requests_per_minute", rl["requests_per_minute"])
+            if "requests_per_minute" in rl
+            else None,
+            requests_per_day=_positive_int(p, "security.rate_limit.requests_per_day", rl["requests_per_day"])
+            if "requests_per_day" in rl
+            else None,
+        )
+    defaults = Security()
+    return Security(
+        url_allowlist=tuple(allowlist),
+        rate_limit=rate_limit,
+        max_response_bytes=_positive_int(p, "security.max_response_bytes", raw.get("max_response_bytes", defaults.max_response_bytes))
+        or defaults.max_response_bytes,
+        max_request_bytes=_positive_int(p, "security.max_request_bytes", raw.get("max_request_bytes", defaults.max_request_bytes))
+        or defaults.max_request_bytes,
+    )
+
+
+# --- small checkers ------------------------------------------------------------
+
+
+def _mapping(p: Problems, field: str, raw: Any, allowed: set[str]) -> bool:
+    if not isinstance(raw, dict):
+        p.add(field, f"must be a mapping, not {type(raw).__name__ if raw is not None else 'missing'}")
+        return False
+    _unknown_keys(p, field, raw, allowed)
+    return True
+
+
+def _unknown_keys(p: Problems, field: str, raw: dict[str, Any], allowed: set[str]) -> None:
+    for key in raw:
+        if key not in allowed:
+            prefix = f"{field}." if field else ""
+            p.add(f"{prefix}{key}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+def _identifier(p: Problems, field: str, value: Any) -> str | None:
+    if not isinstance(value, str) or not IDENTIFIER.match(value) or keyword.iskeyword(value):
+        p.add(field, f"{value!r} must be a snake_case identifier (a-z, 0-9, _; starting with a letter; at most 64 chars)")
+        return None
+    if value in RESERVED_NAMES:
+        p.add(field, f"{value!r} is reserved (conv.api.{value} is a built-in)")
+        return None
+    return value
+
+
+def _string(p: Problems, field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        p.add(field, "must be a string")
+        return ""
+    return value
+
+
+def _positive_int(p: Problems, field: str, value: Any) -> int | None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        p.add(field, f"must be a positive integer, not {value!r}")
+        return None
+    return value

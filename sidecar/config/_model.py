@@ -1,0 +1,96 @@
+"""The validated, immutable config model. Built only by ``_loader``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ENVIRONMENTS = ("sandbox", "pre-release", "live")
+ENVIRONMENT_ALIASES = {"draft": "sandbox"}
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+PARAMETER_LOCATIONS = ("path", "query", "header")
+PARAMETER_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+
+DEFAULT_TIMEOUT_MS = 30_000
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+def normalize_environment(name: str) -> str:
+    return ENVIRONMENT_ALIASES.get(name, name)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str  # as sent on the wire (a header may be X-Request-Id)
+    location: str  # path | query | header
+    type: str = "string"
+    required: bool = False
+    description: str = ""
+    schema: dict[str, Any] = field(default_factory=dict)  # JSON Schema of the value
+
+    @property
+    def arg_name(self) -> str:
+        """The keyword argument name: the wire name made a Python identifier."""
+        return arg_name(self.name)
+
+
+def arg_name(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return out.lower() if out != name else out
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    description: str = ""
+    parameters: tuple[Parameter, ...] = ()
+    request_body: dict[str, Any] | None = None
+    response_schema: dict[str, Any] | None = None
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    base_urls: dict[str, str]  # environment -> URL (draft already folded into sandbox)
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    retry_attempts: int = 0
+    verify_ssl: bool = True
+
+
+@dataclass(frozen=True)
+class Authentication:
+    type: str = "none"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests_per_minute: int | None = None
+    requests_per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class Security:
+    url_allowlist: tuple[str, ...] = ()
+    rate_limit: RateLimit | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    name: str
+    connection: Connection
+    endpoints: tuple[Endpoint, ...]
+    description: str = ""
+    authentication: Authentication = field(default_factory=Authentication)
+    security: Security = field(default_factory=Security)
+
+
+@dataclass(frozen=True)
+class Config:
+    apis: tuple[ApiConfig, ...]
+    source: str = "<memory>"

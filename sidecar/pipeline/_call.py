@@ -1,0 +1,83 @@
+"""What flows through the pipeline: one mutable Call, one UpstreamResponse out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from client._proto.sidecar_pb2 import InvokeRequest
+
+    from ..registry import Operation
+
+
+@dataclass(slots=True)
+class OutboundRequest:
+    """The HTTP request being prepared; auth stages add headers and query params."""
+
+    method: str
+    origin: str  # scheme://host[:port]
+    path: str  # percent-encoded, base path included
+    query: list[tuple[str, str]]
+    headers: list[tuple[str, str]]
+    content: bytes | None = None
+    # Names whose values must never leave the sidecar except to the upstream.
+    secret_query_names: set[str] = field(default_factory=set)
+    secret_header_names: set[str] = field(default_factory=set)
+
+    def url(self) -> str:
+        """The URL actually sent. Never log it or return it: use ``redacted_url``."""
+        if not self.query:
+            return self.origin + self.path
+        return f"{self.origin}{self.path}?{urlencode(self.query)}"
+
+    def redacted_url(self) -> str:
+        """The URL with the values of secret-looking query parameters replaced."""
+        if not self.query:
+            return self.origin + self.path
+        query = [
+            (k, REDACTED if k in self.secret_query_names or k.lower() in SECRET_QUERY_NAMES else v)
+            for k, v in self.query
+        ]
+        return f"{self.origin}{self.path}?{urlencode(query)}"
+
+
+REDACTED = "REDACTED"
+# Query parameters redacted wherever a URL is shown, even when the caller set
+# them: they conventionally carry credentials.
+SECRET_QUERY_NAMES = frozenset(
+    {
+        "access_token", "api_key", "apikey", "api-key", "auth", "client_secret", "code", "id_token", "key",
+        "password", "refresh_token", "secret", "sig", "signature", "token", "x-api-key",
+    }
+)
+
+
+@dataclass(slots=True)
+class Call:
+    request: InvokeRequest
+    metadata: tuple[tuple[str, Any], ...] = ()
+    # Seconds the gRPC caller still waits, measured when the call arrived.
+    time_remaining: float | None = None
+    operation: Operation | None = None
+    # Bound arguments (set by the bind stage).
+    path_values: dict[str, str] = field(default_factory=dict)
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+    content_type: str | None = None
+    outbound: OutboundRequest | None = None
+    timeout: float = 0.0  # effective total timeout in seconds (set by bind)
+    deadline: float = 0.0  # time.monotonic() by which the whole call must finish
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    status_code: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    elapsed: float
+    url: str  # redacted
+    http_version: str = ""

@@ -1,0 +1,124 @@
+"""The runtime view of the config for one environment: everything the hot path
+needs is computed here, once, at load."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from client._proto.sidecar_pb2 import ErrorCode
+
+from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
+from .config._loader import PATH_VARIABLE
+from .errors import SidecarError, did_you_mean
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    api: Api
+    endpoint: Endpoint
+    name: str
+    method: str
+    # The path template split at variables: literal, var, literal, var, ..., literal.
+    path_parts: tuple[str, ...]
+    path_variables: tuple[str, ...]
+    parameters: dict[str, Parameter]  # by keyword-argument name
+    body_properties: frozenset[str]
+    timeout: float  # seconds
+
+    @property
+    def accepted_arguments(self) -> list[str]:
+        return sorted(set(self.parameters) | self.body_properties)
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    config: ApiConfig
+    name: str
+    origin: str  # scheme://host[:port]
+    base_path: str  # "" or "/v1"
+    operations: dict[str, Operation]
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + self.base_path
+
+
+class Registry:
+    def __init__(self, config: Config, environment: str) -> None:
+        self.environment = normalize_environment(environment)
+        problems = []
+        self.apis: dict[str, Api] = {}
+        for api_config in config.apis:
+            url = api_config.connection.base_urls.get(self.environment)
+            if url is None:
+                problems.append(
+                    Problem(
+                        config.source,
+                        api_config.name,
+                        "connection.base_urls",
+                        f"no base URL for the active environment {self.environment!r}",
+                    )
+                )
+                continue
+            self.apis[api_config.name] = _build_api(api_config, url)
+        if problems:
+            raise ConfigError(problems)
+
+    def operation(self, api_name: str, operation_name: str) -> Operation:
+        api = self.apis.get(api_name)
+        if api is None:
+            raise SidecarError(
+                ErrorCode.UNKNOWN_API,
+                _unknown(f"no API {api_name!r}", api_name, self.apis, "configured APIs"),
+                api=api_name,
+                operation=operation_name,
+                suggestions=did_you_mean(api_name, self.apis),
+            )
+        operation = api.operations.get(operation_name)
+        if operation is None:
+            raise SidecarError(
+                ErrorCode.UNKNOWN_OPERATION,
+                _unknown(
+                    f"API {api_name!r} has no operation {operation_name!r}", operation_name, api.operations, "operations"
+                ),
+                api=api_name,
+                operation=operation_name,
+                suggestions=did_you_mean(operation_name, api.operations),
+            )
+        return operation
+
+    def api(self, api_name: str) -> Api:
+        if api_name not in self.apis:
+            self.operation(api_name, "")  # raises UNKNOWN_API with suggestions
+        return self.apis[api_name]
+
+
+def _unknown(message: str, name: str, known: Iterable[str], plural: str) -> str:
+    suggestions = did_you_mean(name, known)
+    if suggestions:
+        message += f"; did you mean {' or '.join(repr(s) for s in suggestions)}?"
+    return f"{message} (the {plural} are: {', '.join(sorted(known))})"
+
+
+def _build_api(config: ApiConfig, base_url: str) -> Api:
+    parts = urlsplit(base_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    api = Api(config=config, name=config.name, origin=origin, base_path=parts.path.rstrip("/"), operations={})
+    for endpoint in config.endpoints:
+        split = PATH_VARIABLE.split(endpoint.path)
+        body_schema = endpoint.request_body or {}
+        timeout_ms = endpoint.timeout_ms or config.connection.timeout_ms
+        api.operations[endpoint.name] = Operation(
+            api=api,
+            endpoint=endpoint,
+            name=endpoint.name,
+            method=endpoint.method,
+            path_parts=tuple(split),
+            path_variables=tuple(split[1::2]),
+            parameters={p.arg_name: p for p in endpoint.parameters},
+            body_properties=frozenset(body_schema.get("properties") or ()),
+            timeout=timeout_ms / 1000,
+        )
+    return api

@@ -1,0 +1,220 @@
+"""The gRPC server: the CustomApiSidecar service, health, reflection, graceful stop.
+
+Listens on a unix socket (owner-only by default) and/or a loopback TCP address;
+a non-loopback address needs ``allow_remote=True``. SIGTERM/SIGINT drain
+in-flight calls for ``grace`` seconds, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import logging
+import os
+import signal
+import stat
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from client._proto import sidecar_pb2 as pb
+from client._proto import sidecar_pb2_grpc
+from client._target import DEFAULT_TARGET
+
+from .app import Sidecar
+from .errors import SidecarError
+from .pipeline import Call
+
+log = logging.getLogger("custom_api_sidecar")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CustomApiSidecar"].full_name
+# Room for headers and framing on top of the largest configured body.
+MESSAGE_OVERHEAD_BYTES = 1024 * 1024
+
+R = TypeVar("R")
+
+
+def translate_errors(
+    method: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]],
+) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[R]]:
+    """The one place a SidecarError becomes a gRPC status plus ErrorDetail."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await method(self, request, context)
+        except SidecarError as err:
+            await context.abort(err.grpc_status, err.message, err.trailing_metadata())
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            log.exception("internal error in %s", method.__name__)
+            err = SidecarError(pb.ErrorCode.INTERNAL, "internal sidecar error (details are in the sidecar log)")
+            await context.abort(err.grpc_status, err.message, err.trailing_metadata())
+        raise AssertionError("abort returned")
+
+    return wrapper
+
+
+class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
+    def __init__(self, sidecar: Sidecar) -> None:
+        self._sidecar = sidecar
+
+    @translate_errors
+    async def Invoke(self, request: pb.InvokeRequest, context: grpc.aio.ServicerContext) -> pb.InvokeResponse:
+        call = Call(
+            request=request,
+            metadata=tuple(context.invocation_metadata() or ()),
+            time_remaining=context.time_remaining(),
+        )
+        response = await self._sidecar.handle(call)
+        return pb.InvokeResponse(
+            status_code=response.status_code,
+            reason=response.reason,
+            headers=[pb.KeyValue(key=k, value=v) for k, v in response.headers],
+            body=response.body,
+            elapsed_seconds=response.elapsed,
+            url=response.url,
+            http_version=response.http_version,
+        )
+
+    @translate_errors
+    async def ListApis(self, request: pb.ListApisRequest, context: grpc.aio.ServicerContext) -> pb.ListApisResponse:
+        return self._sidecar.catalog.list_response
+
+    @translate_errors
+    async def DescribeApi(
+        self, request: pb.DescribeApiRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DescribeApiResponse:
+        return self._sidecar.catalog.describe(request.api)
+
+
+@dataclass(frozen=True)
+class Listener:
+    address: str  # a gRPC address: unix:///path or host:port
+
+    @property
+    def socket_path(self) -> str | None:
+        return self.address.removeprefix("unix://") if self.address.startswith("unix://") else None
+
+
+def parse_listen(address: str, allow_remote: bool = False) -> Listener:
+    """``unix:///path`` (or ``/path``) or ``host:port``; a non-loopback host needs allow_remote."""
+    if address.startswith("/"):
+        address = f"unix://{address}"
+    if address.startswith("unix:"):
+        path = address.removeprefix("unix://") if address.startswith("unix://") else address.removeprefix("unix:")
+        if not path.startswith("/"):
+            raise ValueError(f"listen address {address!r}: the unix socket path must be absolute")
+        return Listener(f"unix://{path}")
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"listen address {address!r} must be unix:///path or host:port")
+    bare = host.strip("[]")
+    if not allow_remote and not _is_loopback(bare):
+        raise ValueError(
+            f"listen address {address!r} is not loopback; pass --allow-remote to listen beyond this host"
+        )
+    return Listener(address)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SidecarServer:
+    """A started gRPC server around one Sidecar; ``ports`` maps TCP addresses to bound ports."""
+
+    def __init__(self, sidecar: Sidecar, listeners: list[Listener], socket_mode: int = 0o600) -> None:
+        self.sidecar = sidecar
+        self.listeners = listeners
+        self.socket_mode = socket_mode
+        limit_in = sidecar.max_request_bytes * 2 + MESSAGE_OVERHEAD_BYTES  # a body may arrive as JSON text
+        limit_out = sidecar.max_response_bytes + MESSAGE_OVERHEAD_BYTES
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit_in),
+                ("grpc.max_send_message_length", limit_out),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        sidecar_pb2_grpc.add_CustomApiSidecarServicer_to_server(CustomApiSidecarServicer(sidecar), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.bound: list[str] = []
+
+    async def start(self) -> None:
+        for listener in self.listeners:
+            path = listener.socket_path
+            if path is None:
+                port = self.server.add_insecure_port(listener.address)
+                host = listener.address.rpartition(":")[0]
+                self.bound.append(f"{host}:{port}")
+                continue
+            _remove_stale_socket(path)
+            old = os.umask(0o777 & ~self.socket_mode)  # the socket is born with the right mode
+            try:
+                self.server.add_insecure_port(listener.address)
+            finally:
+                os.umask(old)
+            self.bound.append(listener.address)
+        await self.server.start()
+        for listener in self.listeners:
+            if listener.socket_path:
+                os.chmod(listener.socket_path, self.socket_mode)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float) -> None:
+        """Refuse new calls, let in-flight ones finish within ``grace`` seconds, then close."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.sidecar.aclose()
+        for listener in self.listeners:
+            if listener.socket_path:
+                _remove_stale_socket(listener.socket_path)
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+async def serve(
+    sidecar: Sidecar,
+    listeners: list[Listener] | None = None,
+    grace: float = 10.0,
+    socket_mode: int = 0o600,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and return."""
+    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode)
+    await server.start()
+    apis = ", ".join(
+        f"{name} ({len(api.operations)} operations)" for name, api in sidecar.registry.apis.items()
+    )
+    announce(f"custom-api-sidecar listening on {', '.join(server.bound)}")
+    announce(f"environment {sidecar.environment!r}; serving {len(sidecar.registry.apis)} APIs: {apis}")
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    announce(f"shutting down: draining in-flight calls for up to {grace:g} s")
+    await server.stop(grace)
+    announce("stopped")

@@ -138,39 +138,43 @@ class SidecarServer:
         self.sidecar = sidecar
         self.listeners = listeners
         self.socket_mode = socket_mode
-        limit_in = sidecar.max_request_bytes * 2 + MESSAGE_OVERHEAD_BYTES  # a body may arrive as JSON text
-        limit_out = sidecar.max_response_bytes + MESSAGE_OVERHEAD_BYTES
-        self.server = grpc.aio.server(
+        self.bound: list[str] = []
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()
+
+    def _make_server(self) -> grpc.aio.Server:
+        """Built inside the running loop: grpc.aio binds a server to the loop it was made in."""
+        limit_in = self.sidecar.max_request_bytes * 2 + MESSAGE_OVERHEAD_BYTES  # a body may arrive as JSON text
+        limit_out = self.sidecar.max_response_bytes + MESSAGE_OVERHEAD_BYTES
+        server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", limit_in),
                 ("grpc.max_send_message_length", limit_out),
                 ("grpc.so_reuseport", 0),
             ]
         )
-        sidecar_pb2_grpc.add_CustomApiSidecarServicer_to_server(CustomApiSidecarServicer(sidecar), self.server)
-        self.health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
-        self.bound: list[str] = []
+        sidecar_pb2_grpc.add_CustomApiSidecarServicer_to_server(CustomApiSidecarServicer(self.sidecar), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        return server
 
     async def start(self) -> None:
+        self.server = server = self._make_server()
         for listener in self.listeners:
             path = listener.socket_path
             if path is None:
-                port = self.server.add_insecure_port(listener.address)
+                port = server.add_insecure_port(listener.address)
                 host = listener.address.rpartition(":")[0]
                 self.bound.append(f"{host}:{port}")
                 continue
             _remove_stale_socket(path)
             old = os.umask(0o777 & ~self.socket_mode)  # the socket is born with the right mode
             try:
-                self.server.add_insecure_port(listener.address)
+                server.add_insecure_port(listener.address)
             finally:
                 os.umask(old)
             self.bound.append(listener.address)
-        await self.server.start()
+        await server.start()
         for listener in self.listeners:
             if listener.socket_path:
                 os.chmod(listener.socket_path, self.socket_mode)
@@ -180,7 +184,8 @@ class SidecarServer:
     async def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within ``grace`` seconds, then close."""
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        if self.server is not None:
+            await self.server.stop(grace)
         await self.sidecar.aclose()
         for listener in self.listeners:
             if listener.socket_path:

@@ -1,0 +1,46 @@
+"""Run a real Sidecar gRPC server in-process, on its own event-loop thread,
+so synchronous clients in the test thread talk to it over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+from sidecar import Sidecar, SidecarServer, parse_config, parse_listen
+
+
+class ThreadedSidecar:
+    def __init__(self, sidecar: Sidecar, socket_path: str, tcp: bool = True) -> None:
+        self.sidecar = sidecar
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        listeners = [parse_listen(f"unix://{socket_path}")]
+        if tcp:
+            listeners.append(parse_listen("127.0.0.1:0"))
+        self.server = SidecarServer(sidecar, listeners)
+        self.run(self.server.start())
+        self.unix_target = f"unix://{socket_path}"
+        self.tcp_target = self.server.bound[1] if tcp else None
+
+    def run(self, coro: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, grace: float = 0) -> None:
+        self.run(self.server.stop(grace))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+def start_sidecar(config_text: str, socket_path: str, environment: str = "sandbox", **kwargs: Any) -> ThreadedSidecar:
+    sidecar = Sidecar(parse_config(config_text, "test.yaml"), environment, **kwargs)
+    return ThreadedSidecar(sidecar, socket_path)
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,115 @@
+"""A real HTTP/1.1 upstream on 127.0.0.1 for the tests (stdlib, one thread per connection).
+
+Routes:
+  /echo/...            any method: JSON of what arrived (raw path, query, headers, body)
+  /status/<code>       that status, with a small JSON body
+  /bytes/<n>           n deterministic binary bytes (application/octet-stream)
+  /empty               200 with an empty body
+  /delay/<seconds>     waits, then 200
+  /multi-headers       repeated Set-Cookie and X-Multi headers
+  /gzip                a gzip-encoded JSON body
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+def pattern_bytes(n: int) -> bytes:
+    block = bytes(range(256))
+    return (block * (n // 256 + 1))[:n]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _reply(self, status: int, body: bytes, headers: list[tuple[str, str]] = (), reason: str | None = None) -> None:
+        self.send_response(status, reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: object, headers: list[tuple[str, str]] = ()) -> None:
+        self._reply(status, json.dumps(obj).encode(), [("Content-Type", "application/json"), *headers])
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        record = {
+            "method": self.command,
+            "raw_path": self.path,
+            "path": urlsplit(self.path).path,
+            "query": urlsplit(self.path).query,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body_b64": base64.b64encode(body).decode(),
+        }
+        self.server.requests.append(record)
+        path = urlsplit(self.path).path
+        parts = path.strip("/").split("/")
+        if parts[0] == "echo" or "echo" in parts:
+            self._json(200, {**record, "body": body.decode("utf-8", "replace")})
+        elif parts[0] == "status":
+            code = int(parts[1])
+            self._json(code, {"status": code})
+        elif parts[0] == "bytes":
+            self._reply(200, pattern_bytes(int(parts[1])), [("Content-Type", "application/octet-stream")])
+        elif parts[0] == "empty":
+            self._reply(200, b"")
+        elif parts[0] == "delay":
+            time.sleep(float(parts[1]))
+            self._json(200, {"delayed": float(parts[1])})
+        elif parts[0] == "multi-headers":
+            self._reply(
+                200,
+                b"ok",
+                [("Set-Cookie", "a=1"), ("X-Multi", "first"), ("Set-Cookie", "b=2"), ("X-Multi", "second"),
+                 ("Content-Type", "text/plain; charset=utf-8")],
+            )
+        elif parts[0] == "gzip":
+            self._reply(200, gzip.compress(b'{"zipped": true}'), [("Content-Type", "application/json"),
+                                                                   ("Content-Encoding", "gzip")])
+        else:
+            self._json(404, {"error": "not found", "path": path})
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[dict] = []
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self._server = _Server()
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def requests(self) -> list[dict]:
+        return self._server.requests
+
+    def last(self) -> dict:
+        return self._server.requests[-1]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -228,9 +228,7 @@ class AsyncConv:
 
     async def _describe(self, api: str) -> dict[str, Any]:
         try:
-            reply = await self._get_stub().DescribeApi(
-                pb.DescribeApiRequest(api=api), timeout=DEFAULT_DEADLINE_SECONDS
-            )
+            reply = await self._get_stub().DescribeApi(pb.DescribeApiRequest(api=api), timeout=DEFAULT_DEADLINE_SECONDS)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
         return api_dict(reply.api)
@@ -244,6 +242,3 @@ class AsyncConv:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-

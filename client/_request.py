@@ -47,7 +47,9 @@ def build_invoke_request(api: str, operation: str, args: tuple[Any, ...], kwargs
             if value is None:  # requests drops None-valued headers
                 continue
             if not isinstance(value, (str, bytes)):
-                raise InvalidArgument(f"header {key!r} must be str or bytes, not {type(value).__name__}", field="headers")
+                raise InvalidArgument(
+                    f"header {key!r} must be str or bytes, not {type(value).__name__}", field="headers"
+                )
             request.headers.add(key=str(key), value=value.decode("latin-1") if isinstance(value, bytes) else value)
             if str(key).lower() == "content-type":
                 request.content_type = request.headers[-1].value

@@ -54,7 +54,7 @@ class Headers(Mapping[str, str]):
 
 
 class Response:
-    __slots__ = ("status_code", "reason", "headers", "content", "elapsed", "url", "http_version", "_encoding")
+    __slots__ = ("_encoding", "content", "elapsed", "headers", "http_version", "reason", "status_code", "url")
 
     def __init__(
         self,

@@ -38,7 +38,9 @@ def to_value(obj: Any, where: str = "value") -> pb.Value:
         for index, item in enumerate(obj):
             items.append(to_value(item, f"{where}[{index}]"))
     else:
-        raise _invalid(where, f"{type(obj).__name__} cannot be sent; use str, int, float, bool, None, bytes, list or dict")
+        raise _invalid(
+            where, f"{type(obj).__name__} cannot be sent; use str, int, float, bool, None, bytes, list or dict"
+        )
     return value
 
 

@@ -1,6 +1,6 @@
 """What an agent does: the seed's examples, through the sidecar.
 
-    python examples/agent.py [TARGET]   # default: $CUSTOM_API_SIDECAR, else the default socket
+python examples/agent.py [TARGET]   # default: $CUSTOM_API_SIDECAR, else the default socket
 """
 
 from __future__ import annotations

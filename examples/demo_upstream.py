@@ -1,6 +1,6 @@
 """A tiny CRM + payments HTTP server for the walkthrough (stdlib only, loopback only).
 
-    python examples/demo_upstream.py [PORT]
+python examples/demo_upstream.py [PORT]
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
         if urlsplit(self.path).path == "/payments/payments":
-            self._send(201, {"id": "pay_1", "status": "succeeded", **body,
-                             "custom_header": self.headers.get("X-Custom-Header")})
+            self._send(
+                201,
+                {"id": "pay_1", "status": "succeeded", **body, "custom_header": self.headers.get("X-Custom-Header")},
+            )
         else:
             self._send(404, {"error": "not found"})
 

@@ -42,9 +42,7 @@ def _generate(into: pathlib.Path) -> dict[str, str]:
     files = {}
     for name in GENERATED:
         text = (into / "custom_api_sidecar" / "v1" / name).read_text()
-        text = re.sub(
-            r"^from custom_api_sidecar\.v1 import ", "from . import ", text, flags=re.M
-        )
+        text = re.sub(r"^from custom_api_sidecar\.v1 import ", "from . import ", text, flags=re.M)
         files[name] = text
     return files
 
@@ -64,9 +62,7 @@ def main() -> int:
         stale.append(name)
         if args.check:
             sys.stdout.writelines(
-                difflib.unified_diff(
-                    current.splitlines(True), text.splitlines(True), str(path), "regenerated"
-                )
+                difflib.unified_diff(current.splitlines(True), text.splitlines(True), str(path), "regenerated")
             )
         else:
             OUT.mkdir(parents=True, exist_ok=True)

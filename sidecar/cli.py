@@ -62,10 +62,8 @@ def _environment_flag(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.environment not in ENVIRONMENT_CHOICES:
-        print(
-            f"custom-api-sidecar: unknown environment {args.environment!r}; use one of {', '.join(ENVIRONMENT_CHOICES)}",
-            file=sys.stderr,
-        )
+        choices = ", ".join(ENVIRONMENT_CHOICES)
+        print(f"custom-api-sidecar: unknown environment {args.environment!r}; use one of {choices}", file=sys.stderr)
         return 2
     if args.command == "validate":
         return _validate(args)

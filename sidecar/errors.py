@@ -67,7 +67,7 @@ class SidecarError(Exception):
 
     def detail(self) -> ErrorDetail:
         return ErrorDetail(
-            code=self.code,
+            code=self.code,  # type: ignore[arg-type]  # the stubs want the enum wrapper; an int is what it holds
             message=self.message,
             api=self.api,
             operation=self.operation,

@@ -81,7 +81,10 @@ class Registry:
             raise SidecarError(
                 ErrorCode.UNKNOWN_OPERATION,
                 _unknown(
-                    f"API {api_name!r} has no operation {operation_name!r}", operation_name, api.operations, "operations"
+                    f"API {api_name!r} has no operation {operation_name!r}",
+                    operation_name,
+                    api.operations,
+                    "operations",
                 ),
                 api=api_name,
                 operation=operation_name,

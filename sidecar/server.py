@@ -53,8 +53,8 @@ def translate_errors(
             raise
         except Exception:
             log.exception("internal error in %s", method.__name__)
-            err = SidecarError(pb.ErrorCode.INTERNAL, "internal sidecar error (details are in the sidecar log)")
-            await context.abort(err.grpc_status, err.message, err.trailing_metadata())
+            internal = SidecarError(pb.ErrorCode.INTERNAL, "internal sidecar error (details are in the sidecar log)")
+            await context.abort(internal.grpc_status, internal.message, internal.trailing_metadata())
         raise AssertionError("abort returned")
 
     return wrapper
@@ -116,9 +116,7 @@ def parse_listen(address: str, allow_remote: bool = False) -> Listener:
         raise ValueError(f"listen address {address!r} must be unix:///path or host:port")
     bare = host.strip("[]")
     if not allow_remote and not _is_loopback(bare):
-        raise ValueError(
-            f"listen address {address!r} is not loopback; pass --allow-remote to listen beyond this host"
-        )
+        raise ValueError(f"listen address {address!r} is not loopback; pass --allow-remote to listen beyond this host")
     return Listener(address)
 
 
@@ -210,9 +208,7 @@ async def serve(
     """Serve until SIGTERM or SIGINT, then drain and return."""
     server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode)
     await server.start()
-    apis = ", ".join(
-        f"{name} ({len(api.operations)} operations)" for name, api in sidecar.registry.apis.items()
-    )
+    apis = ", ".join(f"{name} ({len(api.operations)} operations)" for name, api in sidecar.registry.apis.items())
     announce(f"custom-api-sidecar listening on {', '.join(server.bound)}")
     announce(f"environment {sidecar.environment!r}; serving {len(sidecar.registry.apis)} APIs: {apis}")
     stopping = asyncio.Event()

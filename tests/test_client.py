@@ -82,7 +82,9 @@ def test_conv_log(unix_conv, caplog):
         unix_conv.log.warning("slow")
         unix_conv.log.error("failed")
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("INFO", "looked up 123"), ("WARNING", "slow"), ("ERROR", "failed")
+        ("INFO", "looked up 123"),
+        ("WARNING", "slow"),
+        ("ERROR", "failed"),
     ]
 
 
@@ -96,6 +98,7 @@ def test_client_imports_nothing_from_the_sidecar():
 
 
 def test_generated_code_is_up_to_date():
-    result = subprocess.run([sys.executable, "protos/generate.py", "--check"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "protos/generate.py", "--check"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -39,8 +39,10 @@ def test_unknown_field():
             {GOOD_ENDPOINT}
             colour: blue
     """)
-    assert out == ["apis.yaml: api 'crm': colour: unknown field; allowed: authentication, connection, description, "
-                   "endpoints, name, security"]
+    assert out == [
+        "apis.yaml: api 'crm': colour: unknown field; allowed: authentication, connection, description, "
+        "endpoints, name, security"
+    ]
 
 
 def test_duplicate_api_and_operation_names():
@@ -66,7 +68,9 @@ def test_bad_method():
             connection: {base_url: "https://crm.example.com"}
             endpoints: [{name: get_item, method: FETCH, path: /items}]
     """)
-    assert out == ["apis.yaml: api 'crm': endpoints[0].method: 'FETCH' is not one of GET, POST, PUT, PATCH, DELETE, HEAD"]
+    assert out == [
+        "apis.yaml: api 'crm': endpoints[0].method: 'FETCH' is not one of GET, POST, PUT, PATCH, DELETE, HEAD"
+    ]
 
 
 def test_path_variable_not_declared_and_declared_but_unused():
@@ -80,10 +84,14 @@ def test_path_variable_not_declared_and_declared_but_unused():
                 path: /tickets/{ticket_id}
                 parameters: [{name: other_id, in: path}]
     """)
-    assert "apis.yaml: api 'crm': endpoints[0].path: path variable {ticket_id} is not declared in parameters " \
-           "(add it with in: path)" in out
-    assert "apis.yaml: api 'crm': endpoints[0].parameters: path parameter 'other_id' does not appear in path " \
-           "'/tickets/{ticket_id}'" in out
+    assert (
+        "apis.yaml: api 'crm': endpoints[0].path: path variable {ticket_id} is not declared in parameters "
+        "(add it with in: path)" in out
+    )
+    assert (
+        "apis.yaml: api 'crm': endpoints[0].parameters: path parameter 'other_id' does not appear in path "
+        "'/tickets/{ticket_id}'" in out
+    )
 
 
 def test_missing_base_url_for_active_environment():
@@ -181,16 +189,19 @@ def test_unsupported_auth_type_is_refused_not_ignored():
             authentication: {{type: api_key, config: {{header_name: X-Key}}}}
             {GOOD_ENDPOINT}
     """)
-    assert out == ["apis.yaml: api 'crm': authentication.type: 'api_key' is not supported by this version yet; "
-                   "only 'none' is"]
+    assert out == [
+        "apis.yaml: api 'crm': authentication.type: 'api_key' is not supported by this version yet; only 'none' is"
+    ]
 
 
 def test_json_config(tmp_path):
     from sidecar import load_config
 
     path = tmp_path / "apis.json"
-    path.write_text('{"apis": [{"name": "crm", "connection": {"base_url": "https://crm.example.com"}, '
-                    '"endpoints": [{"name": "get_item", "method": "get", "path": "/items"}]}]}')
+    path.write_text(
+        '{"apis": [{"name": "crm", "connection": {"base_url": "https://crm.example.com"}, '
+        '"endpoints": [{"name": "get_item", "method": "get", "path": "/items"}]}]}'
+    )
     config = load_config(path)
     assert config.apis[0].endpoints[0].method == "GET"
 
@@ -210,8 +221,10 @@ def test_validate_ok():
 
 def test_validate_reports_problems_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apis:\n  - name: crm\n    connection: {base_url: 'https://x.example.com'}\n"
-                   "    endpoints: [{name: get_item, method: FETCH, path: /items}]\n")
+    bad.write_text(
+        "apis:\n  - name: crm\n    connection: {base_url: 'https://x.example.com'}\n"
+        "    endpoints: [{name: get_item, method: FETCH, path: /items}]\n"
+    )
     result = run_cli("validate", str(bad))
     assert result.returncode == 1
     assert result.stderr.strip() == (

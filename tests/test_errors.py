@@ -75,7 +75,7 @@ def test_unexpected_keyword_lists_accepted(conv, upstream):
 
 
 def test_missing_required_query_parameter(conv):
-    with pytest.raises(errors.InvalidArgument, match="missing required argument.*q"):
+    with pytest.raises(errors.InvalidArgument, match=r"missing required argument.*q"):
         conv.api.upstream.search(limit=3)
 
 
@@ -197,8 +197,14 @@ def test_grpc_deadline_wins_when_shorter(running):
     stub = sidecar_pb2_grpc.CustomApiSidecarStub(channel)
     start = time.monotonic()
     with pytest.raises(grpc.RpcError) as info:
-        stub.Invoke(pb.InvokeRequest(api="upstream", operation="delay", keywords=[
-            pb.MapEntry(key="seconds", value=pb.Value(double_value=0.45))]), timeout=0.15)
+        stub.Invoke(
+            pb.InvokeRequest(
+                api="upstream",
+                operation="delay",
+                keywords=[pb.MapEntry(key="seconds", value=pb.Value(double_value=0.45))],
+            ),
+            timeout=0.15,
+        )
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - start < 0.45
     channel.close()

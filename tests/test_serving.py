@@ -38,8 +38,21 @@ class SidecarProcess:
         config.write_text(CONFIG.format(url=upstream_url))
         self.socket = tmp / "sidecar.sock"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sidecar", "serve", "--config", str(config),
-             "--listen", f"unix://{self.socket}", "--listen", "127.0.0.1:0", "--grace", "5", *extra],
+            [
+                sys.executable,
+                "-m",
+                "sidecar",
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                f"unix://{self.socket}",
+                "--listen",
+                "127.0.0.1:0",
+                "--grace",
+                "5",
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -127,7 +140,9 @@ def test_bad_listen_address_exits_with_message(tmp_path, upstream):
     config.write_text(CONFIG.format(url=upstream.url))
     result = subprocess.run(
         [sys.executable, "-m", "sidecar", "serve", "--config", str(config), "--listen", "0.0.0.0:0"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "'0.0.0.0:0' is not loopback; pass --allow-remote" in result.stderr
@@ -139,7 +154,9 @@ def test_invalid_config_at_serve_exits_with_message(tmp_path):
     config.write_text("apis: [{name: Bad}]")
     result = subprocess.run(
         [sys.executable, "-m", "sidecar", "serve", "--config", str(config), "--listen", f"unix://{tmp_path}/s"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert f"{config}: api 'Bad': name:" in result.stderr

@@ -44,7 +44,14 @@ AUTH_TYPES = ("none", "api_key", "bearer_token", "basic_auth", "oauth2", "custom
 _API_KEYS = {"name", "description", "connection", "authentication", "endpoints", "security"}
 _CONNECTION_KEYS = {"base_url", "base_urls", "timeout_ms", "retry_attempts", "verify_ssl"}
 _ENDPOINT_KEYS = {
-    "name", "description", "method", "path", "parameters", "request_body", "response_schema", "timeout_ms",
+    "name",
+    "description",
+    "method",
+    "path",
+    "parameters",
+    "request_body",
+    "response_schema",
+    "timeout_ms",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema"}
 _SECURITY_KEYS = {"url_allowlist", "rate_limit", "max_response_bytes", "max_request_bytes"}
@@ -66,7 +73,9 @@ def parse_config(text: str, source: str = "<memory>") -> Config:
     try:
         data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError([Problem(source, "", "", f"not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}")]) from None
+        raise ConfigError(
+            [Problem(source, "", "", f"not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}")]
+        ) from None
     problems = Problems(source)
     if not isinstance(data, dict):
         problems.add("", "the top level must be a mapping with an 'apis' list")
@@ -204,7 +213,7 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
             p.add(f"{where}.{key}", "must be a JSON Schema mapping")
     if parameters is not None and isinstance(raw.get("request_body"), dict):
         declared = {param.arg_name for param in parameters}
-        for prop in (raw["request_body"].get("properties") or {}):
+        for prop in raw["request_body"].get("properties") or {}:
             if prop in declared:
                 p.add(f"{where}.request_body.properties.{prop}", "has the same name as a parameter")
     timeout_ms = _positive_int(p, f"{where}.timeout_ms", raw["timeout_ms"]) if "timeout_ms" in raw else None
@@ -258,7 +267,10 @@ def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | No
         )
         key = param.arg_name
         if not key.isidentifier() or keyword.iskeyword(key) or key in RESERVED_ARGUMENTS:
-            p.add(f"{field}.name", f"{name!r} cannot be a keyword argument (reserved: {', '.join(sorted(RESERVED_ARGUMENTS))})")
+            p.add(
+                f"{field}.name",
+                f"{name!r} cannot be a keyword argument (reserved: {', '.join(sorted(RESERVED_ARGUMENTS))})",
+            )
             continue
         if key in arg_names:
             p.add(f"{field}.name", f"{name!r} collides with parameter {arg_names[key]!r} (both are argument {key!r})")
@@ -330,9 +342,13 @@ def _security(p: Problems, raw: Any) -> Security | None:
     return Security(
         url_allowlist=tuple(allowlist),
         rate_limit=rate_limit,
-        max_response_bytes=_positive_int(p, "security.max_response_bytes", raw.get("max_response_bytes", defaults.max_response_bytes))
+        max_response_bytes=_positive_int(
+            p, "security.max_response_bytes", raw.get("max_response_bytes", defaults.max_response_bytes)
+        )
         or defaults.max_response_bytes,
-        max_request_bytes=_positive_int(p, "security.max_request_bytes", raw.get("max_request_bytes", defaults.max_request_bytes))
+        max_request_bytes=_positive_int(
+            p, "security.max_request_bytes", raw.get("max_request_bytes", defaults.max_request_bytes)
+        )
         or defaults.max_request_bytes,
     )
 
@@ -357,7 +373,9 @@ def _unknown_keys(p: Problems, field: str, raw: dict[str, Any], allowed: set[str
 
 def _identifier(p: Problems, field: str, value: Any) -> str | None:
     if not isinstance(value, str) or not IDENTIFIER.match(value) or keyword.iskeyword(value):
-        p.add(field, f"{value!r} must be a snake_case identifier (a-z, 0-9, _; starting with a letter; at most 64 chars)")
+        p.add(
+            field, f"{value!r} must be a snake_case identifier (a-z, 0-9, _; starting with a letter; at most 64 chars)"
+        )
         return None
     if value in RESERVED_NAMES:
         p.add(field, f"{value!r} is reserved (conv.api.{value} is a built-in)")

@@ -48,8 +48,22 @@ REDACTED = "REDACTED"
 # them: they conventionally carry credentials.
 SECRET_QUERY_NAMES = frozenset(
     {
-        "access_token", "api_key", "apikey", "api-key", "auth", "client_secret", "code", "id_token", "key",
-        "password", "refresh_token", "secret", "sig", "signature", "token", "x-api-key",
+        "access_token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "auth",
+        "client_secret",
+        "code",
+        "id_token",
+        "key",
+        "password",
+        "refresh_token",
+        "secret",
+        "sig",
+        "signature",
+        "token",
+        "x-api-key",
     }
 )
 

@@ -28,8 +28,16 @@ _BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
 # travels, which is the sidecar's decision alone.
 FORBIDDEN_HEADERS = frozenset(
     {
-        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade",
-        "proxy-authorization", "proxy-connection",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
     }
 )
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
@@ -55,7 +63,9 @@ class BindArguments:
         _bind_body(call, op)
         limit = op.api.config.security.max_request_bytes
         if call.body is not None and len(call.body) > limit:
-            raise _error(op, ErrorCode.REQUEST_TOO_LARGE, f"request body is {len(call.body)} bytes; the limit is {limit}")
+            raise _error(
+                op, ErrorCode.REQUEST_TOO_LARGE, f"request body is {len(call.body)} bytes; the limit is {limit}"
+            )
         call.timeout = _effective_timeout(op, request.timeout_seconds, call.time_remaining)
         call.deadline = time.monotonic() + call.timeout
         return await call_next(call)
@@ -70,7 +80,7 @@ def _bind_keywords(call: Call, op: Operation) -> None:
             f"takes {len(op.path_variables)} positional argument(s) (path variables: {names}) "
             f"but {len(positional)} were given",
         )
-    for name, value in zip(op.path_variables, positional):
+    for name, value in zip(op.path_variables, positional, strict=False):
         call.path_values[name] = _path_value(op, name, from_value(value))
     body_fields: dict[str, Any] = {}
     for entry in call.request.keywords:
@@ -107,7 +117,9 @@ def _bind_keywords(call: Call, op: Operation) -> None:
             call.headers.append((param.name, text))
     missing = [v for v in op.path_variables if v not in call.path_values]
     bound = {entry.key for entry in call.request.keywords}
-    missing += [p.arg_name for p in op.parameters.values() if p.required and p.location != "path" and p.arg_name not in bound]
+    missing += [
+        p.arg_name for p in op.parameters.values() if p.required and p.location != "path" and p.arg_name not in bound
+    ]
     if missing:
         raise _invalid(
             op,
@@ -180,11 +192,7 @@ def _scalar_text(op: Operation, name: str, value: Any) -> str:
 
 def _check_type(op: Operation, name: str, declared: str, value: Any) -> None:
     expected = _PYTHON_TYPES[declared]
-    if isinstance(value, bool) and declared != "boolean":
-        ok = False
-    else:
-        ok = isinstance(value, expected)
-    if not ok:
+    if (isinstance(value, bool) and declared != "boolean") or not isinstance(value, expected):
         raise _invalid(op, f"argument {name!r} must be {declared}, not {type(value).__name__}", field=name)
 
 

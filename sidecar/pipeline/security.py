@@ -36,7 +36,7 @@ class UrlAllowlist:
 
 
 class _Window:
-    __slots__ = ("limit", "seconds", "start", "count")
+    __slots__ = ("count", "limit", "seconds", "start")
 
     def __init__(self, limit: int, seconds: float) -> None:
         self.limit, self.seconds, self.start, self.count = limit, seconds, 0.0, 0

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from http import HTTPStatus
 
 from ._call import Call, UpstreamResponse
 from ._compose import Handler
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
 )
 
 
@@ -17,8 +27,6 @@ class ShapeResponse:
         response = await call_next(call)
         response.headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
         if not response.reason:
-            try:
+            with contextlib.suppress(ValueError):  # a non-standard status has no phrase
                 response.reason = HTTPStatus(response.status_code).phrase
-            except ValueError:
-                pass
         return response

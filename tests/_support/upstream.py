@@ -72,12 +72,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(
                 200,
                 b"ok",
-                [("Set-Cookie", "a=1"), ("X-Multi", "first"), ("Set-Cookie", "b=2"), ("X-Multi", "second"),
-                 ("Content-Type", "text/plain; charset=utf-8")],
+                [
+                    ("Set-Cookie", "a=1"),
+                    ("X-Multi", "first"),
+                    ("Set-Cookie", "b=2"),
+                    ("X-Multi", "second"),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
             )
         elif parts[0] == "gzip":
-            self._reply(200, gzip.compress(b'{"zipped": true}'), [("Content-Type", "application/json"),
-                                                                   ("Content-Encoding", "gzip")])
+            self._reply(
+                200,
+                gzip.compress(b'{"zipped": true}'),
+                [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+            )
         else:
             self._json(404, {"error": "not found", "path": path})
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The main job: the sidecar serving examples/apis.yaml (no Vault, no Jaeger).
+# Starts the demo upstream, the sidecar on the default unix socket and on
+# 127.0.0.1:50051, runs examples/agent.py once through it, then keeps serving
+# until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv
+fi
+. .venv/bin/activate
+pip install -q --disable-pip-version-check -e '.[sidecar]'
+
+python examples/demo_upstream.py 8787 &
+upstream=$!
+custom-api-sidecar serve --config examples/apis.yaml \
+  --listen unix:///tmp/custom-api-sidecar.sock --listen 127.0.0.1:50051 &
+sidecar=$!
+trap 'kill $sidecar 2>/dev/null; wait $sidecar 2>/dev/null; kill $upstream 2>/dev/null' EXIT INT TERM
+
+for _ in $(seq 50); do
+  [ -S /tmp/custom-api-sidecar.sock ] && break
+  sleep 0.1
+done
+echo "--- an agent calls through the sidecar (examples/agent.py)"
+python examples/agent.py
+echo "--- serving; try: python examples/agent.py   (Ctrl-C to stop)"
+wait $sidecar

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: makes .venv, installs everything,
+# checks generated code and lint, then runs pytest. Extra args go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v openssl >/dev/null; then  # the TLS tests make a self-signed certificate
+  apt-get update -qq && apt-get install -y -qq openssl >/dev/null
+fi
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv
+fi
+. .venv/bin/activate
+pip install -q --disable-pip-version-check -e '.[sidecar,test]'
+
+echo "== generated code is up to date"
+python protos/generate.py --check
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy"
+mypy
+echo "== pytest"
+set +e
+python -m pytest -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$rc"

@@ -22,9 +22,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from client import ConnectionRefused, Response, UnknownOperation, connect, connect_async
+from client import Response, connect, connect_async
 from client._tracing import outgoing_metadata
-from tests._support.configs import test_config
+from client.errors import ConnectionRefused, UnknownOperation
+from tests._support.configs import test_config as make_config
 from tests._support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests._support.sidecar import closed_port
 
@@ -145,13 +146,12 @@ async def test_async_client_propagates_trace_context(running, agent, sidecar_spa
 
 
 def test_without_agent_span_the_sidecar_starts_a_new_trace(running, sidecar_spans):
-    with otel_context.attach_context(otel_context.Context()) if False else contextlib.nullcontext():
-        token = otel_context.attach(otel_context.Context())
-        try:
-            with connect(running.unix_target) as conv:
-                response = conv.api.upstream.item("root")
-        finally:
-            otel_context.detach(token)
+    token = otel_context.attach(otel_context.Context())  # certainly no current span
+    try:
+        with connect(running.unix_target) as conv:
+            response = conv.api.upstream.item("root")
+    finally:
+        otel_context.detach(token)
     trace_id, parent_id = parse_traceparent(sent_headers(response)["traceparent"])
     found = in_trace(sidecar_spans, trace_id, 2)
     server = one(found, lambda s: s.kind is SpanKind.SERVER)
@@ -166,9 +166,12 @@ def test_without_agent_span_the_sidecar_starts_a_new_trace(running, sidecar_span
 
 def test_unknown_operation_marks_server_span_as_error(running, agent, sidecar_spans):
     tracer, _ = agent
-    with connect(running.unix_target) as conv, tracer.start_as_current_span("agent-step") as agent_span:
-        with pytest.raises(UnknownOperation):
-            conv.api.upstream.no_such_operation()
+    with (
+        connect(running.unix_target) as conv,
+        tracer.start_as_current_span("agent-step") as agent_span,
+        pytest.raises(UnknownOperation),
+    ):
+        conv.api.upstream.no_such_operation()
     found = in_trace(sidecar_spans, agent_span.get_span_context().trace_id, 1)
     server = one(found, lambda s: s.name == SERVER_SPAN)
     assert server.kind is SpanKind.SERVER
@@ -181,9 +184,12 @@ def test_unknown_operation_marks_server_span_as_error(running, agent, sidecar_sp
 
 def test_connection_refused_marks_server_and_client_spans_as_error(running, agent, sidecar_spans):
     tracer, _ = agent
-    with connect(running.unix_target) as conv, tracer.start_as_current_span("agent-step") as agent_span:
-        with pytest.raises(ConnectionRefused):
-            conv.api.dead.ping()
+    with (
+        connect(running.unix_target) as conv,
+        tracer.start_as_current_span("agent-step") as agent_span,
+        pytest.raises(ConnectionRefused),
+    ):
+        conv.api.dead.ping()
     found = in_trace(sidecar_spans, agent_span.get_span_context().trace_id, 2)
     server = one(found, lambda s: s.kind is SpanKind.SERVER)
     assert server.status.status_code is StatusCode.ERROR
@@ -284,6 +290,15 @@ class SidecarProcess:
     def output(self) -> str:
         return self.stdout.read_text() + self.stderr.read_text()
 
+    def terminate(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM, then the exit code, or None if still running after ``timeout`` seconds."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
 
 @contextlib.contextmanager
 def sidecar_process(tmp_path: Path, config_text: str, otel_env: dict[str, str]) -> Iterator[SidecarProcess]:
@@ -310,13 +325,9 @@ def sidecar_process(tmp_path: Path, config_text: str, otel_env: dict[str, str]) 
         assert socket_path.exists()
         yield handle
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if handle.terminate(5) is None:
+            proc.kill()
+            proc.wait(5)
 
 
 def otlp_env(endpoint: str, **extra: str) -> dict[str, str]:
@@ -337,7 +348,7 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 def test_real_sidecar_exports_spans_over_otlp(tmp_path, upstream, receiver, agent):
     tracer, _ = agent
-    with sidecar_process(tmp_path, test_config(upstream.url, closed_port()), otlp_env(receiver.endpoint)) as sc:
+    with sidecar_process(tmp_path, make_config(upstream.url, closed_port()), otlp_env(receiver.endpoint)) as sc:
         with connect(sc.target) as conv, tracer.start_as_current_span("agent-step") as agent_span:
             response = conv.api.upstream.item("abc")
         assert response.status_code == 200
@@ -365,8 +376,9 @@ def test_real_sidecar_exports_spans_over_otlp(tmp_path, upstream, receiver, agen
 
 def test_unreachable_collector_never_fails_a_call(tmp_path, upstream, agent):
     tracer, _ = agent
-    env = otlp_env(f"http://127.0.0.1:{closed_port()}")
-    with sidecar_process(tmp_path, test_config(upstream.url, closed_port()), env) as sc, connect(sc.target) as conv:
+    # The Python OTLP exporter reads this in seconds (default 10): it bounds the final flush on SIGTERM.
+    env = otlp_env(f"http://127.0.0.1:{closed_port()}", OTEL_EXPORTER_OTLP_TIMEOUT="1")
+    with sidecar_process(tmp_path, make_config(upstream.url, closed_port()), env) as sc, connect(sc.target) as conv:
         for i in range(5):
             with tracer.start_as_current_span("agent-step") as agent_span:
                 start = time.monotonic()
@@ -377,12 +389,15 @@ def test_unreachable_collector_never_fails_a_call(tmp_path, upstream, agent):
             assert trace_id == agent_span.get_span_context().trace_id  # context still flows
             time.sleep(0.15)  # let the batch processor attempt (and fail) an export in between
         assert sc.proc.poll() is None  # still serving
+        assert "Failed to export" in sc.stderr.read_text() or "Transient error" in sc.stderr.read_text()
+        # and it still stops cleanly, the unexported spans given up after the exporter timeout
+        assert sc.terminate(timeout=8) == 0, sc.output()
 
 
 def test_unsupported_exporter_disables_tracing_but_serves(tmp_path, upstream, agent):
     tracer, _ = agent
     env = {"OTEL_TRACES_EXPORTER": "bogus", "OTEL_SERVICE_NAME": "sidecar-under-test"}
-    with sidecar_process(tmp_path, test_config(upstream.url, closed_port()), env) as sc, connect(sc.target) as conv:
+    with sidecar_process(tmp_path, make_config(upstream.url, closed_port()), env) as sc, connect(sc.target) as conv:
         with tracer.start_as_current_span("agent-step") as agent_span:
             response = conv.api.upstream.item("abc")
         assert response.status_code == 200

@@ -28,6 +28,7 @@ def pattern_bytes(n: int) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; don't wait on delayed ACKs
     server: _Server
 
     def _reply(self, status: int, body: bytes, headers: list[tuple[str, str]] = (), reason: str | None = None) -> None:

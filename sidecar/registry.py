@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from client._proto.sidecar_pb2 import ErrorCode
 
 from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
-from .config._loader import PATH_VARIABLE
+from .config._model import PATH_VARIABLE
 from .errors import SidecarError, did_you_mean
 
 
@@ -37,6 +37,8 @@ class Api:
     config: ApiConfig
     name: str
     origin: str  # scheme://host[:port]
+    host: str
+    port: int
     base_path: str  # "" or "/v1"
     operations: dict[str, Operation]
 
@@ -108,7 +110,15 @@ def _unknown(message: str, name: str, known: Iterable[str], plural: str) -> str:
 def _build_api(config: ApiConfig, base_url: str) -> Api:
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    api = Api(config=config, name=config.name, origin=origin, base_path=parts.path.rstrip("/"), operations={})
+    api = Api(
+        config=config,
+        name=config.name,
+        origin=origin,
+        host=parts.hostname or "",
+        port=parts.port or (443 if parts.scheme == "https" else 80),
+        base_path=parts.path.rstrip("/"),
+        operations={},
+    )
     for endpoint in config.endpoints:
         split = PATH_VARIABLE.split(endpoint.path)
         body_schema = endpoint.request_body or {}

@@ -15,12 +15,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from client._request import RESERVED as CLIENT_RESERVED_ARGUMENTS
+
 from ._model import (
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
+    HEADER_NAME,
     METHODS,
     PARAMETER_LOCATIONS,
     PARAMETER_TYPES,
+    PATH_VARIABLE,
     ApiConfig,
     Authentication,
     Config,
@@ -33,12 +37,10 @@ from ._model import (
 from ._problems import ConfigError, Problem, Problems
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
 RESERVED_NAMES = frozenset({"list", "schema", "tools"})
-# Call arguments with a requests meaning; an operation parameter may not take them.
-RESERVED_ARGUMENTS = frozenset({"params", "json", "data", "headers", "timeout"})
+# Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
+RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 AUTH_TYPES = ("none", "api_key", "bearer_token", "basic_auth", "oauth2", "custom_header")
 
 _API_KEYS = {"name", "description", "connection", "authentication", "endpoints", "security"}

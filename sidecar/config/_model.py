@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,9 @@ ENVIRONMENT_ALIASES = {"draft": "sandbox"}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 PARAMETER_LOCATIONS = ("path", "query", "header")
 PARAMETER_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+
+PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")  # {name} in a path template
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024

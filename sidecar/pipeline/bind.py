@@ -17,12 +17,12 @@ from urllib.parse import urlencode
 from client._proto.sidecar_pb2 import ErrorCode
 from client._values import from_value
 
+from ..config._model import HEADER_NAME
 from ..errors import SidecarError, did_you_mean
 from ..registry import Operation
 from ._call import Call, UpstreamResponse
 from ._compose import Handler
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
 # Headers the caller may not set: they would change where or how the request
 # travels, which is the sidecar's decision alone.
@@ -197,7 +197,7 @@ def _check_type(op: Operation, name: str, declared: str, value: Any) -> None:
 
 
 def _check_header(op: Operation, name: str, value: str) -> None:
-    if not _HEADER_NAME.match(name):
+    if not HEADER_NAME.match(name):
         raise _invalid(op, f"header name {name!r} is not a valid HTTP token", field="headers")
     if _BAD_HEADER_VALUE.search(value):
         raise _invalid(op, f"header {name!r} contains CR, LF or NUL", field="headers")

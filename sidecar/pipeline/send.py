@@ -73,8 +73,8 @@ class Send:
                 "http.request.method": out.method,
                 "url.full": redacted,
                 "url.template": template,
-                "server.address": httpx.URL(out.origin).host,
-                "server.port": httpx.URL(out.origin).port or (443 if out.origin.startswith("https") else 80),
+                "server.address": op.api.host,
+                "server.port": op.api.port,
             },
         ) as span:
             headers = list(out.headers)

@@ -7,11 +7,12 @@ Public entry points: ``Sidecar`` (the composition root), ``SidecarServer`` /
 from .app import Sidecar
 from .config import Config, ConfigError, load_config, parse_config
 from .errors import SidecarError
-from .server import Listener, SidecarServer, parse_listen, serve
+from .server import Listener, ListenError, SidecarServer, parse_listen, serve
 
 __all__ = [
     "Config",
     "ConfigError",
+    "ListenError",
     "Listener",
     "Sidecar",
     "SidecarError",

@@ -86,7 +86,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .app import Sidecar
-    from .server import parse_listen, serve
+    from .server import ListenError, parse_listen, serve
     from .tracing import make_tracer_provider
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -104,7 +104,11 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(serve(sidecar, listeners, grace=args.grace, socket_mode=socket_mode, announce=_announce))
+    try:
+        asyncio.run(serve(sidecar, listeners, grace=args.grace, socket_mode=socket_mode, announce=_announce))
+    except ListenError as exc:
+        print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,11 +8,13 @@ in-flight calls for ``grace`` seconds, then the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
 import os
 import signal
+import socket
 import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,6 +95,10 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
         return self._sidecar.catalog.describe(request.api)
 
 
+class ListenError(OSError):
+    """An address could not be listened on; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class Listener:
     address: str  # a gRPC address: unix:///path or host:port
@@ -161,14 +167,14 @@ class SidecarServer:
         for listener in self.listeners:
             path = listener.socket_path
             if path is None:
-                port = server.add_insecure_port(listener.address)
+                port = _add_port(server, listener.address)
                 host = listener.address.rpartition(":")[0]
                 self.bound.append(f"{host}:{port}")
                 continue
             _remove_stale_socket(path)
             old = os.umask(0o777 & ~self.socket_mode)  # the socket is born with the right mode
             try:
-                server.add_insecure_port(listener.address)
+                _add_port(server, listener.address)
             finally:
                 os.umask(old)
             self.bound.append(listener.address)
@@ -187,15 +193,31 @@ class SidecarServer:
         await self.sidecar.aclose()
         for listener in self.listeners:
             if listener.socket_path:
-                _remove_stale_socket(listener.socket_path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(listener.socket_path)
+
+
+def _add_port(server: grpc.aio.Server, address: str) -> int:
+    try:
+        return server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc reports every bind failure this way
+        raise ListenError(f"cannot listen on {address}: in use, or the directory is missing or not writable") from exc
 
 
 def _remove_stale_socket(path: str) -> None:
+    """Unlink a socket left by a dead process; refuse to steal one that is still served."""
     try:
-        if stat.S_ISSOCK(os.lstat(path).st_mode):
-            os.unlink(path)
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return  # not ours to delete; binding will fail with a clear message
     except FileNotFoundError:
-        pass
+        return
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)
+            return
+    raise ListenError(f"cannot listen on unix://{path}: another process is serving it")
 
 
 async def serve(
@@ -207,7 +229,11 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return."""
     server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode)
-    await server.start()
+    try:
+        await server.start()
+    except ListenError:
+        await sidecar.aclose()
+        raise
     apis = ", ".join(f"{name} ({len(api.operations)} operations)" for name, api in sidecar.registry.apis.items())
     announce(f"custom-api-sidecar listening on {', '.join(server.bound)}")
     announce(f"environment {sidecar.environment!r}; serving {len(sidecar.registry.apis)} APIs: {apis}")

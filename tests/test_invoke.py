@@ -200,3 +200,12 @@ async def test_async_concurrent_calls(running):
     async with connect_async(running.tcp_target) as conv:
         results = await asyncio.gather(*(conv.api.upstream.item(str(i)) for i in range(50)))
     assert sorted(r.json()["path"] for r in results) == sorted(f"/echo/items/{i}" for i in range(50))
+
+
+def test_five_megabyte_request_body(conv):
+    import hashlib
+
+    payload = b"x" * (5 * 1024 * 1024)  # over gRPC's 4 MB default, under the 10 MiB request limit
+    seen = conv.api.upstream.post(data=payload).json()
+    assert seen["body_length"] == len(payload)
+    assert seen["body_sha256"] == hashlib.sha256(payload).hexdigest()

@@ -188,3 +188,50 @@ def test_parse_listen(address, ok):
 
 def test_allow_remote_is_explicit():
     assert parse_listen("0.0.0.0:50051", allow_remote=True).address == "0.0.0.0:50051"
+
+
+def serve_once(tmp_path, upstream, *listen: str) -> subprocess.CompletedProcess:
+    config = tmp_path / "apis.yaml"
+    config.write_text(CONFIG.format(url=upstream.url))
+    args = [a for address in listen for a in ("--listen", address)]
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", "serve", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_missing_socket_directory_is_a_clear_error(tmp_path, upstream):
+    result = serve_once(tmp_path, upstream, f"unix://{tmp_path}/no/such/dir/s.sock")
+    assert result.returncode == 2
+    assert f"cannot listen on unix://{tmp_path}/no/such/dir/s.sock" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_busy_port_is_a_clear_error(tmp_path, upstream, process):
+    result = serve_once(tmp_path, upstream, process.tcp_target)
+    assert result.returncode == 2
+    assert f"cannot listen on {process.tcp_target}" in result.stderr
+
+
+def test_a_served_socket_is_never_stolen(tmp_path, upstream, process):
+    result = serve_once(tmp_path, upstream, process.unix_target)
+    assert result.returncode == 2
+    assert "another process is serving it" in result.stderr
+    with connect(process.unix_target) as conv:  # the first sidecar still answers
+        assert conv.api.upstream.delay(0).ok
+
+
+def test_a_stale_socket_is_replaced(tmp_path, upstream):
+    import socket as socketlib
+
+    stale = tmp_path / "sidecar.sock"
+    with socketlib.socket(socketlib.AF_UNIX) as sock:
+        sock.bind(str(stale))  # bound, never listening: what a killed process leaves
+    proc = SidecarProcess(tmp_path, upstream.url)
+    try:
+        with connect(proc.unix_target) as conv:
+            assert conv.api.upstream.delay(0).ok
+    finally:
+        proc.kill()

@@ -1,7 +1,8 @@
 """A real HTTP/1.1 upstream on 127.0.0.1 for the tests (stdlib, one thread per connection).
 
 Routes:
-  /echo/...            any method: JSON of what arrived (raw path, query, headers, body)
+  /echo/...            any method: JSON of what arrived (raw path, query, headers, body;
+                       a body over 1 MB only as its length and SHA-256)
   /status/<code>       that status, with a small JSON body
   /bytes/<n>           n deterministic binary bytes (application/octet-stream)
   /empty               200 with an empty body
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import threading
 import time
@@ -52,13 +54,16 @@ class _Handler(BaseHTTPRequestHandler):
             "path": urlsplit(self.path).path,
             "query": urlsplit(self.path).query,
             "headers": [[k, v] for k, v in self.headers.items()],
-            "body_b64": base64.b64encode(body).decode(),
+            "body_length": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
         }
+        if len(body) <= 1_000_000:  # large bodies are summarized, not echoed
+            record["body_b64"] = base64.b64encode(body).decode()
         self.server.requests.append(record)
         path = urlsplit(self.path).path
         parts = path.strip("/").split("/")
         if parts[0] == "echo" or "echo" in parts:
-            self._json(200, {**record, "body": body.decode("utf-8", "replace")})
+            self._json(200, {**record, "body": body.decode("utf-8", "replace") if "body_b64" in record else ""})
         elif parts[0] == "status":
             code = int(parts[1])
             self._json(code, {"status": code})

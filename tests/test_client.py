@@ -102,3 +102,33 @@ def test_generated_code_is_up_to_date():
         [sys.executable, "protos/generate.py", "--check"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_same_conv_recovers_when_the_sidecar_restarts(upstream, tmp_path):
+    from tests._support.configs import test_config
+    from tests._support.sidecar import closed_port, start_sidecar
+
+    config = test_config(upstream.url, closed_port())
+    socket_path = str(tmp_path / "s.sock")
+    first = start_sidecar(config, socket_path)
+    conv = connect(first.unix_target)
+    assert conv.api.salesforce.get_contact("1").ok
+    first.stop()
+    outage_ends = time.monotonic() + 6
+    while time.monotonic() < outage_ends:  # the agent keeps calling during the outage
+        with pytest.raises(errors.SidecarUnavailable):
+            conv.api.salesforce.get_contact("1")
+        time.sleep(0.2)
+    second = start_sidecar(config, socket_path)
+    try:
+        deadline = time.monotonic() + 2  # gRPC's default backoff would be several seconds by now
+        while True:
+            try:
+                assert conv.api.salesforce.get_contact("1").ok
+                break
+            except errors.SidecarUnavailable:
+                assert time.monotonic() < deadline, "the client did not reconnect within 2 s"
+                time.sleep(0.05)
+    finally:
+        conv.close()
+        second.stop()

@@ -271,3 +271,13 @@ def test_every_error_code_maps_to_one_status_and_one_exception():
     codes = [c for c in pb.ErrorCode.values() if c != pb.ErrorCode.ERROR_CODE_UNSPECIFIED]
     assert sorted(GRPC_STATUS) == sorted(codes)
     assert sorted(_BY_CODE) == sorted(pb.ErrorCode.Name(c) for c in codes)
+
+
+def test_body_arguments_with_form_data_refused(conv):
+    with pytest.raises(errors.InvalidArgument, match=r"body arguments \(amount\) make a JSON body"):
+        conv.api.stripe.create_payment(amount=1, data={"currency": "usd"})
+
+
+def test_required_parameter_given_as_none_is_missing(conv):
+    with pytest.raises(errors.InvalidArgument, match=r"missing required argument\(s\): q"):
+        conv.api.upstream.search(q=None)

@@ -55,12 +55,12 @@ class BindArguments:
         op = call.operation
         assert op is not None
         request = call.request
-        _bind_keywords(call, op)
+        body_fields = _bind_keywords(call, op)
         call.query.extend((kv.key, kv.value) for kv in request.params)
         for kv in request.headers:
             _check_header(op, kv.key, kv.value)
             call.headers.append((kv.key, kv.value))
-        _bind_body(call, op)
+        _bind_body(call, op, body_fields)
         limit = op.api.config.security.max_request_bytes
         if call.body is not None and len(call.body) > limit:
             raise _error(
@@ -71,7 +71,8 @@ class BindArguments:
         return await call_next(call)
 
 
-def _bind_keywords(call: Call, op: Operation) -> None:
+def _bind_keywords(call: Call, op: Operation) -> dict[str, Any]:
+    """Fill path values, query and headers; return the request-body properties given."""
     positional = call.request.positional
     if len(positional) > len(op.path_variables):
         names = ", ".join(op.path_variables) or "none"
@@ -83,6 +84,7 @@ def _bind_keywords(call: Call, op: Operation) -> None:
     for name, value in zip(op.path_variables, positional, strict=False):
         call.path_values[name] = _path_value(op, name, from_value(value))
     body_fields: dict[str, Any] = {}
+    given: set[str] = set()
     for entry in call.request.keywords:
         key = entry.key
         value = from_value(entry.value)
@@ -103,6 +105,7 @@ def _bind_keywords(call: Call, op: Operation) -> None:
             )
         if value is None and param.location != "path":
             continue  # None means "not given", as in requests' params
+        given.add(key)
         _check_type(op, param.arg_name, param.type, value)
         if param.location == "path":
             if param.name in call.path_values:
@@ -116,9 +119,8 @@ def _bind_keywords(call: Call, op: Operation) -> None:
             _check_header(op, param.name, text)
             call.headers.append((param.name, text))
     missing = [v for v in op.path_variables if v not in call.path_values]
-    bound = {entry.key for entry in call.request.keywords}
     missing += [
-        p.arg_name for p in op.parameters.values() if p.required and p.location != "path" and p.arg_name not in bound
+        p.arg_name for p in op.parameters.values() if p.required and p.location != "path" and p.arg_name not in given
     ]
     if missing:
         raise _invalid(
@@ -126,18 +128,20 @@ def _bind_keywords(call: Call, op: Operation) -> None:
             f"missing required argument(s): {', '.join(missing)} (accepted: {', '.join(op.accepted_arguments)})",
             field=missing[0],
         )
-    if body_fields:
-        call.body = _merge_json(op, call.request, body_fields)
-        call.content_type = "application/json"
+    return body_fields
 
 
-def _bind_body(call: Call, op: Operation) -> None:
+def _bind_body(call: Call, op: Operation, body_fields: dict[str, Any]) -> None:
     request = call.request
     given = [name for name in ("json", "raw_body") if request.HasField(name)] + (["data"] if request.form else [])
     if len(given) > 1:
         raise _invalid(op, "pass only one of json= or data=", field="json")
-    if call.body is not None:  # keyword arguments were merged into the JSON body
-        pass
+    if body_fields:
+        if given and given != ["json"]:
+            names = ", ".join(sorted(body_fields))
+            raise _invalid(op, f"body arguments ({names}) make a JSON body and cannot be combined with data=")
+        call.body = _merge_json(op, request, body_fields)
+        call.content_type = "application/json"
     elif request.HasField("json"):
         call.body = request.json
         call.content_type = "application/json"

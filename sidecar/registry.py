@@ -26,6 +26,7 @@ class Operation:
     parameters: dict[str, Parameter]  # by keyword-argument name
     body_properties: frozenset[str]
     timeout: float  # seconds
+    url_template: str  # base path + path template, e.g. /v1/contacts/{contact_id}
 
     @property
     def accepted_arguments(self) -> list[str]:
@@ -133,5 +134,6 @@ def _build_api(config: ApiConfig, base_url: str) -> Api:
             parameters={p.arg_name: p for p in endpoint.parameters},
             body_properties=frozenset(body_schema.get("properties") or ()),
             timeout=timeout_ms / 1000,
+            url_template=api.base_path + endpoint.path,
         )
     return api

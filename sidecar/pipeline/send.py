@@ -63,16 +63,15 @@ class Send:
         op, out = call.operation, call.outbound
         assert op is not None and out is not None
         redacted = out.redacted_url()
-        template = op.api.base_path + op.endpoint.path
         with self._tracer.start_as_current_span(
-            f"{out.method} {template}",
+            f"{out.method} {op.url_template}",
             kind=SpanKind.CLIENT,
             record_exception=False,
             set_status_on_exception=False,
             attributes={
                 "http.request.method": out.method,
                 "url.full": redacted,
-                "url.template": template,
+                "url.template": op.url_template,
                 "server.address": op.api.host,
                 "server.port": op.api.port,
             },

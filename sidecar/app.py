@@ -6,7 +6,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from .config import Config
 from .describe import Catalog
-from .pipeline import Call, UpstreamResponse, compose
+from .pipeline import compose
 from .pipeline.bind import BindArguments
 from .pipeline.build import BuildRequest
 from .pipeline.observe import Observe
@@ -58,9 +58,6 @@ class Sidecar:
     @property
     def max_response_bytes(self) -> int:
         return max(api.config.security.max_response_bytes for api in self.registry.apis.values())
-
-    async def invoke(self, call: Call) -> UpstreamResponse:
-        return await self.handle(call)
 
     async def aclose(self) -> None:
         await self._send.aclose()

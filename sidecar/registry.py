@@ -69,7 +69,7 @@ class Registry:
         if problems:
             raise ConfigError(problems)
 
-    def operation(self, api_name: str, operation_name: str) -> Operation:
+    def api(self, api_name: str, operation_name: str = "") -> Api:
         api = self.apis.get(api_name)
         if api is None:
             raise SidecarError(
@@ -79,6 +79,10 @@ class Registry:
                 operation=operation_name,
                 suggestions=did_you_mean(api_name, self.apis),
             )
+        return api
+
+    def operation(self, api_name: str, operation_name: str) -> Operation:
+        api = self.api(api_name, operation_name)
         operation = api.operations.get(operation_name)
         if operation is None:
             raise SidecarError(
@@ -94,11 +98,6 @@ class Registry:
                 suggestions=did_you_mean(operation_name, api.operations),
             )
         return operation
-
-    def api(self, api_name: str) -> Api:
-        if api_name not in self.apis:
-            self.operation(api_name, "")  # raises UNKNOWN_API with suggestions
-        return self.apis[api_name]
 
 
 def _unknown(message: str, name: str, known: Iterable[str], plural: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from opentelemetry.sdk.trace import TracerProvider
 
 from .config import Config
@@ -17,6 +19,17 @@ from .pipeline.send import Send, TransportFactory, default_transport
 from .pipeline.shape import ShapeResponse
 from .registry import Registry
 from .tracing import get_tracer
+
+
+class Service(Protocol):
+    """Background work with a lifetime (secret refresh, token refresh).
+
+    ``start`` runs before the first call is accepted, so caches are warm;
+    ``aclose`` after the last call has drained."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Sidecar:
@@ -37,6 +50,7 @@ class Sidecar:
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
         self._send = Send(self.registry, tracer, transport_factory)
+        self._services: list[Service] = []
         self.handle = compose(
             [
                 Observe(tracer, self.environment),
@@ -59,7 +73,13 @@ class Sidecar:
     def max_response_bytes(self) -> int:
         return max(api.config.security.max_response_bytes for api in self.registry.apis.values())
 
+    async def start(self) -> None:
+        for service in self._services:
+            await service.start()
+
     async def aclose(self) -> None:
+        for service in reversed(self._services):
+            await service.aclose()
         await self._send.aclose()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()

@@ -163,6 +163,7 @@ class SidecarServer:
         return server
 
     async def start(self) -> None:
+        await self.sidecar.start()
         self.server = server = self._make_server()
         for listener in self.listeners:
             path = listener.socket_path

@@ -12,6 +12,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 pip install -q --disable-pip-version-check -e '.[sidecar,test]'
+# Node test peers (OAuth2 server, Prism), pinned by tests/peers/package-lock.json.
+if ! command -v npm >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -d tests/peers/node_modules ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules ]; then
+  npm ci --prefix tests/peers --no-audit --no-fund --loglevel=error
+  touch tests/peers/node_modules
+fi
 
 echo "== generated code is up to date"
 python protos/generate.py --check

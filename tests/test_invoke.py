@@ -110,6 +110,13 @@ def test_multi_valued_headers_keep_order(conv):
     assert r.text == "ok" and r.encoding == "utf-8"
 
 
+def test_upstream_cookies_are_not_kept_between_calls(conv):
+    # One sidecar serves many conversations: a cookie set for one must never ride along on another.
+    conv.api.upstream.multi_headers()
+    sent = conv.api.upstream.item("after-cookie").json()["headers"]
+    assert not [v for k, v in sent if k.lower() == "cookie"]
+
+
 def test_binary_body(conv):
     r = conv.api.upstream.bytes(1000)
     assert r.content == pattern_bytes(1000)

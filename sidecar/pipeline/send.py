@@ -1,4 +1,4 @@
-"""Terminal stage: the HTTP call, with httpx, one pooled AsyncClient per API.
+"""Terminal stage: the HTTP call, with httpx, one pooled transport per API.
 
 Enforces the total timeout and the response size limit, opens the HTTP client
 span (HTTP semantic conventions) and injects ``traceparent`` upstream.
@@ -12,7 +12,6 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
 
 import httpx
 from opentelemetry import propagate, trace
@@ -20,22 +19,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from client._proto.sidecar_pb2 import ErrorCode
 
-from ..config import ApiConfig
 from ..errors import SidecarError
 from ..registry import Operation, Registry
+from ..transport import TransportFactory, default_transport
 from ._call import Call, UpstreamResponse
 
 # httpx logs every request's full URL at INFO, secret query values included;
 # our access log writes the redacted URL instead.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-TransportFactory = Callable[[ApiConfig], httpx.AsyncBaseTransport]
 USER_AGENT = "custom-api-sidecar/0.1"
-POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
-
-
-def default_transport(api: ApiConfig) -> httpx.AsyncBaseTransport:
-    return httpx.AsyncHTTPTransport(verify=api.connection.verify_ssl, limits=POOL_LIMITS, retries=0)
+# Sent unless the request already has them; httpx decodes exactly these encodings.
+DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
 
 
 class Send:
@@ -46,18 +41,14 @@ class Send:
         transport_factory: TransportFactory = default_transport,
     ) -> None:
         self._tracer = tracer
-        self._clients = {
-            name: httpx.AsyncClient(
-                transport=transport_factory(api.config),
-                headers={"User-Agent": USER_AGENT},
-                follow_redirects=False,  # a redirect could carry credentials elsewhere
-                trust_env=False,  # no ambient proxies or .netrc credentials
-            )
-            for name, api in registry.apis.items()
-        }
+        # Transports, not an httpx.AsyncClient: a client keeps one cookie jar for
+        # every conversation, and its auth and redirect machinery is per-call work
+        # this stage never wants (redirects are not followed: they could carry
+        # credentials elsewhere).
+        self._transports = {name: transport_factory(api.config) for name, api in registry.apis.items()}
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(client.aclose() for client in self._clients.values()))
+        await asyncio.gather(*(transport.aclose() for transport in self._transports.values()))
 
     async def __call__(self, call: Call) -> UpstreamResponse:
         op, out = call.operation, call.outbound
@@ -77,6 +68,8 @@ class Send:
             },
         ) as span:
             headers = list(out.headers)
+            present = {name.lower() for name, _ in headers}
+            headers.extend(h for h in DEFAULT_HEADERS if h[0].lower() not in present)
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
             headers.extend(carrier.items())
@@ -97,18 +90,21 @@ class Send:
     async def _send(self, call: Call, op: Operation, headers: list[tuple[str, str]], redacted: str) -> UpstreamResponse:
         out = call.outbound
         assert out is not None
-        client = self._clients[op.api.name]
         remaining = call.deadline - time.monotonic()
         if remaining <= 0:
             raise _timeout(op, call.timeout, redacted)
-        request = client.build_request(
-            out.method, out.url(), headers=headers, content=out.content, timeout=httpx.Timeout(remaining)
+        request = httpx.Request(
+            out.method,
+            out.url(),
+            headers=headers,
+            content=out.content,
+            extensions={"timeout": httpx.Timeout(remaining).as_dict()},
         )
         limit = op.api.config.security.max_response_bytes
         start = time.perf_counter()
         try:
             async with asyncio.timeout(remaining):
-                response = await client.send(request, stream=True)
+                response = await self._transports[op.api.name].handle_async_request(request)
                 try:
                     body = await _read_limited(response, limit, op, redacted)
                 finally:

@@ -15,10 +15,11 @@ from .pipeline.observe import Observe
 from .pipeline.resolve import Resolve
 from .pipeline.retry import Retry
 from .pipeline.security import RateLimiter, UrlAllowlist
-from .pipeline.send import Send, TransportFactory, default_transport
+from .pipeline.send import Send
 from .pipeline.shape import ShapeResponse
 from .registry import Registry
 from .tracing import get_tracer
+from .transport import TransportFactory, default_transport
 
 
 class Service(Protocol):

@@ -6,7 +6,6 @@ Every setting is a flag falling back to a documented environment variable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -86,7 +85,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .app import Sidecar
-    from .server import ListenError, parse_listen, serve
+    from .server import ListenError, parse_listen, run, serve
     from .tracing import make_tracer_provider
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -105,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(sidecar, listeners, grace=args.grace, socket_mode=socket_mode, announce=_announce))
+        run(serve(sidecar, listeners, grace=args.grace, socket_mode=socket_mode, announce=_announce))
     except ListenError as exc:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -219,6 +219,15 @@ def _remove_stale_socket(path: str) -> None:
             os.unlink(path)
             return
     raise ListenError(f"cannot listen on unix://{path}: another process is serving it")
+
+
+def run(main: Coroutine[Any, Any, R]) -> R:
+    """Run ``main`` on uvloop when it is installed (measured faster for gRPC and HTTP), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def serve(

@@ -12,9 +12,9 @@ import signal
 import sys
 
 import grpc
+import uvloop
 
 from client._proto import sidecar_pb2, sidecar_pb2_grpc
-from sidecar.server import run
 
 from ._upstream import BODY
 
@@ -54,4 +54,4 @@ async def _main(addresses: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run(_main(sys.argv[1:]))
+    uvloop.run(_main(sys.argv[1:]))  # the sidecar's event loop too (sidecar.server.run)

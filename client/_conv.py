@@ -7,7 +7,9 @@ so an unknown API or operation surfaces as UnknownApi / UnknownOperation (with a
 
 from __future__ import annotations
 
+import builtins
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import grpc
@@ -18,6 +20,7 @@ from ._proto import sidecar_pb2_grpc
 from ._request import build_invoke_request
 from ._response import Response, from_invoke_response
 from ._target import DEFAULT_DEADLINE_SECONDS, call_deadline, channel_options, resolve_target
+from ._tools import tool_definitions
 from ._tracing import outgoing_metadata
 from .errors import UnknownOperation, from_rpc_error
 
@@ -116,10 +119,19 @@ class Api(_ApiBase):
         """The API's operations, parameters and JSON schemas."""
         return self._conv._describe(self._name)
 
+    def tools(self, format: str = "openai") -> list[dict[str, Any]]:
+        """LLM tool definitions for this API's operations: ``openai``, ``anthropic`` or ``mcp``."""
+        return tool_definitions([self.schema()], format)
+
 
 class ApiNamespace(_Namespace):
     def list(self) -> list[str]:
         return [api.name for api in self._conv._list_apis().apis]
+
+    def tools(self, format: str = "openai", apis: Iterable[str] | None = None) -> builtins.list[dict[str, Any]]:
+        """LLM tool definitions for every operation of ``apis`` (default: all APIs)."""
+        names = self.list() if apis is None else list(apis)
+        return tool_definitions([self._conv._describe(name) for name in names], format)
 
 
 class Conv:
@@ -189,10 +201,17 @@ class AsyncApi(_ApiBase):
     async def schema(self) -> dict[str, Any]:
         return await self._conv._describe(self._name)
 
+    async def tools(self, format: str = "openai") -> list[dict[str, Any]]:
+        return tool_definitions([await self.schema()], format)
+
 
 class AsyncApiNamespace(_Namespace):
     async def list(self) -> list[str]:
         return [api.name for api in (await self._conv._list_apis()).apis]
+
+    async def tools(self, format: str = "openai", apis: Iterable[str] | None = None) -> builtins.list[dict[str, Any]]:
+        names = await self.list() if apis is None else list(apis)
+        return tool_definitions([await self._conv._describe(name) for name in names], format)
 
 
 class AsyncConv:

@@ -28,12 +28,14 @@ def to_value(obj: Any, where: str = "value") -> pb.Value:
     elif isinstance(obj, (bytes, bytearray, memoryview)):
         value.bytes_value = bytes(obj)
     elif isinstance(obj, Mapping):
+        value.map_value.SetInParent()  # an empty mapping is still a mapping, not None
         entries = value.map_value.entries
         for key, item in obj.items():
             if not isinstance(key, str):
                 raise _invalid(where, f"mapping key {key!r} is not a string")
             entries.add(key=key, value=to_value(item, f"{where}.{key}"))
     elif isinstance(obj, (list, tuple)):
+        value.list_value.SetInParent()  # an empty list is still a list, not None
         items = value.list_value.values
         for index, item in enumerate(obj):
             items.append(to_value(item, f"{where}[{index}]"))

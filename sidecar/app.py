@@ -6,11 +6,14 @@ from typing import Protocol
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from .auth import Authentications, build_authenticators
 from .config import Config
 from .describe import Catalog
 from .pipeline import compose
+from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
 from .pipeline.build import BuildRequest
+from .pipeline.check_response import ValidateResponse
 from .pipeline.observe import Observe
 from .pipeline.resolve import Resolve
 from .pipeline.retry import Retry
@@ -18,8 +21,11 @@ from .pipeline.security import RateLimiter, UrlAllowlist
 from .pipeline.send import Send
 from .pipeline.shape import ShapeResponse
 from .registry import Registry
+from .secrets import SecretStore, build_secret_store
+from .secrets.vault import VaultSettings
 from .tracing import get_tracer
 from .transport import TransportFactory, default_transport
+from .validation import ValidatorWarmup
 
 
 class Service(Protocol):
@@ -43,7 +49,11 @@ class Sidecar:
         *,
         tracer_provider: TracerProvider | None = None,
         transport_factory: TransportFactory = default_transport,
+        secret_store: SecretStore | None = None,
+        vault_settings: VaultSettings | None = None,
     ) -> None:
+        """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
+        ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable."""
         self.config = config
         self.registry = Registry(config, environment)
         self.environment = self.registry.environment
@@ -51,7 +61,17 @@ class Sidecar:
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
         self._send = Send(self.registry, tracer, transport_factory)
-        self._services: list[Service] = []
+        self.secrets = secret_store or build_secret_store(
+            VaultSettings.layered(vault_settings, VaultSettings.from_env(), config.vault), config.secrets
+        )
+        self._services: list[Service] = [self.secrets]  # first: later services (OAuth2 tokens) read secrets
+        self.authentications = Authentications(
+            build_authenticators(
+                {name: api.config for name, api in self.registry.apis.items()}, self.environment, self.secrets, tracer
+            )
+        )
+        self._services.append(self.authentications)  # after the secret store: tokens need client credentials
+        self._services.append(ValidatorWarmup(self.registry.validators()))  # speeds validation up after start
         self.handle = compose(
             [
                 Observe(tracer, self.environment),
@@ -61,6 +81,8 @@ class Sidecar:
                 UrlAllowlist(),
                 RateLimiter(self.registry),
                 ShapeResponse(),
+                ValidateResponse(),
+                Authenticate(self.authentications.by_api),  # outside Retry: retries reuse the credentials
                 Retry(),
             ],
             self._send,

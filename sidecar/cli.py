@@ -1,4 +1,4 @@
-"""``custom-api-sidecar``: serve, validate.
+"""``custom-api-sidecar``: serve, validate, tools, import-openapi.
 
 Every setting is a flag falling back to a documented environment variable.
 """
@@ -15,6 +15,9 @@ from client._target import DEFAULT_TARGET
 
 from .config import ENVIRONMENTS, ConfigError, load_config
 from .config._model import ENVIRONMENT_ALIASES
+from .openapi import _cli as openapi_cli
+from .secrets._cli import add_vault_flags, check_references, vault_settings_from_flags
+from .secrets._store import SecretStore
 
 ENV_CONFIG = "CUSTOM_API_SIDECAR_CONFIG"
 ENV_ENVIRONMENT = "CUSTOM_API_SIDECAR_ENVIRONMENT"
@@ -43,10 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default=os.environ.get(ENV_LOG_LEVEL, "INFO"), help=f"(${ENV_LOG_LEVEL}, default INFO)"
     )
+    add_vault_flags(serve)
 
     validate = sub.add_parser("validate", help="check a config file and exit")
     validate.add_argument("file")
     _environment_flag(validate)
+    validate.add_argument(
+        "--offline", action="store_true", help="check env:// and file:// references only, do not contact Vault"
+    )
+    add_vault_flags(validate)
+
+    tools = sub.add_parser("tools", help="print LLM tool definitions (JSON) for the operations of a config file")
+    tools.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
+    _environment_flag(tools)
+    tools.add_argument("--format", choices=("openai", "anthropic", "mcp"), default="openai")
+    tools.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
+
+    openapi_cli.add_parser(sub)
     return parser
 
 
@@ -60,26 +76,67 @@ def _environment_flag(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == openapi_cli.COMMAND:
+        return openapi_cli.run(args)
     if args.environment not in ENVIRONMENT_CHOICES:
         choices = ", ".join(ENVIRONMENT_CHOICES)
         print(f"custom-api-sidecar: unknown environment {args.environment!r}; use one of {choices}", file=sys.stderr)
         return 2
     if args.command == "validate":
         return _validate(args)
+    if args.command == "tools":
+        return _tools(args)
     return _serve(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .registry import Registry
+    from .app import Sidecar
 
     try:
         config = load_config(args.file)
-        registry = Registry(config, args.environment)
+        sidecar = Sidecar(config, args.environment, vault_settings=vault_settings_from_flags(args))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except ValueError as exc:  # unusable Vault settings
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    registry = sidecar.registry
     operations = sum(len(api.operations) for api in registry.apis.values())
     print(f"{args.file}: OK: {len(registry.apis)} APIs, {operations} operations (environment {registry.environment})")
+    return _report_secrets(sidecar.secrets, args.offline)
+
+
+def _report_secrets(store: SecretStore, offline: bool) -> int:
+    """Resolve every secret reference once and list them (never a value); 1 if any does not resolve."""
+    statuses = check_references(store, offline=offline)
+    failed = [status for status in statuses if not status.ok]
+    if statuses:
+        print(f"secrets: {len(statuses) - len(failed)} of {len(statuses)} references resolve")
+    for status in statuses:
+        print(f"  {'ok  ' if status.ok else 'FAIL'} {status.text}: {status.detail}")
+    return 1 if failed else 0
+
+
+def _tools(args: argparse.Namespace) -> int:
+    import json
+
+    from .describe import tool_definitions
+    from .registry import Registry
+
+    if not args.config:
+        print(f"custom-api-sidecar tools: give --config FILE or set ${ENV_CONFIG}", file=sys.stderr)
+        return 2
+    try:
+        registry = Registry(load_config(args.config), args.environment)
+        tools = tool_definitions(registry, args.format, args.api)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except LookupError as exc:  # an --api that is not configured
+        print(f"custom-api-sidecar tools: {exc.args[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(tools, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -96,7 +153,12 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         listeners = [parse_listen(address, args.allow_remote) for address in listen]
         socket_mode = int(args.socket_mode, 8)
-        sidecar = Sidecar(load_config(args.config), args.environment, tracer_provider=make_tracer_provider())
+        sidecar = Sidecar(
+            load_config(args.config),
+            args.environment,
+            tracer_provider=make_tracer_provider(),
+            vault_settings=vault_settings_from_flags(args),
+        )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from client._discovery import api_dict
 from client._proto import sidecar_pb2 as pb
+from client._tools import tool_definitions as client_tool_definitions
 
 from .registry import Api, Operation, Registry
 
 
 def input_schema(op: Operation) -> dict[str, Any]:
-    """JSON Schema of the keyword arguments: parameters plus request-body properties."""
+    """JSON Schema of the keyword arguments: parameters plus request-body properties.
+
+    An object body contributes its properties (through ``$ref``/``allOf``), minus
+    ``readOnly`` ones, which a request does not send; any other body (an array, a
+    string) is the ``json`` argument, as in requests. Referenced definitions move
+    to the top-level ``$defs``, where the ``#/$defs/...`` references point.
+    """
     properties: dict[str, Any] = {}
     required: list[str] = []
+    defs: dict[str, Any] = {}
     for arg, param in op.parameters.items():
         schema = dict(param.schema or {"type": param.type})
+        defs.update(schema.pop("$defs", None) or {})
         if param.description:
             schema.setdefault("description", param.description)
         properties[arg] = schema
         if param.required:
             required.append(arg)
-    body = op.endpoint.request_body or {}
-    for name, schema in (body.get("properties") or {}).items():
-        properties[name] = schema
-    required.extend(r for r in body.get("required") or () if r in properties and r not in required)
+    body = op.endpoint.request_body
+    if body is not None:
+        defs.update(body.get("$defs") or {})
+        if op.body.properties:
+            for name, schema in op.body.properties.items():
+                if name not in op.body.read_only and name not in properties:
+                    properties[name] = schema
+            required.extend(r for r in op.body_required if r in properties and r not in required)
+        else:
+            properties["json"] = {k: v for k, v in body.items() if k != "$defs"}
+            properties["json"].setdefault("description", "The request body.")
+            if op.endpoint.request_body_required:
+                required.append("json")
     schema_out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema_out["required"] = required
+    if defs:
+        schema_out["$defs"] = defs
     return schema_out
 
 
@@ -76,3 +98,15 @@ class Catalog:
     def describe(self, api_name: str) -> pb.DescribeApiResponse:
         self._registry.api(api_name)  # UNKNOWN_API with suggestions
         return self._descriptions[api_name]
+
+
+def tool_definitions(registry: Registry, format: str, apis: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """What ``conv.api.tools(format, apis)`` returns, computed without a running sidecar.
+
+    Raises LookupError naming the configured APIs when one of ``apis`` is not one of them."""
+    catalog = Catalog(registry)
+    names = list(registry.apis) if apis is None else list(apis)
+    for name in names:
+        if name not in registry.apis:
+            raise LookupError(f"no API {name!r} (the configured APIs are: {', '.join(registry.apis)})")
+    return client_tool_definitions([api_dict(catalog.describe(name).api) for name in names], format)

@@ -3,8 +3,9 @@ needs is computed here, once, at load."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from client._proto.sidecar_pb2 import ErrorCode
@@ -12,6 +13,7 @@ from client._proto.sidecar_pb2 import ErrorCode
 from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
 from .config._model import PATH_VARIABLE
 from .errors import SidecarError, did_you_mean
+from .validation import Direction, ObjectShape, SchemaError, SchemaValidator, object_shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,13 @@ class Operation:
     body_properties: frozenset[str]
     timeout: float  # seconds
     url_template: str  # base path + path template, e.g. /v1/contacts/{contact_id}
+    # Request-body binding and validation, compiled at load (see sidecar.validation).
+    content_type: str  # how body keyword arguments are encoded
+    body: ObjectShape  # the body's top-level properties, through $ref/allOf
+    body_required: tuple[str, ...]  # required body properties an agent must give (readOnly ones excluded)
+    argument_validator: SchemaValidator | None  # parameters with constraints beyond their type, by argument name
+    body_validator: SchemaValidator | None
+    response_validator: SchemaValidator | None  # None when validation.response is off or no schema is declared
 
     @property
     def accepted_arguments(self) -> list[str]:
@@ -65,9 +74,18 @@ class Registry:
                     )
                 )
                 continue
-            self.apis[api_config.name] = _build_api(api_config, url)
+            self.apis[api_config.name] = _build_api(api_config, url, config.source, problems)
         if problems:
             raise ConfigError(problems)
+
+    def validators(self) -> list[SchemaValidator]:
+        return [
+            validator
+            for api in self.apis.values()
+            for op in api.operations.values()
+            for validator in (op.argument_validator, op.body_validator, op.response_validator)
+            if validator is not None
+        ]
 
     def api(self, api_name: str, operation_name: str = "") -> Api:
         api = self.apis.get(api_name)
@@ -107,7 +125,7 @@ def _unknown(message: str, name: str, known: Iterable[str], plural: str) -> str:
     return f"{message} (the {plural} are: {', '.join(sorted(known))})"
 
 
-def _build_api(config: ApiConfig, base_url: str) -> Api:
+def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Problem]) -> Api:
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     api = Api(
@@ -121,8 +139,9 @@ def _build_api(config: ApiConfig, base_url: str) -> Api:
     )
     for endpoint in config.endpoints:
         split = PATH_VARIABLE.split(endpoint.path)
-        body_schema = endpoint.request_body or {}
+        body = object_shape(endpoint.request_body)
         timeout_ms = endpoint.timeout_ms or config.connection.timeout_ms
+        arguments, request_body, response = _validators(config, endpoint, source, problems)
         api.operations[endpoint.name] = Operation(
             api=api,
             endpoint=endpoint,
@@ -131,8 +150,63 @@ def _build_api(config: ApiConfig, base_url: str) -> Api:
             path_parts=tuple(split),
             path_variables=tuple(split[1::2]),
             parameters={p.arg_name: p for p in endpoint.parameters},
-            body_properties=frozenset(body_schema.get("properties") or ()),
+            body_properties=frozenset(body.properties),
             timeout=timeout_ms / 1000,
             url_template=api.base_path + endpoint.path,
+            content_type=endpoint.request_content_type,
+            body=body,
+            body_required=tuple(name for name in body.required if name not in body.read_only),
+            argument_validator=arguments,
+            body_validator=request_body,
+            response_validator=response,
         )
     return api
+
+
+def _validators(
+    config: ApiConfig, endpoint: Endpoint, source: str, problems: list[Problem]
+) -> tuple[SchemaValidator | None, SchemaValidator | None, SchemaValidator | None]:
+    """The operation's argument, request-body and response validators; a schema that
+    cannot be compiled is a config problem naming its field."""
+
+    def compile_schema(field: str, build: Callable[[], Any], direction: Direction, root: str) -> Any:
+        try:
+            schema = build()
+            return None if schema is None else SchemaValidator(schema, direction, root)
+        except SchemaError as exc:
+            problems.append(Problem(source, config.name, f"endpoints.{endpoint.name}.{field}", str(exc)))
+            return None
+
+    check_response = config.validation.response != "off"
+    return (
+        compile_schema("parameters", lambda: _arguments_schema(endpoint.parameters), "request", ""),
+        compile_schema("request_body", lambda: endpoint.request_body, "request", "body"),
+        compile_schema(
+            "response_schema", lambda: endpoint.response_schema if check_response else None, "response", "response"
+        ),
+    )
+
+
+# Keywords that say nothing the bind stage's type check does not already enforce.
+_PLAIN_KEYWORDS = frozenset({"type", "description", "title", "example", "examples", "default", "deprecated"})
+
+
+def _arguments_schema(parameters: tuple[Parameter, ...]) -> dict[str, Any] | None:
+    """One object schema over every parameter with real constraints (enum, bounds, format, items...),
+    keyed by argument name, so a call costs one validation however many parameters it has."""
+    properties: dict[str, Any] = {}
+    defs: dict[str, Any] = {}
+    for param in parameters:
+        schema = param.schema or {}
+        if set(schema) <= _PLAIN_KEYWORDS and schema.get("type", param.type) == param.type:
+            continue
+        for name, definition in (schema.get("$defs") or {}).items():
+            if defs.setdefault(name, definition) != definition:
+                raise SchemaError(f"two parameters define $defs.{name} differently")
+        properties[param.arg_name] = {k: v for k, v in schema.items() if k != "$defs"}
+    if not properties:
+        return None
+    schema_out: dict[str, Any] = {"type": "object", "properties": properties}
+    if defs:
+        schema_out["$defs"] = defs
+    return schema_out

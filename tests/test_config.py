@@ -41,7 +41,7 @@ def test_unknown_field():
     """)
     assert out == [
         "apis.yaml: api 'crm': colour: unknown field; allowed: authentication, connection, description, "
-        "endpoints, name, security"
+        "endpoints, name, openapi, security, validation"
     ]
 
 
@@ -181,7 +181,7 @@ def test_structurally_broken_files(text):
     assert problems(text)
 
 
-def test_unsupported_auth_type_is_refused_not_ignored():
+def test_auth_without_its_secret_is_refused_not_ignored():
     out = problems(f"""
         apis:
           - name: crm
@@ -190,7 +190,8 @@ def test_unsupported_auth_type_is_refused_not_ignored():
             {GOOD_ENDPOINT}
     """)
     assert out == [
-        "apis.yaml: api 'crm': authentication.type: 'api_key' is not supported by this version yet; only 'none' is"
+        "apis.yaml: api 'crm': authentication.config.key: is required (a secret reference: "
+        "vault://<mount>/<path>#<field>, env://<VAR> or file://<path>)"
     ]
 
 

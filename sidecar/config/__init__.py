@@ -1,5 +1,15 @@
 """Loading and validating API definitions (the seed-004 configuration shape)."""
 
+from ._auth_model import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerTokenAuth,
+    CustomHeader,
+    CustomHeaderAuth,
+    NoAuth,
+    OAuth2Auth,
+    references,
+)
 from ._loader import load_config, parse_config
 from ._model import (
     ENVIRONMENTS,
@@ -20,11 +30,18 @@ __all__ = [
     "ENVIRONMENTS",
     "METHODS",
     "ApiConfig",
+    "ApiKeyAuth",
     "Authentication",
+    "BasicAuth",
+    "BearerTokenAuth",
     "Config",
     "ConfigError",
     "Connection",
+    "CustomHeader",
+    "CustomHeaderAuth",
     "Endpoint",
+    "NoAuth",
+    "OAuth2Auth",
     "Parameter",
     "Problem",
     "RateLimit",
@@ -32,4 +49,5 @@ __all__ = [
     "load_config",
     "normalize_environment",
     "parse_config",
+    "references",
 ]

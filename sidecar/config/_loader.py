@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import logging
 import pathlib
 import re
 from typing import Any
@@ -17,14 +18,19 @@ import yaml
 
 from client._request import RESERVED as CLIENT_RESERVED_ARGUMENTS
 
+from ..secrets._config import parse_secrets_section, parse_vault_section
+from ._auth_loader import parse_authentication
 from ._model import (
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
     HEADER_NAME,
     METHODS,
     PARAMETER_LOCATIONS,
+    PARAMETER_STYLES,
     PARAMETER_TYPES,
     PATH_VARIABLE,
+    REQUEST_CONTENT_TYPES,
+    RESPONSE_VALIDATION_MODES,
     ApiConfig,
     Authentication,
     Config,
@@ -33,17 +39,21 @@ from ._model import (
     Parameter,
     RateLimit,
     Security,
+    Validation,
 )
 from ._problems import ConfigError, Problem, Problems
 
+_log = logging.getLogger(__name__)
+# libyaml when available: an imported spec can make a config file of several MB (3-4x faster).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
 RESERVED_NAMES = frozenset({"list", "schema", "tools"})
 # Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
 RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
-AUTH_TYPES = ("none", "api_key", "bearer_token", "basic_auth", "oauth2", "custom_header")
 
-_API_KEYS = {"name", "description", "connection", "authentication", "endpoints", "security"}
+_API_KEYS = {"name", "description", "connection", "authentication", "endpoints", "security", "validation", "openapi"}
+_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network"}
 _CONNECTION_KEYS = {"base_url", "base_urls", "timeout_ms", "retry_attempts", "verify_ssl"}
 _ENDPOINT_KEYS = {
     "name",
@@ -54,8 +64,10 @@ _ENDPOINT_KEYS = {
     "request_body",
     "response_schema",
     "timeout_ms",
+    "request_content_type",
+    "request_body_required",
 }
-_PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema"}
+_PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg"}
 _SECURITY_KEYS = {"url_allowlist", "rate_limit", "max_response_bytes", "max_request_bytes"}
 _RATE_LIMIT_KEYS = {"requests_per_minute", "requests_per_day"}
 
@@ -73,16 +85,20 @@ def load_config(path: str | pathlib.Path) -> Config:
 
 def parse_config(text: str, source: str = "<memory>") -> Config:
     try:
-        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+        data = json.loads(text) if source.endswith(".json") else yaml.load(text, Loader=_YAML_LOADER)
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(
             [Problem(source, "", "", f"not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}")]
         ) from None
     problems = Problems(source)
+    # An `openapi: {spec: ...}` path is relative to the config file.
+    base_dir = None if source.startswith("<") else pathlib.Path(source).resolve().parent
     if not isinstance(data, dict):
         problems.add("", "the top level must be a mapping with an 'apis' list")
         problems.raise_if_any()
-    _unknown_keys(problems, "", data, {"apis"})
+    _unknown_keys(problems, "", data, {"apis", "vault", "secrets"})
+    vault = parse_vault_section(problems.add, data.get("vault"))
+    secrets = parse_secrets_section(problems.add, data.get("secrets"))
     raw_apis = data.get("apis")
     if not isinstance(raw_apis, list) or not raw_apis:
         problems.add("apis", "must be a non-empty list of API definitions")
@@ -92,7 +108,7 @@ def parse_config(text: str, source: str = "<memory>") -> Config:
     for index, raw in enumerate(raw_apis):
         name = raw.get("name") if isinstance(raw, dict) else None
         problems.api = name if isinstance(name, str) else f"apis[{index}]"
-        api = _api(problems, raw)
+        api = _api(problems, raw, base_dir)
         if api is not None:
             if api.name in seen:
                 problems.add("name", f"duplicate API name {api.name!r}")
@@ -100,17 +116,27 @@ def parse_config(text: str, source: str = "<memory>") -> Config:
             apis.append(api)
     problems.api = ""
     problems.raise_if_any()
-    return Config(apis=tuple(apis), source=source)
+    return Config(apis=tuple(apis), source=source, vault=vault, secrets=secrets)
 
 
-def _api(p: Problems, raw: Any) -> ApiConfig | None:
+def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConfig | None:
     if not isinstance(raw, dict):
         p.add("", "must be a mapping")
         return None
     _unknown_keys(p, "", raw, _API_KEYS)
     name = _identifier(p, "name", raw.get("name"))
-    connection = _connection(p, raw.get("connection"))
-    endpoints = _endpoints(p, raw.get("endpoints"))
+    if "openapi" in raw:
+        imported = _openapi(p, raw["openapi"], name or "api", base_dir)
+        raw_connection = _with_spec_base_url(raw.get("connection"), imported)
+        if raw_connection is None and imported is not None:
+            p.add("connection", "the spec names no usable server URL; give connection.base_url (or base_urls)")
+            connection = None
+        else:
+            connection = _connection(p, raw_connection)
+        endpoints = _imported_endpoints(p, imported, raw)
+    else:
+        connection = _connection(p, raw.get("connection"))
+        endpoints = _endpoints(p, raw.get("endpoints"))
     auth = _authentication(p, raw.get("authentication"))
     security = _security(p, raw.get("security"))
     description = _string(p, "description", raw.get("description", ""))
@@ -123,7 +149,82 @@ def _api(p: Problems, raw: Any) -> ApiConfig | None:
         endpoints=endpoints,
         authentication=auth,
         security=security,
+        validation=_validation(p, raw.get("validation")),
     )
+
+
+def _openapi(p: Problems, raw: Any, api_name: str, base_dir: pathlib.Path | None) -> Any:
+    """Import the operations of ``openapi.spec``; the ImportResult, or None after a problem."""
+    if not _mapping(p, "openapi", raw, _OPENAPI_KEYS):
+        return None
+    spec = raw.get("spec")
+    if not isinstance(spec, str) or not spec:
+        p.add("openapi.spec", "must be a spec path (relative to this config file) or an http(s) URL")
+        return None
+    selectors: dict[str, list[str]] = {}
+    for key in ("include", "exclude"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
+            p.add(f"openapi.{key}", "must be a list of tags or operation names")
+            return None
+        selectors[key] = value
+    allow_private = _flag(p, "openapi.allow_private_network", raw.get("allow_private_network", False))
+    from ..openapi import SpecError, import_spec  # only configs that use a spec pay for the importer
+
+    try:
+        result = import_spec(
+            spec,
+            name=api_name,
+            base_dir=base_dir,
+            include=selectors["include"],
+            exclude=selectors["exclude"],
+            allow_private_network=allow_private,
+        )
+    except SpecError as exc:
+        p.add("openapi.spec", str(exc))
+        return None
+    for operation, why in result.report.skipped:
+        _log.warning("api %r: %s: operation %s not imported: %s", api_name, spec, operation, why)
+    return result
+
+
+def _with_spec_base_url(connection: Any, imported: Any) -> Any:
+    """The spec's server is the base URL unless the entry gives its own."""
+    if imported is None or not imported.base_url or (connection is not None and not isinstance(connection, dict)):
+        return connection
+    if connection and ("base_url" in connection or "base_urls" in connection):
+        return connection
+    return {**(connection or {}), "base_url": imported.base_url}
+
+
+def _imported_endpoints(p: Problems, imported: Any, raw: dict[str, Any]) -> tuple[Endpoint, ...] | None:
+    """Imported operations, checked like hand-written ones; ``endpoints:`` entries add to them
+    or replace the imported operation of the same name."""
+    explicit = _endpoints(p, raw["endpoints"]) if "endpoints" in raw else ()
+    if imported is None or explicit is None:
+        return None
+    merged: dict[str, Endpoint] = {}
+    for entry in imported.api["endpoints"]:
+        endpoint = _endpoint(p, f"openapi.endpoints.{entry['name']}", entry)
+        if endpoint is not None:
+            merged[endpoint.name] = endpoint
+    merged.update((endpoint.name, endpoint) for endpoint in explicit)
+    if not merged:
+        p.add("openapi", "imports no operations (check include/exclude)")
+        return None
+    return tuple(merged.values())
+
+
+def _validation(p: Problems, raw: Any) -> Validation:
+    if raw is None or not _mapping(p, "validation", raw, {"response"}):
+        return Validation()
+    mode = raw.get("response", Validation.response)
+    if mode is False:  # YAML 1.1 reads an unquoted `off` as false
+        mode = "off"
+    if mode not in RESPONSE_VALIDATION_MODES:
+        p.add("validation.response", f"{mode!r} is not one of {', '.join(RESPONSE_VALIDATION_MODES)}")
+        return Validation()
+    return Validation(response=mode)
 
 
 def _connection(p: Problems, raw: Any) -> Connection | None:
@@ -230,7 +331,16 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         request_body=raw.get("request_body") if isinstance(raw.get("request_body"), dict) else None,
         response_schema=raw.get("response_schema") if isinstance(raw.get("response_schema"), dict) else None,
         timeout_ms=timeout_ms,
+        request_content_type=_content_type(p, where, raw.get("request_content_type", REQUEST_CONTENT_TYPES[0])),
+        request_body_required=_flag(p, f"{where}.request_body_required", raw.get("request_body_required", False)),
     )
+
+
+def _content_type(p: Problems, where: str, value: Any) -> str:
+    if value not in REQUEST_CONTENT_TYPES:
+        p.add(f"{where}.request_content_type", f"{value!r} is not one of {', '.join(REQUEST_CONTENT_TYPES)}")
+        return REQUEST_CONTENT_TYPES[0]
+    return str(value)
 
 
 def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | None:
@@ -266,6 +376,8 @@ def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | No
             required=location == "path" or item.get("required") is True,
             description=_string(p, f"{field}.description", item.get("description", "")),
             schema=item.get("schema") if isinstance(item.get("schema"), dict) else {"type": ptype},
+            arg=_string(p, f"{field}.arg", item.get("arg", "")),
+            **_serialization(p, field, location, item),
         )
         key = param.arg_name
         if not key.isidentifier() or keyword.iskeyword(key) or key in RESERVED_ARGUMENTS:
@@ -280,6 +392,17 @@ def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | No
         arg_names[key] = name
         params.append(param)
     return tuple(params)
+
+
+def _serialization(p: Problems, field: str, location: str, item: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI ``style``/``explode``, defaulted per location (query: form, exploded; else simple)."""
+    styles = PARAMETER_STYLES[location]
+    style = item.get("style", styles[0])
+    if style not in styles:
+        p.add(f"{field}.style", f"{style!r} is not a style for {location} parameters; use one of {', '.join(styles)}")
+        style = styles[0]
+    explode = _flag(p, f"{field}.explode", item.get("explode", style == "form" or style == "deepObject"))
+    return {"style": style, "explode": explode}
 
 
 def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Parameter, ...]) -> None:
@@ -301,23 +424,7 @@ def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Para
 
 
 def _authentication(p: Problems, raw: Any) -> Authentication:
-    if raw is None:
-        return Authentication()
-    if not _mapping(p, "authentication", raw, {"type", "config"}):
-        return Authentication()
-    auth_type = raw.get("type", "none")
-    if auth_type not in AUTH_TYPES:
-        p.add("authentication.type", f"{auth_type!r} is not one of {', '.join(AUTH_TYPES)}")
-        return Authentication()
-    config = raw.get("config") or {}
-    if not isinstance(config, dict):
-        p.add("authentication.config", "must be a mapping")
-        config = {}
-    if auth_type != "none":
-        # Credential injection lands with the Vault/auth work; refusing beats
-        # silently calling an API without the credentials it was given.
-        p.add("authentication.type", f"{auth_type!r} is not supported by this version yet; only 'none' is")
-    return Authentication(type=auth_type, config=config)
+    return parse_authentication(p, raw)
 
 
 def _security(p: Problems, raw: Any) -> Security | None:
@@ -389,6 +496,13 @@ def _string(p: Problems, field: str, value: Any) -> str:
     if not isinstance(value, str):
         p.add(field, "must be a string")
         return ""
+    return value
+
+
+def _flag(p: Problems, field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        p.add(field, f"must be true or false, not {value!r}")
+        return False
     return value
 
 

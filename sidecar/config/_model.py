@@ -6,11 +6,23 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..secrets._settings import SecretSettings
+from ..secrets.vault._settings import VaultSettings
+from ._auth_model import Authentication, NoAuth
+
 ENVIRONMENTS = ("sandbox", "pre-release", "live")
 ENVIRONMENT_ALIASES = {"draft": "sandbox"}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 PARAMETER_LOCATIONS = ("path", "query", "header")
 PARAMETER_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+# OpenAPI parameter styles by location; the first is the default.
+PARAMETER_STYLES = {
+    "query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"),
+    "path": ("simple", "label", "matrix"),
+    "header": ("simple",),
+}
+REQUEST_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+RESPONSE_VALIDATION_MODES = ("enforce", "warn", "off")
 
 PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")  # {name} in a path template
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
@@ -32,11 +44,15 @@ class Parameter:
     required: bool = False
     description: str = ""
     schema: dict[str, Any] = field(default_factory=dict)  # JSON Schema of the value
+    # OpenAPI serialization; the loader fills in the location's default.
+    style: str = "form"  # query: form|spaceDelimited|pipeDelimited|deepObject; path: simple|label|matrix
+    explode: bool = True
+    arg: str = ""  # explicit keyword-argument name, when the wire name cannot be one (e.g. `json`, `from`)
 
     @property
     def arg_name(self) -> str:
-        """The keyword argument name: the wire name made a Python identifier."""
-        return arg_name(self.name)
+        """The keyword argument name: ``arg`` if given, else the wire name made a Python identifier."""
+        return self.arg or arg_name(self.name)
 
 
 def arg_name(name: str) -> str:
@@ -54,6 +70,8 @@ class Endpoint:
     request_body: dict[str, Any] | None = None
     response_schema: dict[str, Any] | None = None
     timeout_ms: int | None = None
+    request_content_type: str = "application/json"  # how body keyword arguments are encoded
+    request_body_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,12 +80,6 @@ class Connection:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     retry_attempts: int = 0
     verify_ssl: bool = True
-
-
-@dataclass(frozen=True)
-class Authentication:
-    type: str = "none"
-    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,16 +97,24 @@ class Security:
 
 
 @dataclass(frozen=True)
+class Validation:
+    response: str = "warn"  # enforce | warn | off: what a 2xx body not matching response_schema does
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     name: str
     connection: Connection
     endpoints: tuple[Endpoint, ...]
     description: str = ""
-    authentication: Authentication = field(default_factory=Authentication)
+    authentication: Authentication = field(default_factory=NoAuth)
     security: Security = field(default_factory=Security)
+    validation: Validation = field(default_factory=Validation)
 
 
 @dataclass(frozen=True)
 class Config:
     apis: tuple[ApiConfig, ...]
     source: str = "<memory>"
+    vault: VaultSettings | None = None  # the vault: section; CLI flags and VAULT_* variables override it
+    secrets: SecretSettings = field(default_factory=SecretSettings)  # the secrets: section

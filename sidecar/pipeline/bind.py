@@ -4,6 +4,10 @@ Positional arguments fill path variables in template order; a keyword names a
 path variable, a declared query/header parameter or a request-body property;
 ``params``/``json``/``data``/``headers``/``timeout`` keep their requests meaning.
 Anything else is INVALID_ARGUMENT naming the accepted arguments.
+
+Arguments are validated against the operation's schemas (compiled at load)
+before anything is sent, then encoded: parameters per their OpenAPI
+``style``/``explode``, body keyword arguments per ``request_content_type``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from client._values import from_value
 from ..config._model import HEADER_NAME
 from ..errors import SidecarError, did_you_mean
 from ..registry import Operation
+from ..validation import SchemaValidator
 from ._call import Call, UpstreamResponse
 from ._compose import Handler
+from ._encode import form_body, header_value, multipart_body, path_segment, query_pairs
 
 _BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+_FIELD_HEAD = re.compile(r"^[^.\[]+")
 # Headers the caller may not set: they would change where or how the request
 # travels, which is the sidecar's decision alone.
 FORBIDDEN_HEADERS = frozenset(
@@ -48,6 +55,11 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
+_BODY_KINDS = {
+    "application/json": "JSON",
+    "application/x-www-form-urlencoded": "form",
+    "multipart/form-data": "multipart",
+}
 
 
 class BindArguments:
@@ -55,7 +67,10 @@ class BindArguments:
         op = call.operation
         assert op is not None
         request = call.request
-        body_fields = _bind_keywords(call, op)
+        arguments, body_fields = _collect(call, op)
+        if op.argument_validator is not None:
+            _validate(op, op.argument_validator, arguments)
+        _encode_parameters(call, op, arguments)
         call.query.extend((kv.key, kv.value) for kv in request.params)
         for kv in request.headers:
             _check_header(op, kv.key, kv.value)
@@ -71,8 +86,8 @@ class BindArguments:
         return await call_next(call)
 
 
-def _bind_keywords(call: Call, op: Operation) -> dict[str, Any]:
-    """Fill path values, query and headers; return the request-body properties given."""
+def _collect(call: Call, op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parameter values by argument name, and the request-body properties given."""
     positional = call.request.positional
     if len(positional) > len(op.path_variables):
         names = ", ".join(op.path_variables) or "none"
@@ -81,10 +96,10 @@ def _bind_keywords(call: Call, op: Operation) -> dict[str, Any]:
             f"takes {len(op.path_variables)} positional argument(s) (path variables: {names}) "
             f"but {len(positional)} were given",
         )
+    arguments: dict[str, Any] = {}
     for name, value in zip(op.path_variables, positional, strict=False):
-        call.path_values[name] = _path_value(op, name, from_value(value))
+        arguments[name] = _typed(op, name, from_value(value))
     body_fields: dict[str, Any] = {}
-    given: set[str] = set()
     for entry in call.request.keywords:
         key = entry.key
         value = from_value(entry.value)
@@ -93,42 +108,53 @@ def _bind_keywords(call: Call, op: Operation) -> dict[str, Any]:
             if key in op.body_properties:
                 body_fields[key] = value
                 continue
-            accepted = op.accepted_arguments
-            hint = did_you_mean(key, accepted)
-            raise _invalid(
-                op,
-                f"unexpected argument {key!r}"
-                + (f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
-                + f" (accepted: {', '.join(accepted) or 'none'}; plus params, json, data, headers, timeout)",
-                field=key,
-                suggestions=hint or accepted,
-            )
+            raise _unexpected(op, key)
         if value is None and param.location != "path":
             continue  # None means "not given", as in requests' params
-        given.add(key)
-        _check_type(op, param.arg_name, param.type, value)
-        if param.location == "path":
-            if param.name in call.path_values:
-                raise _invalid(op, f"got multiple values for path variable {param.name!r}", field=key)
-            call.path_values[param.name] = _path_value(op, param.name, value)
-        elif param.location == "query":
-            for item in value if isinstance(value, list) else (value,):
-                call.query.append((param.name, _scalar_text(op, key, item)))
-        else:
-            text = _scalar_text(op, key, value)
-            _check_header(op, param.name, text)
-            call.headers.append((param.name, text))
-    missing = [v for v in op.path_variables if v not in call.path_values]
-    missing += [
-        p.arg_name for p in op.parameters.values() if p.required and p.location != "path" and p.arg_name not in given
-    ]
+        if param.location == "path" and key in arguments:
+            raise _invalid(op, f"got multiple values for path variable {param.name!r}", field=key)
+        arguments[key] = _typed(op, key, value)
+    missing = [v for v in op.path_variables if v not in arguments]
+    missing += [p.arg_name for p in op.parameters.values() if p.required and p.arg_name not in arguments]
     if missing:
-        raise _invalid(
-            op,
-            f"missing required argument(s): {', '.join(missing)} (accepted: {', '.join(op.accepted_arguments)})",
-            field=missing[0],
-        )
-    return body_fields
+        raise _missing(op, dict.fromkeys(missing))
+    return arguments, body_fields
+
+
+def _typed(op: Operation, key: str, value: Any) -> Any:
+    """The value checked against the parameter's declared type; numbers for strings become text."""
+    param = op.parameters[key]
+    if value is None:
+        raise _invalid(op, f"path variable {param.name!r} must not be None", field=key)
+    expected = _PYTHON_TYPES[param.type]
+    if (isinstance(value, bool) and param.type != "boolean") or not isinstance(value, expected):
+        raise _invalid(op, f"argument {key!r} must be {param.type}, not {type(value).__name__}", field=key)
+    if param.type == "string" and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _encode_parameters(call: Call, op: Operation, arguments: dict[str, Any]) -> None:
+    for key, value in arguments.items():
+        param = op.parameters[key]
+
+        def text(item: Any, key: str = key) -> str:
+            return _scalar_text(op, key, item)
+
+        if param.location == "path":
+            if not isinstance(value, (list, dict)) and text(value) in ("", ".", ".."):
+                raise _invalid(op, f"path variable {param.name!r} must not be {text(value)!r}", field=key)
+            segment = path_segment(param.name, value, param.style, param.explode, text)
+            # An empty or dot segment would change which resource the path names.
+            if segment in ("", ".", ".."):
+                raise _invalid(op, f"path variable {param.name!r} must not be {segment!r}", field=key)
+            call.path_values[param.name] = segment
+        elif param.location == "query":
+            call.query.extend(query_pairs(param.name, value, param.style, param.explode, text))
+        else:
+            line = header_value(value, param.explode, text)
+            _check_header(op, param.name, line)
+            call.headers.append((param.name, line))
 
 
 def _bind_body(call: Call, op: Operation, body_fields: dict[str, Any]) -> None:
@@ -139,46 +165,108 @@ def _bind_body(call: Call, op: Operation, body_fields: dict[str, Any]) -> None:
     if body_fields:
         if given and given != ["json"]:
             names = ", ".join(sorted(body_fields))
-            raise _invalid(op, f"body arguments ({names}) make a JSON body and cannot be combined with data=")
-        call.body = _merge_json(op, request, body_fields)
-        call.content_type = "application/json"
+            kind = _BODY_KINDS[op.content_type]
+            raise _invalid(op, f"body arguments ({names}) make a {kind} body and cannot be combined with data=")
+        body = _merged(op, request, body_fields)
+        missing = [name for name in op.body_required if name not in body]
+        if missing:
+            raise _missing(op, dict.fromkeys(missing))
+        _encode_body(call, op, body)
     elif request.HasField("json"):
+        if op.body_validator is not None:
+            _validate(op, op.body_validator, _parse_json(op, request.json))
         call.body = request.json
         call.content_type = "application/json"
     elif request.form:
-        call.body = urlencode([(kv.key, kv.value) for kv in request.form]).encode()
-        call.content_type = "application/x-www-form-urlencoded"
+        if op.content_type == "multipart/form-data":  # data= follows the declared encoding
+            call.body, call.content_type = multipart_body(_grouped(request.form), lambda v: str(v))
+        else:
+            call.body = urlencode([(kv.key, kv.value) for kv in request.form]).encode()
+            call.content_type = "application/x-www-form-urlencoded"
     elif request.HasField("raw_body"):
         call.body = request.raw_body
         call.content_type = request.content_type or None
+    elif op.endpoint.request_body_required:
+        accepted = ", ".join(sorted(op.body_properties)) or "none"
+        raise _invalid(
+            op,
+            f"missing the request body: pass its properties as keyword arguments (accepted: {accepted}) or json=",
+            field="json",
+            suggestions=sorted(op.body_properties),
+        )
     if call.content_type and not any(k.lower() == "content-type" for k, _ in call.headers):
         call.headers.append(("Content-Type", call.content_type))
 
 
-def _merge_json(op: Operation, request: Any, fields: dict[str, Any]) -> bytes:
+def _merged(op: Operation, request: Any, fields: dict[str, Any]) -> dict[str, Any]:
     body: Any = {}
     if request.HasField("json"):
-        try:
-            body = json.loads(request.json)
-        except ValueError as exc:
-            raise _invalid(op, f"json= is not valid JSON: {exc}", field="json") from None
+        body = _parse_json(op, request.json)
         if not isinstance(body, dict):
             raise _invalid(op, "json= must be an object to combine it with body arguments", field="json")
     for key, value in fields.items():
         if key in body and body[key] != value:
             raise _invalid(op, f"argument {key!r} conflicts with json[{key!r}]", field=key)
         body[key] = value
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return body
 
 
-def _path_value(op: Operation, name: str, value: Any) -> str:
-    if value is None:
-        raise _invalid(op, f"path variable {name!r} must not be None", field=name)
-    text = _scalar_text(op, name, value)
-    # An empty or dot segment would change which resource the path names.
-    if text in ("", ".", ".."):
-        raise _invalid(op, f"path variable {name!r} must not be {text!r}", field=name)
-    return text
+def _encode_body(call: Call, op: Operation, body: dict[str, Any]) -> None:
+    def text(item: Any) -> str:
+        return _scalar_text(op, "body", item)
+
+    if op.content_type == "application/json":
+        if op.body_validator is not None:
+            _validate(op, op.body_validator, body)
+        try:
+            call.body = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:  # bytes, NaN: a JSON body cannot carry them
+            raise _invalid(op, f"the body is not JSON-serializable: {exc}", field="json") from None
+        call.content_type = "application/json"
+    elif op.content_type == "application/x-www-form-urlencoded":
+        if op.body_validator is not None:
+            _validate(op, op.body_validator, body)
+        call.body = form_body(body, text)
+        call.content_type = "application/x-www-form-urlencoded"
+    else:
+        if op.body_validator is not None:
+            _validate(op, op.body_validator, _files_as_text(body))
+        call.body, call.content_type = multipart_body(body, text)
+
+
+def _files_as_text(body: dict[str, Any]) -> dict[str, Any]:
+    """Bytes (file parts) stand in as strings for validation: JSON Schema has no bytes,
+    and OpenAPI describes a file as ``type: string, format: binary``."""
+
+    def stand_in(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return f"<{len(value)} bytes>"
+        if isinstance(value, list):
+            return [stand_in(v) for v in value]
+        return value
+
+    return {key: stand_in(value) for key, value in body.items()}
+
+
+def _grouped(form: Any) -> dict[str, Any]:
+    grouped: dict[str, list[str]] = {}
+    for kv in form:
+        grouped.setdefault(kv.key, []).append(kv.value)
+    return {key: values[0] if len(values) == 1 else values for key, values in grouped.items()}
+
+
+def _parse_json(op: Operation, raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise _invalid(op, f"json= is not valid JSON: {exc}", field="json") from None
+
+
+def _validate(op: Operation, validator: SchemaValidator, instance: Any) -> None:
+    violation = validator.violation(instance)
+    if violation is not None:
+        head = _FIELD_HEAD.match(violation.path)
+        raise _invalid(op, str(violation), field=head.group(0) if head else violation.path)
 
 
 def _scalar_text(op: Operation, name: str, value: Any) -> str:
@@ -192,12 +280,6 @@ def _scalar_text(op: Operation, name: str, value: Any) -> str:
         except UnicodeDecodeError:
             raise _invalid(op, f"argument {name!r} is not UTF-8 text", field=name) from None
     raise _invalid(op, f"argument {name!r} must be a string, number or boolean, not {type(value).__name__}", field=name)
-
-
-def _check_type(op: Operation, name: str, declared: str, value: Any) -> None:
-    expected = _PYTHON_TYPES[declared]
-    if (isinstance(value, bool) and declared != "boolean") or not isinstance(value, expected):
-        raise _invalid(op, f"argument {name!r} must be {declared}, not {type(value).__name__}", field=name)
 
 
 def _check_header(op: Operation, name: str, value: str) -> None:
@@ -216,6 +298,28 @@ def _effective_timeout(op: Operation, requested: float, time_remaining: float | 
     if time_remaining is not None:
         timeout = min(timeout, max(time_remaining, 0.001))
     return timeout
+
+
+def _unexpected(op: Operation, key: str) -> SidecarError:
+    accepted = op.accepted_arguments
+    hint = did_you_mean(key, accepted)
+    return _invalid(
+        op,
+        f"unexpected argument {key!r}"
+        + (f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
+        + f" (accepted: {', '.join(accepted) or 'none'}; plus params, json, data, headers, timeout)",
+        field=key,
+        suggestions=hint or accepted,
+    )
+
+
+def _missing(op: Operation, missing: dict[str, None]) -> SidecarError:
+    names = list(missing)
+    return _invalid(
+        op,
+        f"missing required argument(s): {', '.join(names)} (accepted: {', '.join(op.accepted_arguments)})",
+        field=names[0],
+    )
 
 
 def _invalid(op: Operation, message: str, field: str = "", suggestions: Any = ()) -> SidecarError:

@@ -1,9 +1,8 @@
-"""Stage: the outbound request. Path values are percent-encoded whole (``/`` too),
-so no argument can change the path; the URL is always under the base URL."""
+"""Stage: the outbound request. Path values arrive percent-encoded by the bind
+stage (every byte but a style's own delimiters, ``/`` included), so no argument
+can change the path; the URL is always under the base URL."""
 
 from __future__ import annotations
-
-from urllib.parse import quote
 
 from ._call import Call, OutboundRequest, UpstreamResponse
 from ._compose import Handler
@@ -15,7 +14,7 @@ class BuildRequest:
         assert op is not None
         parts = [op.api.base_path]
         for index, part in enumerate(op.path_parts):
-            parts.append(quote(call.path_values[part], safe="") if index % 2 else part)
+            parts.append(call.path_values[part] if index % 2 else part)
         call.outbound = OutboundRequest(
             method=op.method,
             origin=op.api.origin,

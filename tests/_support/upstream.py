@@ -9,6 +9,7 @@ Routes:
   /delay/<seconds>     waits, then 200
   /multi-headers       repeated Set-Cookie and X-Multi headers
   /gzip                a gzip-encoded JSON body
+  /reflect/...         every request header sent back twice, as itself and as X-Reflect-<name>
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class _Handler(BaseHTTPRequestHandler):
                     ("Content-Type", "text/plain; charset=utf-8"),
                 ],
             )
+        elif parts[0] == "reflect":  # an upstream that leaks: request headers come back as response headers
+            framing = {"content-length", "transfer-encoding", "connection"}
+            sent = [(k, v) for k, v in self.headers.items() if k.lower() not in framing]
+            self._reply(200, b"{}", [(f"X-Reflect-{k}", v) for k, v in sent] + sent)
         elif parts[0] == "gzip":
             self._reply(
                 200,

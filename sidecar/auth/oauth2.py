@@ -1,0 +1,330 @@
+"""``oauth2``: the client-credentials grant (RFC 6749 §4.4) through authlib's httpx client.
+
+One token per API for the sidecar's environment, kept in memory:
+
+- fetched at ``start`` (warm), then refreshed in the background at 80% of its
+  lifetime, so once warm no call waits on the token endpoint;
+- concurrent callers that do need a token share one fetch (single flight);
+- an expired token is never sent: it stops being used a margin before
+  ``expires_in`` runs out, and a call with no usable token fetches one (shared);
+- an upstream 401 drops the token that was sent, so the retry gets a fresh one;
+- a rotated client id or secret (a new secret-store version) triggers a
+  background refresh while the old token keeps serving.
+
+A failing token endpoint is reported by its HTTP status or transport failure,
+never by its response body, which may echo the credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from authlib.deprecate import AuthlibDeprecationWarning  # first: its "always" filter must precede ours
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+with warnings.catch_warnings():
+    # authlib >= 1.9 prefers the httpx2 fork and warns when it falls back to httpx, which
+    # the sidecar uses everywhere else; the fallback is the same client.
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+from authlib.oauth2.client import DEFAULT_HEADERS
+
+from client._proto.sidecar_pb2 import ErrorCode
+
+from ..config import OAuth2Auth
+from ..errors import SidecarError
+from ._credentials import Credentials
+from ._parts import Part
+
+log = logging.getLogger("custom_api_sidecar.auth")
+
+REFRESH_AT = 0.8  # of the token's lifetime
+MAX_EXPIRY_MARGIN = 30.0  # stop using a token this long (at most 10% of its lifetime) before it expires
+ASSUMED_LIFETIME = 3600.0  # when the endpoint gives no expires_in: refresh hourly, and on a 401
+RETRY_MIN, RETRY_MAX = 1.0, 30.0  # background retry backoff after a failed refresh
+FAILURE_HOLD = 1.0  # a call-path fetch that just failed is not repeated for this long
+CLIENT_AUTH_METHODS = {"header": "client_secret_basic", "body": "client_secret_post"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    value: str
+    refresh_at: float  # monotonic clock
+    expires_at: float | None  # minus the margin; None when the endpoint gave no expires_in
+    versions: tuple[int, int]  # secret-store versions of client id and secret it was fetched with
+
+    def usable(self, now: float) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+class TokenEndpointError(Exception):
+    """The token request failed; the message names the status or transport failure, never a body."""
+
+
+class _Status(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+class ClientCredentials:
+    type = "oauth2"
+    query_names: frozenset[str] = frozenset()
+
+    def __init__(
+        self,
+        api: str,
+        settings: OAuth2Auth,
+        client_id: Part,
+        client_secret: Part,
+        tracer: trace.Tracer,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.api = api
+        self.header_names = frozenset({settings.auth_header_name.lower()})
+        self._header = settings.auth_header_name
+        self._prefix = f"{settings.token_prefix} " if settings.token_prefix else ""
+        self._url = settings.token_url
+        parts = urlsplit(settings.token_url)
+        self._span_attributes: dict[str, Any] = {
+            "http.request.method": "POST",
+            "url.full": settings.token_url,  # the loader refuses credentials and queries in it
+            "server.address": parts.hostname or "",
+            "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+            "custom_api.api": api,
+            "oauth2.grant_type": "client_credentials",
+        }
+        self._params: dict[str, str] = dict(settings.extra_params)
+        if settings.audience:
+            self._params["audience"] = settings.audience
+        self._timeout = settings.timeout_ms / 1000
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._tracer = tracer
+        self._clock = clock
+        self._client = AsyncOAuth2Client(
+            token_endpoint_auth_method=CLIENT_AUTH_METHODS[settings.client_auth],
+            scope=" ".join(settings.scopes) or None,
+            timeout=httpx.Timeout(self._timeout),
+            follow_redirects=False,  # a redirect could carry the client secret elsewhere
+            trust_env=False,  # no ambient proxies or .netrc credentials
+            transport=transport,  # None: httpx's own, TLS verified
+        )
+        self._client.register_compliance_hook("access_token_response", _raise_unless_2xx)
+        self._token: Token | None = None
+        self._inflight: asyncio.Task[Token] | None = None
+        self._last_failure: tuple[float, TokenEndpointError] | None = None
+        self._changed = asyncio.Event()
+        self._refresher: asyncio.Task[None] | None = None
+        self.fetches = 0  # token requests sent, for tests and benchmarks
+
+    # --- lifetime -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fetch the first token; on failure log it and keep retrying in the background."""
+        failed = False
+        try:
+            await self._shared_fetch()
+        except (TokenEndpointError, SidecarError) as exc:
+            failed = True
+            log.warning("%s: no OAuth2 token at startup, retrying in the background: %s", self.api, _message(exc))
+        self._refresher = asyncio.create_task(self._refresh_forever(failed), name=f"oauth2-refresh:{self.api}")
+
+    async def aclose(self) -> None:
+        for task in (self._refresher, self._inflight):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._client.aclose()
+
+    # --- the call path ----------------------------------------------------------------
+
+    async def credentials(self, timeout: float) -> Credentials:
+        token = self._token
+        if token is None or not token.usable(self._clock()):
+            token = await self._wait_for_token(timeout)
+        elif token.versions != self._versions():
+            self._changed.set()  # rotated client credentials: refresh in the background, keep serving
+        sent = self._prefix + token.value
+        return Credentials(headers=((self._header, sent),), secrets=(token.value, sent))
+
+    def rejected(self, credentials: Credentials) -> bool:
+        token = self._token
+        if token is not None and token.value in credentials.secrets:
+            log.info("%s: upstream answered 401; dropping the OAuth2 token and fetching a new one", self.api)
+            self._token = None
+            self._changed.set()
+        return True
+
+    async def _wait_for_token(self, timeout: float) -> Token:
+        failure = self._last_failure
+        if failure is not None and self._clock() - failure[0] < FAILURE_HOLD:
+            raise self._failed(failure[1])
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._shared_fetch()), max(timeout, 0.0))
+        except TimeoutError:
+            raise SidecarError(
+                ErrorCode.TIMEOUT,
+                f"no OAuth2 token: the token endpoint {self._url} did not answer "
+                f"within the call's remaining {max(timeout, 0.0):.3g} s",
+                api=self.api,
+            ) from None
+        except TokenEndpointError as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: TokenEndpointError) -> SidecarError:
+        return SidecarError(ErrorCode.AUTHENTICATION_FAILED, f"no OAuth2 token: {exc}", api=self.api)
+
+    # --- fetching ------------------------------------------------------------------
+
+    def _shared_fetch(self) -> asyncio.Task[Token]:
+        """The fetch in flight, or a new one: concurrent callers share it."""
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.create_task(self._fetch(), name=f"oauth2-fetch:{self.api}")
+            self._inflight.add_done_callback(_consume_exception)
+        return self._inflight
+
+    async def _fetch(self) -> Token:
+        versions = self._versions()
+        client_id, client_secret = self._client_id.value(), self._client_secret.value()
+        started = self._clock()
+        self.fetches += 1
+        try:
+            raw = await self._request(client_id, client_secret)
+            token = self._parse(raw, started, versions)
+        except TokenEndpointError as exc:
+            self._last_failure = (self._clock(), exc)
+            raise
+        self._token = token
+        self._last_failure = None
+        self._changed.set()
+        return token
+
+    async def _request(self, client_id: str, client_secret: str) -> dict[str, Any]:
+        with self._tracer.start_as_current_span(
+            "POST",
+            kind=SpanKind.CLIENT,
+            record_exception=False,  # exception text is ours to vet
+            set_status_on_exception=False,
+            attributes=self._span_attributes,
+        ) as span:
+            headers = dict(DEFAULT_HEADERS)
+            propagate.inject(headers)
+            # Set per fetch, so a rotated client id or secret is used at once.
+            self._client.client_id, self._client.client_secret = client_id, client_secret
+            try:
+                token = await self._client.fetch_token(
+                    self._url, grant_type="client_credentials", headers=headers, **self._params
+                )
+            except _Status as exc:
+                span.set_attribute("http.response.status_code", exc.status)
+                raise self._span_error(span, str(exc.status), f"answered HTTP {exc.status}") from None
+            except (httpx.TimeoutException, TimeoutError):
+                raise self._span_error(span, "timeout", f"did not answer within {self._timeout:g} s") from None
+            except httpx.HTTPError as exc:
+                name = type(exc).__name__
+                raise self._span_error(span, name, f"could not be reached ({name})") from None
+            except (OAuthError, ValueError):  # a 2xx whose body is not a token
+                raise self._span_error(span, "invalid_response", "answered without a usable token") from None
+            span.set_attribute("http.response.status_code", 200)
+            return dict(token)
+
+    def _span_error(self, span: trace.Span, error_type: str, what: str) -> TokenEndpointError:
+        span.set_attribute("error.type", error_type)
+        span.set_status(Status(StatusCode.ERROR, error_type))
+        return TokenEndpointError(f"the token endpoint {self._url} {what}")
+
+    def _parse(self, raw: dict[str, Any], started: float, versions: tuple[int, int]) -> Token:
+        value = raw.get("access_token")
+        if not isinstance(value, str) or not value or not value.isprintable():
+            raise TokenEndpointError(f"the token endpoint {self._url} answered without a usable access_token")
+        expires_in = _seconds(raw.get("expires_in"))
+        if expires_in is None:
+            return Token(value, started + ASSUMED_LIFETIME * REFRESH_AT, None, versions)
+        margin = min(MAX_EXPIRY_MARGIN, expires_in * 0.1)
+        # Lifetimes count from when the request was sent: the token is never older than we think.
+        return Token(value, started + expires_in * REFRESH_AT, started + expires_in - margin, versions)
+
+    def _versions(self) -> tuple[int, int]:
+        return (self._client_id.version(), self._client_secret.version())
+
+    # --- background refresh ---------------------------------------------------------
+
+    async def _refresh_forever(self, failed_at_start: bool) -> None:
+        failures = int(failed_at_start)
+        retry_at = self._clock() + _backoff(1)
+        while True:
+            self._changed.clear()
+            now = self._clock()
+            token = self._token
+            if failures:
+                due = retry_at  # absolute, so wake-ups from calls do not postpone it
+            elif token is None or token.versions != self._versions():
+                due = now
+            else:
+                due = token.refresh_at
+            if due > now:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), due - now)
+                except TimeoutError:
+                    pass  # due now
+                else:
+                    if self._token is not token:
+                        failures = 0  # a call fetched one, or a 401 dropped it
+                    continue  # decide again; retry_at is absolute, so a wake-up never postpones a retry
+            try:
+                await self._shared_fetch()
+            except (TokenEndpointError, SidecarError) as exc:
+                failures += 1
+                retry_at = self._clock() + _backoff(failures)
+                log.warning("%s: OAuth2 token refresh failed (attempt %d): %s", self.api, failures, _message(exc))
+            except Exception:  # a bug must not end refreshing for good
+                failures += 1
+                retry_at = self._clock() + _backoff(failures)
+                log.exception("%s: OAuth2 token refresh failed unexpectedly", self.api)
+            else:
+                failures = 0
+
+
+def _raise_unless_2xx(response: httpx.Response) -> httpx.Response:
+    if not 200 <= response.status_code < 300:
+        raise _Status(response.status_code)
+    return response
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)
+
+
+def _backoff(failures: int) -> float:
+    return min(RETRY_MAX, RETRY_MIN * 2 ** (failures - 1))
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, SidecarError) else str(exc)
+
+
+def _consume_exception(task: asyncio.Task[Token]) -> None:
+    # Every waiter may have given up (timeouts); the failure is already recorded.
+    if not task.cancelled():
+        task.exception()

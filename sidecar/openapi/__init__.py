@@ -1,0 +1,184 @@
+"""Importing OpenAPI 3.0/3.1 and Swagger 2.0 specs as API config entries.
+
+``import_spec`` reads a spec (file or http(s) URL, JSON or YAML, any number of
+files joined by relative ``$ref``s) and returns the API entry in the config
+file's own shape plus a report of what was imported, skipped and why. Every
+problem with the spec is a ``SpecError`` naming the document and JSON pointer.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from ._convert import Converter, ImportReport
+from ._errors import SpecError
+from ._load import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, FetchPolicy, display, to_uri
+from ._refs import Resolver, child
+from ._security import authentication_skeleton
+from ._values import mapping
+
+__all__ = ["ImportReport", "ImportResult", "SpecError", "import_spec"]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    api: dict[str, Any]  # name, description, connection (when a base URL is known), authentication, endpoints
+    report: ImportReport
+    base_url: str | None  # from the spec (servers / host+basePath) or the override
+
+
+def import_spec(
+    spec: str,
+    *,
+    name: str,
+    base_dir: pathlib.Path | None = None,
+    base_url: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    allow_private_network: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ImportResult:
+    """Import the operations of ``spec`` (a path, relative to ``base_dir``, or an http(s) URL)."""
+    uri = to_uri(spec, base_dir)
+    resolver = Resolver(FetchPolicy(allow_private_network, timeout, max_bytes))
+    document = resolver.document(uri)
+    version = _version(document, display(uri))
+    report = ImportReport(source=display(uri), version=version)
+    converter = Converter(resolver, document, uri, version, report)
+
+    operations = converter.operations()
+    names = converter.names(operations)
+    report.operations_in_spec = len(operations)
+    selected = _select(operations, names, include, exclude, report)
+    endpoints = []
+    for op, op_name in selected:
+        entry = converter.endpoint(op, op_name)
+        if entry is not None:
+            endpoints.append(entry)
+            report.imported.append(op_name)
+
+    if converter.schemas.list_items:
+        places = converter.schemas.list_items
+        report.warnings.append(
+            f"'items' is a list (OpenAPI allows one schema) at {len(places)} places, e.g. {places[0]}; read as anyOf"
+        )
+    info = mapping(document.get("info"))
+    api: dict[str, Any] = {"name": name}
+    description = info.get("description") or info.get("title")
+    if isinstance(description, str) and description.strip():
+        api["description"] = description.strip()
+    spec_base_url = _spec_base_url(document, resolver.final_uri(uri), version, report)
+    chosen_base_url = base_url.rstrip("/") if base_url else spec_base_url
+    if chosen_base_url:
+        api["connection"] = {"base_url": chosen_base_url}
+    auth, notes = authentication_skeleton(
+        _security_schemes(resolver, document, uri, version),
+        document.get("security"),
+        (op.spec.get("security") for op, _ in selected),
+        name,
+    )
+    report.warnings.extend(notes)
+    if auth is not None:
+        api["authentication"] = auth
+    api["endpoints"] = endpoints
+    return ImportResult(api=api, report=report, base_url=chosen_base_url)
+
+
+def _version(document: Any, source: str) -> str:
+    if not isinstance(document, dict):
+        found = "an empty document" if document is None else f"a {type(document).__name__}"
+        raise SpecError(f"not an OpenAPI or Swagger document: found {found}, expected a mapping", source)
+    if "openapi" in document:
+        version = str(document["openapi"])
+        if version.startswith(("3.0.", "3.1.")) or version in ("3.0", "3.1"):
+            return version
+        raise SpecError(f"unsupported OpenAPI version {version!r}; supported: 3.0.x, 3.1.x and Swagger 2.0", source)
+    if "swagger" in document:
+        version = str(document["swagger"])
+        if version == "2.0":
+            return version
+        raise SpecError(f"unsupported Swagger version {version!r}; supported: 2.0 and OpenAPI 3.0.x, 3.1.x", source)
+    keys = ", ".join(repr(k) for k in list(document)[:8]) or "none"
+    raise SpecError(
+        f"not an OpenAPI or Swagger document: no 'openapi' or 'swagger' version field (top-level keys: {keys})",
+        source,
+    )
+
+
+def _select(
+    operations: list[Any], names: list[str], include: Sequence[str], exclude: Sequence[str], report: ImportReport
+) -> list[tuple[Any, str]]:
+    """Filter by tag, operation name or operationId; a selector that matches nothing is an error
+    (a typo would otherwise silently import everything or nothing)."""
+
+    def keys(op: Any, op_name: str) -> set[str]:
+        tags = op.spec.get("tags") if isinstance(op.spec.get("tags"), list) else []
+        return {op_name, str(op.spec.get("operationId", "")), *(str(t) for t in tags)}
+
+    all_keys = [keys(op, op_name) for op, op_name in zip(operations, names, strict=True)]
+    known = set().union(*all_keys)
+    for flag, selectors in (("include", include), ("exclude", exclude)):
+        unknown = [s for s in selectors if s not in known]
+        if unknown:
+            tags = sorted({t for op in operations for t in op.spec.get("tags") or () if isinstance(t, str)})
+            raise SpecError(
+                f"{flag} {', '.join(map(repr, unknown))} matches no tag, operation name or operationId"
+                + (f" (tags: {', '.join(tags)})" if tags else "")
+            )
+    selected = []
+    for op, op_name, op_keys in zip(operations, names, all_keys, strict=True):
+        if (include and not op_keys & set(include)) or op_keys & set(exclude):
+            report.excluded.append(op_name)
+        else:
+            selected.append((op, op_name))
+    return selected
+
+
+def _spec_base_url(document: dict[str, Any], uri: str, version: str, report: ImportReport) -> str | None:
+    fetched = uri.startswith(("http://", "https://"))
+    if version.startswith("2"):
+        host = document.get("host")
+        schemes = [s for s in document.get("schemes") or () if s in ("http", "https")]
+        scheme = "https" if "https" in schemes else (schemes[0] if schemes else None)
+        if not isinstance(host, str) or not host:
+            if not fetched:
+                report.warnings.append("the spec has no 'host'; give the base URL yourself")
+                return None
+            host = urlsplit(uri).netloc
+        scheme = scheme or (urlsplit(uri).scheme if fetched else "https")
+        base_path = document.get("basePath") if isinstance(document.get("basePath"), str) else ""
+        return f"{scheme}://{host}{base_path}".rstrip("/")
+    servers = document.get("servers")
+    server = servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], dict) else {"url": "/"}
+    url = str(server.get("url", "/"))
+    for var, spec in mapping(server.get("variables")).items():
+        default = spec.get("default") if isinstance(spec, dict) else None
+        if default is None:
+            raise SpecError(f"server variable {var!r} has no default", display(uri), "#/servers/0")
+        url = url.replace(f"{{{var}}}", str(default))
+    if "{" in url:
+        raise SpecError(f"server URL {url!r} uses an undeclared variable", display(uri), "#/servers/0")
+    if not urlsplit(url).scheme:
+        if not fetched:
+            report.warnings.append(
+                f"the server URL {url!r} is relative to where the spec is served; give the base URL yourself"
+            )
+            return None
+        url = urljoin(uri, url)
+    return url.rstrip("/")
+
+
+def _security_schemes(resolver: Resolver, document: dict[str, Any], uri: str, version: str) -> dict[str, Any]:
+    if version.startswith("2"):
+        raw, pointer = document.get("securityDefinitions"), "/securityDefinitions"
+    else:
+        components = mapping(document.get("components"))
+        raw, pointer = components.get("securitySchemes"), "/components/securitySchemes"
+    if not isinstance(raw, dict):
+        return {}
+    return {k: resolver.deref(v, (uri, child(pointer, k)))[0] for k, v in raw.items()}

@@ -1,0 +1,180 @@
+"""Reading spec documents from files and http(s) URLs, and parsing JSON or YAML.
+
+A URL is fetched with a total deadline and a size limit, and only from public
+addresses unless private ones are explicitly allowed: the host is resolved,
+every address checked, and the connection pinned to a checked address (so a
+second DNS answer cannot swap in 127.0.0.1). Redirects are followed by hand so
+each hop is checked the same way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import pathlib
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+import httpx
+import yaml
+
+from ._errors import SpecError
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    allow_private_network: bool = False
+    timeout: float = DEFAULT_TIMEOUT_SECONDS  # seconds for the whole fetch of one document
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+def to_uri(spec: str, base_dir: pathlib.Path | None = None) -> str:
+    """A spec location as an absolute URI: http(s) URLs as they are, paths as file:// URIs."""
+    if spec.startswith(("http://", "https://", "file://")):
+        return spec
+    path = pathlib.Path(spec).expanduser()
+    if not path.is_absolute():
+        path = (base_dir or pathlib.Path.cwd()) / path
+    return path.resolve().as_uri()
+
+
+def display(uri: str) -> str:
+    """How a document is named in messages: a path for files, the URL otherwise."""
+    return unquote(urlsplit(uri).path) if uri.startswith("file://") else uri
+
+
+def read_document(uri: str, policy: FetchPolicy) -> tuple[Any, str]:
+    """The parsed document and its final URI (after redirects), which relative refs resolve against."""
+    if uri.startswith("file://"):
+        data = _read_file(uri, policy.max_bytes)
+    elif uri.startswith(("http://", "https://")):
+        data, uri = fetch_url(uri, policy)
+    else:
+        raise SpecError(f"cannot read {uri!r}: only files and http(s) URLs are supported")
+    return parse_document(data, display(uri)), uri
+
+
+def parse_document(data: bytes, source: str) -> Any:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SpecError("not UTF-8 text", source) from None
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # YAML is a superset of JSON in practice; let it report the error
+    try:
+        return yaml.load(text, Loader=_SpecLoader)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid JSON or YAML: {exc}", source) from None
+
+
+def _read_file(uri: str, max_bytes: int) -> bytes:
+    path = pathlib.Path(unquote(urlsplit(uri).path))
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SpecError(f"is {size} bytes, over the {max_bytes}-byte limit", str(path))
+        return path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {exc.strerror or exc}", str(path)) from None
+
+
+def fetch_url(url: str, policy: FetchPolicy) -> tuple[bytes, str]:
+    deadline = time.monotonic() + policy.timeout
+    with httpx.Client(timeout=policy.timeout, follow_redirects=False, trust_env=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise SpecError("only absolute http(s) URLs can be fetched", url)
+            address = _checked_address(parts.hostname, parts.port, policy, url)
+            host = f"[{address}]" if ":" in address else address
+            netloc = f"{host}:{parts.port}" if parts.port else host
+            pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+            headers = {"Host": parts.netloc.rpartition("@")[2], "Accept": "application/json, application/yaml, */*"}
+            try:
+                with client.stream(
+                    "GET", pinned, headers=headers, extensions={"sni_hostname": parts.hostname}
+                ) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    if response.status_code != 200:
+                        raise SpecError(f"fetching the spec returned HTTP {response.status_code}", url)
+                    return _read_limited(response, policy.max_bytes, deadline, url), url
+            except httpx.TimeoutException:
+                raise SpecError(f"timed out after {policy.timeout:g} s", url) from None
+            except httpx.HTTPError as exc:
+                raise SpecError(f"cannot fetch: {exc}", url) from None
+    raise SpecError(f"more than {MAX_REDIRECTS} redirects", url)
+
+
+def _read_limited(response: httpx.Response, max_bytes: int, deadline: float, url: str) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SpecError(f"is {declared} bytes, over the {max_bytes}-byte limit", url)
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise SpecError(f"is over the {max_bytes}-byte limit", url)
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("deadline exceeded")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _checked_address(hostname: str, port: int | None, policy: FetchPolicy, url: str) -> str:
+    """Resolve ``hostname`` and return one address to connect to, refusing non-public ones."""
+    try:
+        infos = socket.getaddrinfo(hostname, port or 443, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SpecError(f"cannot resolve host {hostname!r}: {exc.strerror or exc}", url) from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not policy.allow_private_network:
+        for address in addresses:
+            reason = non_public_reason(address)
+            if reason:
+                raise SpecError(
+                    f"refusing to fetch from {hostname!r}: it resolves to {address}, a {reason} address "
+                    "(allow it explicitly with allow_private_network / --allow-private-network)",
+                    url,
+                )
+    return addresses[0]
+
+
+def non_public_reason(address: str) -> str:
+    """'' for a public unicast address, else why it is not one."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for reason, flag in (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("private", ip.is_private),
+        ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved),
+    ):
+        if flag:
+            return reason
+    return "" if ip.is_global else "non-public"
+
+
+class _SpecLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+    """Safe YAML, but dates stay strings: a spec's `example: 2024-01-01` is text, not a datetime."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}

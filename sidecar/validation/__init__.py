@@ -1,0 +1,24 @@
+"""JSON Schema validation with OpenAPI semantics, compiled once at load.
+
+``SchemaValidator(schema, "request", root="body").violation(instance)`` is None
+or says where and why ``instance`` fails; ``ValidatorWarmup`` makes validators
+faster in the background once the sidecar runs.
+"""
+
+from ._formats import CHECKED_FORMATS
+from ._openapi import Direction, openapi_to_json_schema
+from ._shape import ObjectShape, object_shape
+from ._validator import SchemaError, SchemaValidator, Violation
+from ._warmup import ValidatorWarmup
+
+__all__ = [
+    "CHECKED_FORMATS",
+    "Direction",
+    "ObjectShape",
+    "SchemaError",
+    "SchemaValidator",
+    "ValidatorWarmup",
+    "Violation",
+    "object_shape",
+    "openapi_to_json_schema",
+]

@@ -1,0 +1,220 @@
+"""A schema checked and built once, at load; a fast verdict once compiled; an explanation on failure.
+
+Two libraries, each for what it is best at (numbers in the README):
+- ``jsonschema`` builds a validator in microseconds, so every schema is usable
+  the moment the config loads, and it names the most relevant failing field
+  with a message a person (or an LLM) can act on;
+- ``fastjsonschema`` generates Python code for a schema, which checks a valid
+  instance about ten times faster, but generating it takes milliseconds per
+  schema (seconds for a large spec). ``compile()`` does that once per distinct
+  schema, off the hot path (``ValidatorWarmup`` runs it in the background after
+  start); from then on the generated code gives the verdict, and ``jsonschema``
+  only looks again when the verdict is "invalid".
+Both see the same converted schema and the same format checks, so they agree.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fastjsonschema
+from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError as MetaSchemaError
+from jsonschema.exceptions import ValidationError, best_match
+
+from ._formats import STRING_FORMATS
+from ._openapi import Direction, openapi_to_json_schema
+
+
+def _for_strings(check: Callable[[str], bool]) -> Callable[[object], bool]:
+    # A format says nothing about other types (a wrong type is the "type" keyword's failure).
+    return lambda value: not isinstance(value, str) or check(value)
+
+
+_FORMAT_CHECKER = FormatChecker(formats=())
+for _name, _is_valid in STRING_FORMATS.items():
+    _FORMAT_CHECKER.checks(_name)(_for_strings(_is_valid))
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """Why an instance does not match its schema, and where."""
+
+    path: str  # "body.customer.email", "limit", "response.results[3].id"
+    keyword: str  # the failing JSON Schema keyword: "format", "maximum", "required", ...
+    message: str  # may quote the offending value: only for the caller's own arguments
+    summary: str  # the same without any value from the instance: safe for logs and responses
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class SchemaError(ValueError):
+    """The schema itself is unusable (reported as a config problem, at load)."""
+
+
+class SchemaValidator:
+    def __init__(self, schema: Any, direction: Direction, root: str) -> None:
+        self.schema = openapi_to_json_schema(schema, direction)
+        self._root = root
+        self._key = json.dumps(self.schema, sort_keys=True, default=str)
+        self._explainer = _explainer(self._key)
+        self._verdict: Callable[[Any], Any] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self._key)
+
+    @property
+    def compiled(self) -> bool:
+        """True once the fast verdict code is in use."""
+        return self._verdict is not None
+
+    def compile(self) -> None:
+        """Generate the fast verdict code (milliseconds; shared by every validator of the same schema).
+
+        A schema using keywords newer than draft 7 (OpenAPI 3.1 may) stays on ``jsonschema``:
+        the generated code would ignore them, and the verdict must not change after warm-up."""
+        if self._verdict is None and not any(f'"{keyword}"' in self._key for keyword in _NEWER_KEYWORDS):
+            self._verdict = _fast(self._key)
+
+    def violation(self, instance: Any) -> Violation | None:
+        """None when ``instance`` is valid, else the most relevant violation."""
+        verdict = self._verdict
+        if verdict is None:
+            error = best_match(self._explainer.iter_errors(instance))
+            return None if error is None else self._violation(error)
+        try:
+            verdict(instance)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            error = best_match(self._explainer.iter_errors(instance))
+            if error is not None:
+                return self._violation(error)
+            # The libraries disagree on an edge case: trust the verdict, say what it saw.
+            keyword = exc.rule or "schema"
+            path = _path(self._root, (exc.path or ["data"])[1:])
+            return Violation(path, keyword, f"fails {keyword!r}", f"fails {keyword!r}")
+        return None
+
+    def _violation(self, error: ValidationError) -> Violation:
+        return Violation(_path(self._root, error.absolute_path), str(error.validator), error.message, _summary(error))
+
+
+# Draft 2019-09/2020-12 keywords that fastjsonschema (drafts 4-7) does not know.
+_NEWER_KEYWORDS = (
+    "prefixItems",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "dependentRequired",
+    "dependentSchemas",
+    "$dynamicRef",
+    "minContains",
+    "maxContains",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _explainer(schema_json: str) -> Draft202012Validator:
+    schema = json.loads(schema_json)
+    _check(schema)
+    return Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fast(schema_json: str) -> Callable[[Any], Any]:
+    return fastjsonschema.compile(json.loads(schema_json), formats=STRING_FORMATS, use_default=False)
+
+
+def _check(schema: dict[str, Any] | bool) -> None:
+    """What would otherwise fail at call time: malformed keywords, broken references, bad patterns.
+
+    Each top-level part and definition is checked on its own against the draft-7
+    meta-schema (the 2020-12 one is far slower and adds nothing here), once per
+    distinct part: specs repeat the same definitions across operations."""
+    if not isinstance(schema, dict):
+        return
+    _check_part(json.dumps({k: v for k, v in schema.items() if k not in ("$defs", "definitions")}, sort_keys=True))
+    for key in ("$defs", "definitions"):
+        for definition in (schema.get(key) or {}).values():
+            _check_part(json.dumps(definition, sort_keys=True))
+    for keyword, value in _keywords(schema):
+        if keyword == "$ref" and isinstance(value, str) and _resolve(schema, value) is None:
+            raise SchemaError(f"$ref {value!r} does not resolve (only local '#/$defs/...' references are allowed)")
+        if keyword == "pattern" and isinstance(value, str):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise SchemaError(f"pattern {value!r} is not a valid regular expression: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8192)
+def _check_part(part_json: str) -> None:
+    try:
+        Draft7Validator.check_schema(json.loads(part_json))
+    except MetaSchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise SchemaError(f"not a valid JSON Schema at {where}: {exc.message[:200]}") from None
+
+
+def _keywords(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (keyword, value) pair in a schema document, depth first."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            for key, value in current.items():
+                yield key, value
+                if key not in ("enum", "const", "default", "examples"):
+                    stack.append(value)
+        elif isinstance(current, list):
+            stack.extend(current)
+
+
+def _resolve(root: dict[str, Any], ref: str) -> Any:
+    if not ref.startswith("#"):
+        return None
+    target: Any = root
+    for part in ref[1:].lstrip("/").split("/") if ref not in ("#", "#/") else ():
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            return None
+    return target
+
+
+def _path(root: str, parts: Iterable[Any]) -> str:
+    out = root
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out or "(value)"
+
+
+def _summary(error: ValidationError) -> str:
+    """The failure in terms of the schema only: the instance's values stay out."""
+    keyword, expected = error.validator, error.validator_value
+    if keyword == "type":
+        return f"expected type {expected if isinstance(expected, str) else ' or '.join(expected)}"
+    if keyword in ("required", "dependentRequired"):
+        return error.message  # "'id' is a required property": the name comes from the schema
+    if keyword == "format":
+        return f"is not a valid {expected!r}"
+    if keyword in ("enum", "const"):
+        return "is not one of the allowed values"
+    if keyword in ("additionalProperties", "unevaluatedProperties"):
+        return "has properties the schema does not allow"
+    if keyword in ("anyOf", "oneOf"):
+        return f"matches none of the alternatives ({keyword})"
+    if isinstance(expected, (int, float, str)) and not isinstance(expected, bool) and len(str(expected)) <= 80:
+        return f"violates {keyword} {expected}"
+    return f"violates {keyword}"

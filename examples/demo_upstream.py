@@ -6,6 +6,7 @@ python examples/demo_upstream.py [PORT]
 from __future__ import annotations
 
 import json
+import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -14,6 +15,11 @@ CONTACTS = {
     "123": {"id": "123", "status": "active", "email": "customer@example.com", "name": "Ada Lovelace"},
     "456": {"id": "456", "status": "churned", "email": "grace@example.com", "name": "Grace Hopper"},
 }
+
+
+# The credentials the sidecar injects (examples/run.sh sets the same values for it).
+CRM_TOKEN = os.environ.get("DEMO_CRM_TOKEN", "demo-crm-token")
+PAYMENTS_KEY = os.environ.get("DEMO_PAYMENTS_KEY", "demo-payments-key")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -27,7 +33,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if url.path.startswith("/crm/contacts/"):
+        if self.headers.get("Authorization") != f"Bearer {CRM_TOKEN}":
+            self._send(401, {"error": "missing or wrong bearer token"})
+        elif url.path.startswith("/crm/contacts/"):
             contact = CONTACTS.get(unquote(url.path.rsplit("/", 1)[1]))
             self._send(200, contact) if contact else self._send(404, {"error": "no such contact"})
         elif url.path == "/crm/contacts":
@@ -41,7 +49,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
-        if urlsplit(self.path).path == "/payments/payments":
+        if self.headers.get("X-API-Key") != PAYMENTS_KEY:
+            self._send(401, {"error": "missing or wrong API key"})
+        elif urlsplit(self.path).path == "/payments/payments":
             self._send(
                 201,
                 {"id": "pay_1", "status": "succeeded", **body, "custom_header": self.headers.get("X-Custom-Header")},

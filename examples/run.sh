@@ -12,6 +12,9 @@ fi
 . .venv/bin/activate
 pip install -q --disable-pip-version-check -e '.[sidecar]'
 
+# Demo credentials, read by the sidecar through env:// references (examples/apis.yaml)
+# and checked by the demo upstream. The agent never sees them.
+export DEMO_CRM_TOKEN="${DEMO_CRM_TOKEN:-demo-crm-token}" DEMO_PAYMENTS_KEY="${DEMO_PAYMENTS_KEY:-demo-payments-key}"
 python examples/demo_upstream.py 8787 &
 upstream=$!
 custom-api-sidecar serve --config examples/apis.yaml \

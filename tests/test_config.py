@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -210,14 +211,36 @@ def test_json_config(tmp_path):
 # --- the validate command ------------------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, timeout=60)
+# The example's credentials are env:// references (examples/run.sh sets them).
+EXAMPLE_SECRETS = {"DEMO_CRM_TOKEN": "demo-crm-token", "DEMO_PAYMENTS_KEY": "demo-payments-key"}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **EXAMPLE_SECRETS, **(env or {})},
+    )
 
 
 def test_validate_ok():
     result = run_cli("validate", "examples/apis.yaml")
     assert result.returncode == 0
-    assert result.stdout.strip() == "examples/apis.yaml: OK: 2 APIs, 3 operations (environment sandbox)"
+    assert result.stdout.splitlines() == [
+        "examples/apis.yaml: OK: 2 APIs, 3 operations (environment sandbox)",
+        "secrets: 2 of 2 references resolve",
+        "  ok   env://DEMO_CRM_TOKEN: resolved",
+        "  ok   env://DEMO_PAYMENTS_KEY: resolved",
+    ]
+    assert "demo-crm-token" not in result.stdout + result.stderr
+
+
+def test_validate_fails_on_an_unresolvable_secret():
+    result = run_cli("validate", "examples/apis.yaml", env={"DEMO_CRM_TOKEN": ""})
+    assert result.returncode == 1
+    assert "FAIL env://DEMO_CRM_TOKEN" in result.stdout + result.stderr
 
 
 def test_validate_reports_problems_without_traceback(tmp_path):

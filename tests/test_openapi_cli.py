@@ -17,7 +17,7 @@ import yaml
 from sidecar.cli import main
 from sidecar.config import load_config
 
-SHARED_SPECS = pathlib.Path("/work/shared/specs")
+SHARED_SPECS = pathlib.Path(__file__).parent / "specs" / "public"  # the real public specs
 SPECS = pathlib.Path(__file__).parent / "specs"
 CLI = shutil.which("custom-api-sidecar") or str(pathlib.Path(sys.executable).parent / "custom-api-sidecar")
 

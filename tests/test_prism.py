@@ -18,7 +18,7 @@ from tests._support.prism import Prism
 from tests._support.samples import sample
 from tests._support.sidecar import ThreadedSidecar, start_sidecar
 
-SHARED_SPECS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "specs"  # shared/ sits beside the clone
+SHARED_SPECS = pathlib.Path(__file__).parent / "specs" / "public"  # the real public specs
 OWN_SPEC = pathlib.Path(__file__).parent / "specs" / "prism" / "binding.yaml"
 SPECS = {
     "petstore": SHARED_SPECS / "petstore-expanded-3.0.yaml",

@@ -190,5 +190,6 @@ if __name__ == "__main__":
 
     with tempfile.TemporaryDirectory() as tmp:
         large = write(pathlib.Path(tmp) / "large-openapi-3.0.json")
-        for spec in (sys.argv[1:] or ["/work/shared/specs/slack-web-swagger-2.0.json"]) + [str(large)]:
+        slack = pathlib.Path(__file__).parent / "public" / "slack-web-swagger-2.0.json"
+        for spec in [*(sys.argv[1:] or [str(slack)]), str(large)]:
             print(_measure(spec))

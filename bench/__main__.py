@@ -35,7 +35,7 @@ from sidecar.server import run
 from sidecar.transport import default_transport
 
 from ._load import Latency, closed_loop, open_loop, sequential
-from ._proc import cpu_seconds, peak_rss_mb
+from ._proc import cpu_seconds, peak_rss_mb, rss_mb
 from ._upstream import BenchUpstream, free_port
 
 SECRET_ENV = "BENCH_API_KEY"
@@ -161,6 +161,8 @@ def main() -> int:
             env=env,
         )
         started.append(sidecar)
+        time.sleep(1)  # let start-up work (validator warm-up) settle
+        idle_rss = {"sidecar": rss_mb(sidecar.pid), "floor": rss_mb(floor.pid)}
         targets = {
             "floor": (f"unix://{floor_sock}", f"127.0.0.1:{floor_port}", floor),
             "sidecar": (f"unix://{sidecar_sock}", f"127.0.0.1:{sidecar_port}", sidecar),
@@ -176,6 +178,7 @@ def main() -> int:
             "concurrency": args.concurrency,
             "sequential_calls": args.calls,
         }
+        results["rss_after_start_mb"] = idle_rss
         results["peak_rss_mb"] = {"sidecar": peak_rss_mb(sidecar.pid), "floor": peak_rss_mb(floor.pid)}
     finally:
         for process in reversed(started):
@@ -289,8 +292,11 @@ def report(r: dict[str, Any]) -> None:
         print(f"{name:<14}{s['rps']:>8.0f}{s['p50_us']:>8.0f}{s['p99_us']:>8.0f}")
     ratios["throughput_over_floor"] = cl["sidecar"]["rps"] / cl["floor"]["rps"]
     print(f"  sidecar throughput = {ratios['throughput_over_floor']:.2f}x the floor's")
-    rss = r["peak_rss_mb"]
-    print(f"\npeak RSS: sidecar {rss['sidecar']:.1f} MB, floor {rss['floor']:.1f} MB")
+    rss, idle = r["peak_rss_mb"], r["rss_after_start_mb"]
+    print(
+        f"\nRSS after start: sidecar {idle['sidecar']:.1f} MB, floor {idle['floor']:.1f} MB; "
+        f"peak: sidecar {rss['sidecar']:.1f} MB, floor {rss['floor']:.1f} MB"
+    )
     r["ratios"] = ratios
 
 

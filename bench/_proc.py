@@ -16,8 +16,17 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the most resident memory the process has had."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS: resident memory now."""
+    return _status_mb(pid, "VmRSS:")
+
+
+def _status_mb(pid: int, key: str) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     return float("nan")

@@ -13,32 +13,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ..validation.keywords import DEFINITIONS, SCHEMA_LIST_VALUED, SCHEMA_MAP_VALUED, SCHEMA_VALUED
 from ._errors import SpecError
 from ._load import display
 from ._refs import Location, Resolver, child, fragment, where
 
-# Keywords whose value is a schema, a list of schemas, or a name -> schema map.
-_SCHEMA = frozenset(
-    {
-        "items",
-        "additionalProperties",
-        "not",
-        "if",
-        "then",
-        "else",
-        "contains",
-        "propertyNames",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "additionalItems",
-        "contentSchema",
-    }
-)
-_SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SCHEMA_MAP = frozenset({"properties", "patternProperties", "dependentSchemas"})
 # Containers and resource markers: referenced entries are hoisted into the top-level
 # $defs, and an $id would re-root '#/$defs/...' refs inside it.
-_DROPPED = frozenset({"$defs", "definitions", "$id", "$schema"})
+_DROPPED = DEFINITIONS | {"$id", "$schema"}
 # Siblings of a root '$ref' that do not change what the schema accepts.
 _ANNOTATIONS = frozenset({"description", "title", "summary", "example", "examples", "deprecated"})
 _DEF_NAME = re.compile(r"[^A-Za-z0-9_.-]")
@@ -101,13 +83,13 @@ class SchemaBundler:
                 out["$ref"] = f"#/$defs/{name}"
             elif key in _DROPPED:
                 continue
-            elif key in _SCHEMA_MAP and isinstance(value, dict):
+            elif key in SCHEMA_MAP_VALUED and isinstance(value, dict):
                 base = child(at[1], key)
                 out[key] = {k: self._convert(v, (at[0], child(base, k)), deps) for k, v in value.items()}
-            elif key in _SCHEMA_LIST and isinstance(value, list):
+            elif key in SCHEMA_LIST_VALUED and isinstance(value, list):
                 base = child(at[1], key)
                 out[key] = [self._convert(v, (at[0], child(base, i)), deps) for i, v in enumerate(value)]
-            elif key in _SCHEMA and isinstance(value, (dict, bool)):
+            elif key in SCHEMA_VALUED and isinstance(value, (dict, bool)):
                 out[key] = self._convert(value, (at[0], child(at[1], key)), deps)
             elif key == "items" and isinstance(value, list):
                 # OpenAPI allows one items schema; generated specs that give a list mean "any of these".

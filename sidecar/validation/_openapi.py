@@ -17,25 +17,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ._formats import CHECKED_FORMATS, INT_RANGES
+from .keywords import DEFINITIONS, SCHEMA_LIST_VALUED, SCHEMA_MAP_VALUED, SCHEMA_VALUED
 
 Direction = Literal["request", "response"]
 
 _JSON_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object", "null"})
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
-_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_SCHEMA_VALUES = (
-    "additionalProperties",
-    "items",
-    "additionalItems",
-    "not",
-    "if",
-    "then",
-    "else",
-    "contains",
-    "propertyNames",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-)
+_SCHEMA_MAPS = SCHEMA_MAP_VALUED | DEFINITIONS
 # Keywords whose values are data or documentation, never schemas.
 _DROPPED = frozenset({"nullable", "x-nullable", "discriminator", "xml", "externalDocs", "example", "deprecated"})
 
@@ -66,9 +53,9 @@ def _convert(schema: Any, skipped: str, root: dict[str, Any]) -> Any:
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {name: _convert(sub, skipped, root) for name, sub in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
+        elif key in SCHEMA_LIST_VALUED and isinstance(value, list):
             out[key] = [_convert(sub, skipped, root) for sub in value]
-        elif key in _SCHEMA_VALUES:
+        elif key in SCHEMA_VALUED:
             out[key] = (
                 [_convert(s, skipped, root) for s in value]
                 if isinstance(value, list)

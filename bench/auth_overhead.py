@@ -5,7 +5,9 @@ p50/p90 of N sequential calls through the client for an API with no auth and for
 each auth type (secret cached by the store, OAuth2 token cached by its manager;
 the order of the APIs is interleaved in blocks so drift hits all alike), then the
 number of token-endpoint requests during a 1,000-call OAuth2 run (counted both by
-the npm oauth2-mock-server and by the sidecar's token manager).
+the npm oauth2-mock-server and by the sidecar's token manager), and the number of
+Vault requests during a 1,000-call run of an API whose key is a ``vault://``
+reference (counted by OpenBao's own audit log).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import tempfile
 from client import connect
 from sidecar.auth import ClientCredentials
 from sidecar.secrets import build_secret_store
+from sidecar.secrets.vault import VaultSettings
 from tests._support.oauth2_server import OAuth2MockServer
+from tests._support.openbao import ROOT_TOKEN, OpenBao
 from tests._support.sidecar import start_sidecar
 
 from ._load import Latency
@@ -37,6 +41,7 @@ def config_text(upstream_url: str, token_url: str) -> str:
     auth = {
         **AUTH,
         "oauth2": f'{{type: oauth2, config: {{token_url: "{token_url}", client_id: bench, client_secret: "env://B_PASS"}}}}',
+        "vault": '{type: api_key, config: {header_name: X-API-Key, key: "vault://kv/bench#key"}}',
     }
     return "apis:" + "".join(
         f"""
@@ -57,24 +62,28 @@ def main() -> None:
 
     upstream = BenchUpstream()
     issuer = OAuth2MockServer()
+    bao = OpenBao()
     try:
+        bao.enable_kv("kv", 2)
+        bao.put("kv", "bench", {"key": "bench-vault-key-0123456789"}, 2)
         with tempfile.TemporaryDirectory() as tmp:
-            store = build_secret_store(environ=SECRETS)
+            store = build_secret_store(VaultSettings(address=bao.url, token=ROOT_TOKEN), environ=SECRETS)
             running = start_sidecar(config_text(upstream.url, issuer.token_url), f"{tmp}/s.sock", secret_store=store)
             try:
-                result = measure(running, issuer, args.calls, args.block)
+                result = measure(running, issuer, bao, args.calls, args.block)
             finally:
                 running.stop()
     finally:
+        bao.stop()
         issuer.stop()
         upstream.close()
     print(json.dumps(result, indent=2))
 
 
-def measure(running, issuer: OAuth2MockServer, calls: int, block: int) -> dict[str, object]:
+def measure(running, issuer: OAuth2MockServer, bao: OpenBao, calls: int, block: int) -> dict[str, object]:
     import time
 
-    names = [*AUTH, "oauth2"]
+    names = [*AUTH, "oauth2", "vault"]
     samples: dict[str, list[float]] = {name: [] for name in names}
     source = running.sidecar.authentications.by_api["oauth2"]
     assert isinstance(source, ClientCredentials)
@@ -96,6 +105,10 @@ def measure(running, issuer: OAuth2MockServer, calls: int, block: int) -> dict[s
         for _ in range(1000):
             conv.api.oauth2.get().raise_for_status()
         token_requests = {"oauth2_mock_server": issuer.hits - hits_before, "sidecar": source.fetches - fetches_before}
+        vault_before = len(bao.audited_requests())
+        for _ in range(1000):
+            conv.api.vault.get().raise_for_status()
+        vault_requests = len(bao.audited_requests()) - vault_before
     latency = {name: Latency(values).summary() for name, values in samples.items()}
     base = latency["none"]["p50_us"]
     return {
@@ -105,6 +118,7 @@ def measure(running, issuer: OAuth2MockServer, calls: int, block: int) -> dict[s
         "p50_overhead_vs_none_us": {name: round(s["p50_us"] - base) for name, s in latency.items()},
         "token_endpoint_requests_during_1000_oauth2_calls": token_requests,
         "token_endpoint_requests_total_incl_warmup": issuer.hits,
+        "vault_requests_during_1000_vault_key_calls": vault_requests,
     }
 
 

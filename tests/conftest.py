@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from client import connect
 from tests._support.configs import test_config
+from tests._support.oauth2_server import OAuth2MockServer, ProtectedApi
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar
 from tests._support.upstream import Upstream
 
@@ -51,3 +52,19 @@ def conv(request: pytest.FixtureRequest, running: ThreadedSidecar):
 def unix_conv(running: ThreadedSidecar):
     with connect(running.unix_target) as c:
         yield c
+
+
+# The real OAuth2 server (npm oauth2-mock-server) and an API that checks its tokens;
+# one pair per test module, so counts and failure modes do not leak between modules.
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[OAuth2MockServer]:
+    server = OAuth2MockServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def protected(issuer: OAuth2MockServer) -> Iterator[ProtectedApi]:
+    api = ProtectedApi(issuer)
+    yield api
+    api.close()

@@ -34,20 +34,6 @@ SECRETS = {
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[OAuth2MockServer]:
-    server = OAuth2MockServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def protected(issuer: OAuth2MockServer) -> Iterator[ProtectedApi]:
-    api = ProtectedApi(issuer)
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="module")
 def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 

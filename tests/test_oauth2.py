@@ -26,20 +26,6 @@ SECRET = "cs-9f2b7d4e1a6c3e58"
 ROTATED_SECRET = "cs-rotated-2c8e5a1f7b3d"
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[OAuth2MockServer]:
-    server = OAuth2MockServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def protected(issuer: OAuth2MockServer) -> Iterator[ProtectedApi]:
-    api = ProtectedApi(issuer)
-    yield api
-    api.close()
-
-
 @pytest.fixture(autouse=True)
 def clean_issuer(issuer: OAuth2MockServer) -> None:
     issuer.reset()

@@ -29,10 +29,10 @@ from typing import Any
 
 import httpx
 
-from client import connect, connect_async
-from sidecar.config import parse_config
-from sidecar.server import run
-from sidecar.transport import default_transport
+from custom_api_client import connect, connect_async
+from custom_api_sidecar.config import parse_config
+from custom_api_sidecar.server import run
+from custom_api_sidecar.transport import default_transport
 
 from ._load import Latency, closed_loop, open_loop, sequential
 from ._proc import cpu_seconds, peak_rss_mb, rss_mb

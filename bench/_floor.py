@@ -14,7 +14,7 @@ import sys
 import grpc
 import uvloop
 
-from client._proto import sidecar_pb2, sidecar_pb2_grpc
+from custom_api_client.proto import sidecar_pb2, sidecar_pb2_grpc
 
 from ._upstream import BODY
 
@@ -54,4 +54,4 @@ async def _main(addresses: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(_main(sys.argv[1:]))  # the sidecar's event loop too (sidecar.server.run)
+    uvloop.run(_main(sys.argv[1:]))  # the sidecar's event loop too (custom_api_sidecar.server.run)

@@ -16,10 +16,10 @@ import argparse
 import json
 import tempfile
 
-from client import connect
-from sidecar.auth import ClientCredentials
-from sidecar.secrets import build_secret_store
-from sidecar.secrets.vault import VaultSettings
+from custom_api_client import connect
+from custom_api_sidecar.auth import ClientCredentials
+from custom_api_sidecar.secrets import build_secret_store
+from custom_api_sidecar.secrets.vault import VaultSettings
 from tests._support.oauth2_server import OAuth2MockServer
 from tests._support.openbao import ROOT_TOKEN, OpenBao
 from tests._support.sidecar import start_sidecar

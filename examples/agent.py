@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from client import connect, errors
+from custom_api_client import connect, errors
 
 conv = connect(sys.argv[1] if len(sys.argv) > 1 else None)
 print("APIs:", conv.api.list())

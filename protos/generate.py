@@ -1,10 +1,10 @@
-"""Regenerate client/_proto from protos/ (the single source of truth).
+"""Regenerate client/custom_api_client/proto from protos/ (the single source of truth).
 
     python protos/generate.py          # write the generated modules
     python protos/generate.py --check  # exit 1 if they are out of date
 
 grpc_tools emits absolute imports (``from custom_api_sidecar.v1 import ...``);
-we rewrite them to package-relative ones so ``client._proto`` imports without
+we rewrite them to package-relative ones so ``custom_api_client.proto`` imports without
 sys.path changes. Output depends only on the pinned grpcio-tools version.
 """
 
@@ -22,7 +22,7 @@ from grpc_tools import protoc
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 PROTO = "custom_api_sidecar/v1/sidecar.proto"
-OUT = ROOT / "client" / "_proto"
+OUT = ROOT / "client" / "custom_api_client" / "proto"
 GENERATED = ("sidecar_pb2.py", "sidecar_pb2.pyi", "sidecar_pb2_grpc.py")
 
 

@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from client import connect
+from custom_api_client import connect
 from tests._support.configs import test_config
 from tests._support.oauth2_server import OAuth2MockServer, ProtectedApi
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar

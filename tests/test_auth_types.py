@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from client import connect, errors
-from sidecar import ConfigError, parse_config
-from sidecar.config import ApiKeyAuth, BasicAuth, CustomHeaderAuth, OAuth2Auth
-from sidecar.secrets import build_secret_store
+from custom_api_client import connect, errors
+from custom_api_sidecar import ConfigError, parse_config
+from custom_api_sidecar.config import ApiKeyAuth, BasicAuth, CustomHeaderAuth, OAuth2Auth
+from custom_api_sidecar.secrets import build_secret_store
 from tests._support.sidecar import ThreadedSidecar, start_sidecar
 from tests._support.upstream import Upstream
 
@@ -233,7 +233,7 @@ def key_file() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def authed(upstream: Upstream, key_file: str) -> Iterator[ThreadedSidecar]:
-    from sidecar.secrets import SecretSettings
+    from custom_api_sidecar.secrets import SecretSettings
 
     store = build_secret_store(None, SecretSettings(refresh_interval=0.2, retry_interval=0.2), environ=ENVIRON)
     with tempfile.TemporaryDirectory() as tmp:

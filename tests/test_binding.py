@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from client import connect, errors
+from custom_api_client import connect, errors
 from tests._support.sidecar import ThreadedSidecar, start_sidecar
 from tests._support.upstream import Upstream
 
@@ -253,7 +253,7 @@ def test_body_keywords_cannot_mix_with_data(conv):
 
 
 def test_new_config_keys_are_checked():
-    from sidecar.config import ConfigError, parse_config
+    from custom_api_sidecar.config import ConfigError, parse_config
 
     with pytest.raises(ConfigError) as info:
         parse_config(
@@ -283,7 +283,7 @@ apis:
 
 
 def test_style_defaults_per_location():
-    from sidecar.config import parse_config
+    from custom_api_sidecar.config import parse_config
 
     config = parse_config(
         """

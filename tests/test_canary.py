@@ -14,9 +14,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from client import Response, connect, errors
-from sidecar.auth import ClientCredentials
-from sidecar.secrets import build_secret_store
+from custom_api_client import Response, connect, errors
+from custom_api_sidecar.auth import ClientCredentials
+from custom_api_sidecar.secrets import build_secret_store
 from tests._support.oauth2_server import OAuth2MockServer, ProtectedApi
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar
 from tests._support.upstream import Upstream
@@ -248,6 +248,6 @@ def token_of(source: ClientCredentials) -> str:
 
 
 def _sent(token: str):
-    from sidecar.auth import Credentials
+    from custom_api_sidecar.auth import Credentials
 
     return Credentials(secrets=(token,))

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from client import DEFAULT_TARGET, connect, errors
-from client._target import resolve_target
+from custom_api_client import DEFAULT_TARGET, connect, errors
+from custom_api_client._target import resolve_target
 
 
 def test_target_resolution(monkeypatch):

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from sidecar import ConfigError, parse_config
-from sidecar.registry import Registry
+from custom_api_sidecar import ConfigError, parse_config
+from custom_api_sidecar.registry import Registry
 
 GOOD_ENDPOINT = "endpoints: [{name: get_item, method: GET, path: /items}]"
 
@@ -24,7 +24,7 @@ def problems(text: str, environment: str | None = None) -> list[str]:
 
 
 def test_example_config_is_valid():
-    from sidecar import load_config
+    from custom_api_sidecar import load_config
 
     config = load_config("examples/apis.yaml")
     assert [api.name for api in config.apis] == ["salesforce", "stripe"]
@@ -197,7 +197,7 @@ def test_auth_without_its_secret_is_refused_not_ignored():
 
 
 def test_json_config(tmp_path):
-    from sidecar import load_config
+    from custom_api_sidecar import load_config
 
     path = tmp_path / "apis.json"
     path.write_text(
@@ -217,7 +217,7 @@ EXAMPLE_SECRETS = {"DEMO_CRM_TOKEN": "demo-crm-token", "DEMO_PAYMENTS_KEY": "dem
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sidecar", *args],
+        [sys.executable, "-m", "custom_api_sidecar", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,9 +7,9 @@ import time
 import grpc
 import pytest
 
-from client import connect, errors
-from client._proto import sidecar_pb2 as pb
-from client._proto import sidecar_pb2_grpc
+from custom_api_client import connect, errors
+from custom_api_client.proto import sidecar_pb2 as pb
+from custom_api_client.proto import sidecar_pb2_grpc
 from tests._support.sidecar import closed_port, start_sidecar
 
 
@@ -265,8 +265,8 @@ def test_error_detail_in_trailing_metadata(running):
 
 
 def test_every_error_code_maps_to_one_status_and_one_exception():
-    from client.errors import _BY_CODE
-    from sidecar.errors import GRPC_STATUS
+    from custom_api_client.errors import _BY_CODE
+    from custom_api_sidecar.errors import GRPC_STATUS
 
     codes = [c for c in pb.ErrorCode.values() if c != pb.ErrorCode.ERROR_CODE_UNSPECIFIED]
     assert sorted(GRPC_STATUS) == sorted(codes)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from client import HTTPError, Response, connect_async
+from custom_api_client import HTTPError, Response, connect_async
 from tests._support.upstream import pattern_bytes
 
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry import trace
 
-from client import connect, connect_async, errors
-from sidecar.auth import ClientCredentials, Credentials
-from sidecar.config import OAuth2Auth
-from sidecar.secrets import SecretSettings, build_secret_store
+from custom_api_client import connect, connect_async, errors
+from custom_api_sidecar.auth import ClientCredentials, Credentials
+from custom_api_sidecar.config import OAuth2Auth
+from custom_api_sidecar.secrets import SecretSettings, build_secret_store
 from tests._support.oauth2_server import OAuth2MockServer, ProtectedApi
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar
 from tests._support.upstream import Upstream
@@ -156,7 +156,7 @@ async def test_concurrent_callers_without_a_token_share_one_fetch(issuer):
     """Fifty callers, no token yet, a slow token endpoint: exactly one token request."""
     store = build_secret_store(environ={"S": SECRET})
     settings = OAuth2Auth(token_url=issuer.token_url, client_id=CLIENT_ID, client_secret="env://S")
-    from sidecar.auth._parts import Part
+    from custom_api_sidecar.auth._parts import Part
 
     source = ClientCredentials(
         "crm", settings, Part(CLIENT_ID, store, "sandbox"), Part("env://S", store, "sandbox"), trace.get_tracer("t")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar.cli import main
-from sidecar.config import load_config
+from custom_api_sidecar.cli import main
+from custom_api_sidecar.config import load_config
 
 SHARED_SPECS = pathlib.Path(__file__).parent / "specs" / "public"  # the real public specs
 SPECS = pathlib.Path(__file__).parent / "specs"

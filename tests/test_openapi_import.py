@@ -19,13 +19,13 @@ import jsonschema
 import pytest
 import yaml
 
-from client import connect
-from sidecar import Sidecar
-from sidecar.config import ConfigError, parse_config
-from sidecar.config._loader import IDENTIFIER, RESERVED_ARGUMENTS, RESERVED_NAMES
-from sidecar.openapi import SpecError, import_spec
-from sidecar.openapi._load import non_public_reason
-from sidecar.openapi._names import argument_names, operation_name, shorten, snake_case, unique
+from custom_api_client import connect
+from custom_api_sidecar import Sidecar
+from custom_api_sidecar.config import ConfigError, parse_config
+from custom_api_sidecar.config._loader import IDENTIFIER, RESERVED_ARGUMENTS, RESERVED_NAMES
+from custom_api_sidecar.openapi import SpecError, import_spec
+from custom_api_sidecar.openapi._load import non_public_reason
+from custom_api_sidecar.openapi._names import argument_names, operation_name, shorten, snake_case, unique
 from tests._support.sidecar import start_sidecar
 from tests.specs import large_spec
 
@@ -579,7 +579,7 @@ apis:
         path: /health
 """
     )
-    from sidecar.config import load_config
+    from custom_api_sidecar.config import load_config
 
     config = load_config(config_path)
     (api,) = config.apis

@@ -8,11 +8,11 @@ import ssl
 import httpx
 import pytest
 
-from client._proto import sidecar_pb2 as pb
-from client._values import from_value, to_value
-from sidecar import Sidecar, SidecarError, parse_config
-from sidecar.pipeline import Call
-from sidecar.pipeline.security import RateLimiter
+from custom_api_client.proto import sidecar_pb2 as pb
+from custom_api_client.values import from_value, to_value
+from custom_api_sidecar import Sidecar, SidecarError, parse_config
+from custom_api_sidecar.pipeline import Call
+from custom_api_sidecar.pipeline.security import RateLimiter
 
 CONFIG = """
 apis:
@@ -160,7 +160,7 @@ def test_value_round_trip(value):
 
 
 def test_value_out_of_range():
-    from client.errors import InvalidArgument
+    from custom_api_client.errors import InvalidArgument
 
     with pytest.raises(InvalidArgument, match="does not fit in 64 bits"):
         to_value(2**63)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from client import Response, connect, errors
+from custom_api_client import Response, connect, errors
 from tests._support.prism import Prism
 from tests._support.samples import sample
 from tests._support.sidecar import ThreadedSidecar, start_sidecar

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.secrets import SecretRef, is_reference, looks_like_secret, parse_reference
+from custom_api_sidecar.secrets import SecretRef, is_reference, looks_like_secret, parse_reference
 
 
 @pytest.mark.parametrize(

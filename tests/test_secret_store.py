@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from client import connect
-from client._proto.sidecar_pb2 import ErrorCode
-from sidecar.cli import main
-from sidecar.config import ConfigError, parse_config
-from sidecar.errors import SidecarError
-from sidecar.secrets import (
+from custom_api_client import connect
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
+from custom_api_sidecar.cli import main
+from custom_api_sidecar.config import ConfigError, parse_config
+from custom_api_sidecar.errors import SidecarError
+from custom_api_sidecar.secrets import (
     EnvSource,
     Fetched,
     FileSource,
@@ -27,7 +27,7 @@ from sidecar.secrets import (
     build_secret_store,
     parse_reference,
 )
-from sidecar.secrets.vault import VaultSettings
+from custom_api_sidecar.secrets.vault import VaultSettings
 from tests._support.sidecar import start_sidecar
 from tests._support.upstream import Upstream
 

@@ -17,8 +17,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from client import connect, errors
-from sidecar import parse_listen
+from custom_api_client import connect, errors
+from custom_api_sidecar import parse_listen
 
 CONFIG = """
 apis:
@@ -41,7 +41,7 @@ class SidecarProcess:
             [
                 sys.executable,
                 "-m",
-                "sidecar",
+                "custom_api_sidecar",
                 "serve",
                 "--config",
                 str(config),
@@ -139,7 +139,7 @@ def test_bad_listen_address_exits_with_message(tmp_path, upstream):
     config = tmp_path / "apis.yaml"
     config.write_text(CONFIG.format(url=upstream.url))
     result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "serve", "--config", str(config), "--listen", "0.0.0.0:0"],
+        [sys.executable, "-m", "custom_api_sidecar", "serve", "--config", str(config), "--listen", "0.0.0.0:0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -153,7 +153,7 @@ def test_invalid_config_at_serve_exits_with_message(tmp_path):
     config = tmp_path / "apis.yaml"
     config.write_text("apis: [{name: Bad}]")
     result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "serve", "--config", str(config), "--listen", f"unix://{tmp_path}/s"],
+        [sys.executable, "-m", "custom_api_sidecar", "serve", "--config", str(config), "--listen", f"unix://{tmp_path}/s"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -195,7 +195,7 @@ def serve_once(tmp_path, upstream, *listen: str) -> subprocess.CompletedProcess:
     config.write_text(CONFIG.format(url=upstream.url))
     args = [a for address in listen for a in ("--listen", address)]
     return subprocess.run(
-        [sys.executable, "-m", "sidecar", "serve", "--config", str(config), *args],
+        [sys.executable, "-m", "custom_api_sidecar", "serve", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from client import connect, errors
+from custom_api_client import connect, errors
 from tests._support.sidecar import start_sidecar
 
 

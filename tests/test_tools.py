@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from client import connect, connect_async
-from client._tools import TOOL_NAME, tool_name
-from sidecar.cli import main
+from custom_api_client import connect, connect_async
+from custom_api_client.tools import TOOL_NAME, tool_name
+from custom_api_sidecar.cli import main
 from tests._support.sidecar import ThreadedSidecar, start_sidecar
 
 SECRET = "canary-secret-value-91c2"
@@ -181,7 +181,7 @@ def test_cli_unknown_api(config_file, capsys):
 
 def test_cli_entry_point_prints_json(config_file):
     done = subprocess.run(
-        [sys.executable, "-m", "sidecar", "tools", "--config", str(config_file), "--format", "anthropic"],
+        [sys.executable, "-m", "custom_api_sidecar", "tools", "--config", str(config_file), "--format", "anthropic"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from client import Response, connect, connect_async
-from client._tracing import outgoing_metadata
-from client.errors import ConnectionRefused, UnknownOperation
+from custom_api_client import Response, connect, connect_async
+from custom_api_client._tracing import outgoing_metadata
+from custom_api_client.errors import ConnectionRefused, UnknownOperation
 from tests._support.configs import test_config as make_config
 from tests._support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests._support.sidecar import closed_port
@@ -308,7 +308,7 @@ def sidecar_process(tmp_path: Path, config_text: str, otel_env: dict[str, str]) 
     socket_path = tmp_path / "s.sock"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(otel_env)
-    command = [str(SIDECAR_EXE)] if SIDECAR_EXE.exists() else [sys.executable, "-m", "sidecar"]
+    command = [str(SIDECAR_EXE)] if SIDECAR_EXE.exists() else [sys.executable, "-m", "custom_api_sidecar"]
     command += ["serve", "--config", str(config), "--listen", f"unix://{socket_path}", "--grace", "0"]
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with stdout.open("wb") as out, stderr.open("wb") as err:

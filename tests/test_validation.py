@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from client import connect, errors
-from sidecar.config import ConfigError, parse_config
-from sidecar.registry import Registry
-from sidecar.validation import SchemaValidator, ValidatorWarmup, openapi_to_json_schema
+from custom_api_client import connect, errors
+from custom_api_sidecar.config import ConfigError, parse_config
+from custom_api_sidecar.registry import Registry
+from custom_api_sidecar.validation import SchemaValidator, ValidatorWarmup, openapi_to_json_schema
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar
 from tests._support.upstream import Upstream
 

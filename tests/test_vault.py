@@ -12,10 +12,10 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from client._proto.sidecar_pb2 import ErrorCode
-from sidecar.errors import SidecarError
-from sidecar.secrets import SecretSettings, SecretStore, build_secret_store, parse_reference
-from sidecar.secrets.vault import VaultSettings, VaultSource
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
+from custom_api_sidecar.errors import SidecarError
+from custom_api_sidecar.secrets import SecretSettings, SecretStore, build_secret_store, parse_reference
+from custom_api_sidecar.secrets.vault import VaultSettings, VaultSource
 from tests._support.openbao import ROOT_TOKEN, OpenBao, rsa_key_pair, service_account_jwt
 
 READER = 'path "kv/*" { capabilities = ["read"] }\npath "legacy/*" { capabilities = ["read"] }'
@@ -450,7 +450,7 @@ async def test_tls(tls_bao: OpenBao, settings: dict, expected: str | None, caplo
 
 
 def test_validate_resolves_vault_references(bao: OpenBao, tmp_path: pathlib.Path, capsys, monkeypatch) -> None:
-    from sidecar.cli import main
+    from custom_api_sidecar.cli import main
 
     config = tmp_path / "sidecar.yaml"
     config.write_text(

@@ -8,7 +8,7 @@ import socket
 import threading
 from typing import Any
 
-from sidecar import Sidecar, SidecarServer, parse_config, parse_listen
+from custom_api_sidecar import Sidecar, SidecarServer, parse_config, parse_listen
 
 
 class ThreadedSidecar:

@@ -166,9 +166,9 @@ def write(path: pathlib.Path, target_bytes: int = 2_100_000) -> pathlib.Path:
 
 
 def _measure(spec: str) -> str:
-    from sidecar import Sidecar
-    from sidecar.config import parse_config
-    from sidecar.openapi import import_spec
+    from custom_api_sidecar import Sidecar
+    from custom_api_sidecar.config import parse_config
+    from custom_api_sidecar.openapi import import_spec
 
     started = time.perf_counter()
     result = import_spec(spec, name="big")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._proto import sidecar_pb2 as pb
+from .proto import sidecar_pb2 as pb
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 

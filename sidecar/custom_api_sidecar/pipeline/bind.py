@@ -18,8 +18,8 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from client._proto.sidecar_pb2 import ErrorCode
-from client._values import from_value
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
+from custom_api_client.values import from_value
 
 from ..config._model import HEADER_NAME
 from ..errors import SidecarError, did_you_mean

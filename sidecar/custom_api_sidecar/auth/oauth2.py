@@ -40,7 +40,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from authlib.oauth2.client import DEFAULT_HEADERS
 
-from client._proto.sidecar_pb2 import ErrorCode
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from ..config import OAuth2Auth
 from ..errors import SidecarError

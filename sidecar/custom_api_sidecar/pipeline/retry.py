@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from client._proto.sidecar_pb2 import ErrorCode
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from ..errors import SidecarError
 from ._call import Call, UpstreamResponse

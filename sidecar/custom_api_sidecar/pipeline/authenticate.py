@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from client._proto.sidecar_pb2 import ErrorCode
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from ..auth import Authenticator, Credentials
 from ..errors import SidecarError

@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable
 
-from client._proto.sidecar_pb2 import ErrorCode
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from ..config import RateLimit
 from ..errors import SidecarError

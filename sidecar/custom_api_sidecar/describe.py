@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from client._discovery import api_dict
-from client._proto import sidecar_pb2 as pb
-from client._tools import tool_definitions as client_tool_definitions
+from custom_api_client.discovery import api_dict
+from custom_api_client.proto import sidecar_pb2 as pb
+from custom_api_client.tools import tool_definitions as client_tool_definitions
 
 from .registry import Api, Operation, Registry
 

@@ -24,9 +24,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from client._proto import sidecar_pb2 as pb
-from client._proto import sidecar_pb2_grpc
-from client._target import DEFAULT_TARGET
+from custom_api_client import DEFAULT_TARGET
+from custom_api_client.proto import sidecar_pb2 as pb
+from custom_api_client.proto import sidecar_pb2_grpc
 
 from .app import Sidecar
 from .errors import SidecarError

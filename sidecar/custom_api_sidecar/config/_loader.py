@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from client._request import RESERVED as CLIENT_RESERVED_ARGUMENTS
+from custom_api_client import RESERVED_ARGUMENTS as CLIENT_RESERVED_ARGUMENTS
 
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth_loader import parse_authentication

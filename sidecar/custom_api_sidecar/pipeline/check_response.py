@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 
-from client._proto.sidecar_pb2 import ErrorCode
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from ..errors import SidecarError
 from ..registry import Operation

@@ -17,7 +17,7 @@ import httpx
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from client._proto.sidecar_pb2 import ErrorCode
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from ..errors import SidecarError
 from ..registry import Operation, Registry

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import grpc
 
-from client._proto.sidecar_pb2 import ErrorCode, ErrorDetail
+from custom_api_client.proto.sidecar_pb2 import ErrorCode, ErrorDetail
 
 ERROR_METADATA_KEY = "custom-api-error-bin"
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from ._proto import sidecar_pb2
+from .proto import sidecar_pb2
 
 if TYPE_CHECKING:
     from ._response import Response

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from client._target import DEFAULT_TARGET
+from custom_api_client import DEFAULT_TARGET
 
 from .config import ENVIRONMENTS, ConfigError, load_config
 from .config._model import ENVIRONMENT_ALIASES

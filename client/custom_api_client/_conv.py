@@ -14,15 +14,15 @@ from typing import Any
 
 import grpc
 
-from ._discovery import api_dict
-from ._proto import sidecar_pb2 as pb
-from ._proto import sidecar_pb2_grpc
 from ._request import build_invoke_request
 from ._response import Response, from_invoke_response
 from ._target import DEFAULT_DEADLINE_SECONDS, call_deadline, channel_options, resolve_target
-from ._tools import tool_definitions
 from ._tracing import outgoing_metadata
+from .discovery import api_dict
 from .errors import UnknownOperation, from_rpc_error
+from .proto import sidecar_pb2 as pb
+from .proto import sidecar_pb2_grpc
+from .tools import tool_definitions
 
 _log = logging.getLogger("custom_api.conv")
 

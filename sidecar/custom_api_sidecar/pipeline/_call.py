@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
-    from client._proto.sidecar_pb2 import InvokeRequest
+    from custom_api_client.proto.sidecar_pb2 import InvokeRequest
 
     from ..registry import Operation
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from client._proto.sidecar_pb2 import ErrorCode
+from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
 from .config._model import PATH_VARIABLE
@@ -29,7 +29,7 @@ class Operation:
     body_properties: frozenset[str]
     timeout: float  # seconds
     url_template: str  # base path + path template, e.g. /v1/contacts/{contact_id}
-    # Request-body binding and validation, compiled at load (see sidecar.validation).
+    # Request-body binding and validation, compiled at load (see custom_api_sidecar.validation).
     content_type: str  # how body keyword arguments are encoded
     body: ObjectShape  # the body's top-level properties, through $ref/allOf
     body_required: tuple[str, ...]  # required body properties an agent must give (readOnly ones excluded)

@@ -7,9 +7,9 @@ import json as jsonlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._proto import sidecar_pb2 as pb
-from ._values import to_value
 from .errors import InvalidArgument
+from .proto import sidecar_pb2 as pb
+from .values import to_value
 
 # Keyword arguments that mean what they mean in requests; every other keyword
 # is an operation argument bound by the sidecar.

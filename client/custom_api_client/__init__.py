@@ -1,17 +1,20 @@
 """Agent-side client for custom-api-sidecar: ``conv.api.<api>.<operation>(...)``.
 
-    from client import connect
+    from custom_api_client import connect
     conv = connect()                       # argument, else $CUSTOM_API_SIDECAR, else the default socket
     r = conv.api.salesforce.get_contact("123")
     r.raise_for_status(); r.json()
 
-Needs only grpcio and protobuf; imports nothing from the sidecar.
+Needs only grpcio and protobuf; imports nothing from the sidecar. Public modules the
+sidecar shares: ``proto`` (the generated contract), ``values`` (the Value codec),
+``discovery`` and ``tools`` (one implementation of schemas and LLM tool shapes).
 """
 
 from __future__ import annotations
 
 from . import errors
 from ._conv import AsyncConv, Conv, ConvLog
+from ._request import RESERVED as RESERVED_ARGUMENTS
 from ._response import Headers, Response
 from ._target import DEFAULT_TARGET, TARGET_ENV
 from .errors import CustomApiError, HTTPError
@@ -29,6 +32,7 @@ def connect_async(target: str | None = None) -> AsyncConv:
 
 __all__ = [
     "DEFAULT_TARGET",
+    "RESERVED_ARGUMENTS",
     "TARGET_ENV",
     "AsyncConv",
     "Conv",

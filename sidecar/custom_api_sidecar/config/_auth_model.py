@@ -4,7 +4,7 @@ A credential field holds either a secret reference as written in the file
 (``vault://kv/crm#key``, ``env://CRM_KEY``, ``file:///run/secrets/crm``, maybe
 with ``{environment}``) or, only where the field allows it, a literal that does
 not look like a secret (a username, a client id, a tenant header). The loader
-guarantees which; ``sidecar.auth`` resolves references through the secret store.
+guarantees which; ``custom_api_sidecar.auth`` resolves references through the secret store.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
 from custom_api_client import connect, errors
 from custom_api_sidecar import parse_listen
@@ -103,16 +103,37 @@ def test_unix_socket_is_owner_only(process):
     assert mode == 0o600
 
 
-def test_health_and_reflection(process):
+def test_health(process):
     with grpc.insecure_channel(process.unix_target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "custom_api_sidecar.v1.CustomApiSidecar"):
             reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
-        services = {s.name for r in replies for s in r.list_services_response.service}
-    assert {"custom_api_sidecar.v1.CustomApiSidecar", "grpc.health.v1.Health"} <= services
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection_lists_services_and_serves_descriptors(process, version):
+    """grpcurl and other tools ask for grpc.reflection.v1 first; older ones for v1alpha."""
+    with grpc.insecure_channel(process.unix_target) as channel:
+        info = channel.stream_stream(
+            f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        requests = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="custom_api_sidecar.v1.CustomApiSidecar"),
+        ]
+        listed, described = list(info(iter(requests), timeout=5))
+    services = {s.name for s in listed.list_services_response.service}
+    assert {
+        "custom_api_sidecar.v1.CustomApiSidecar",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= services
+    (proto,) = described.file_descriptor_response.file_descriptor_proto
+    assert b"custom_api_sidecar/v1/sidecar.proto" in proto
 
 
 def test_sigterm_drains_in_flight_call_then_exits_zero(process):
@@ -153,7 +174,16 @@ def test_invalid_config_at_serve_exits_with_message(tmp_path):
     config = tmp_path / "apis.yaml"
     config.write_text("apis: [{name: Bad}]")
     result = subprocess.run(
-        [sys.executable, "-m", "custom_api_sidecar", "serve", "--config", str(config), "--listen", f"unix://{tmp_path}/s"],
+        [
+            sys.executable,
+            "-m",
+            "custom_api_sidecar",
+            "serve",
+            "--config",
+            str(config),
+            "--listen",
+            f"unix://{tmp_path}/s",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

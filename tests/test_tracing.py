@@ -5,6 +5,7 @@ sending OTLP/gRPC to a real receiver."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -132,6 +133,17 @@ def test_trace_continues_from_agent_through_sidecar_to_upstream(running, agent, 
 
     # the agent's own span was exported by the agent's provider, not the sidecar's
     assert [s.name for s in agent_spans.get_finished_spans()] == ["agent-step"]
+
+
+def test_access_log_line_carries_the_trace_id(running, agent, sidecar_spans, caplog):
+    """A log line can be found in Jaeger: it names the trace the call belongs to."""
+    tracer, _ = agent
+    caplog.set_level(logging.INFO, logger="custom_api_sidecar.access")
+    with connect(running.unix_target) as conv, tracer.start_as_current_span("agent-step") as agent_span:
+        conv.api.upstream.item("logged")
+    trace_id = f"{agent_span.get_span_context().trace_id:032x}"
+    lines = [r.getMessage() for r in caplog.records if r.name == "custom_api_sidecar.access"]
+    assert any("/echo/items/logged -> 200" in line and line.endswith(f"trace={trace_id}") for line in lines), lines
 
 
 async def test_async_client_propagates_trace_context(running, agent, sidecar_spans):

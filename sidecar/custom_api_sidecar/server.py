@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from custom_api_client import DEFAULT_TARGET
 from custom_api_client.proto import sidecar_pb2 as pb
@@ -31,6 +30,7 @@ from custom_api_client.proto import sidecar_pb2_grpc
 from .app import Sidecar
 from .errors import SidecarError
 from .pipeline import Call
+from .reflection import enable_reflection
 
 log = logging.getLogger("custom_api_sidecar")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CustomApiSidecar"].full_name
@@ -159,7 +159,7 @@ class SidecarServer:
         )
         sidecar_pb2_grpc.add_CustomApiSidecarServicer_to_server(CustomApiSidecarServicer(self.sidecar), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
         return server
 
     async def start(self) -> None:

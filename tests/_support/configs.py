@@ -53,6 +53,9 @@ apis:
         method: GET
         path: "/echo/items/{{item_id}}"
         parameters: [{{name: item_id, in: path, type: string}}]
+      - name: ticket_note  # seed 000: path variables with no parameters entry are arguments too
+        method: GET
+        path: "/echo/tickets/{{ticket_id}}/notes/{{note_id}}"
       - name: pair
         method: GET
         path: "/echo/a/{{first}}/b/{{second}}"

@@ -310,6 +310,7 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         path = None
     parameters = _parameters(p, where, raw.get("parameters", []))
     if path is not None and parameters is not None:
+        parameters = _expose_path_variables(p, where, path, parameters)
         _check_path_variables(p, where, path, parameters)
     for key in ("request_body", "response_schema"):
         if key in raw and not isinstance(raw[key], dict):
@@ -405,6 +406,30 @@ def _serialization(p: Problems, field: str, location: str, item: dict[str, Any])
     return {"style": style, "explode": explode}
 
 
+def _expose_path_variables(p: Problems, where: str, path: str, params: tuple[Parameter, ...]) -> tuple[Parameter, ...]:
+    """Seed 000: "path variables are automatically exposed as arguments". A ``{name}`` with no
+    ``in: path`` entry becomes a required string path parameter (positional in template order)."""
+    declared = {param.name for param in params if param.location == "path"}
+    taken = {param.arg_name: param for param in params}
+    exposed = []
+    for var in dict.fromkeys(PATH_VARIABLE.findall(path)):
+        if var in declared or not var.isidentifier():
+            continue  # declared explicitly, or reported by _check_path_variables
+        if keyword.iskeyword(var) or var in RESERVED_ARGUMENTS:
+            reserved = ", ".join(sorted(RESERVED_ARGUMENTS))
+            p.add(f"{where}.path", f"path variable {{{var}}} cannot be a keyword argument (reserved: {reserved})")
+        elif var in taken:
+            other = f"{taken[var].location} parameter {taken[var].name!r}"
+            p.add(f"{where}.path", f"path variable {{{var}}} has the same name as {other}")
+        else:
+            exposed.append(
+                Parameter(
+                    name=var, location="path", required=True, schema={"type": "string"}, style="simple", explode=False
+                )
+            )
+    return (*params, *exposed)
+
+
 def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Parameter, ...]) -> None:
     variables = PATH_VARIABLE.findall(path)
     if "{" in PATH_VARIABLE.sub("", path) or "}" in PATH_VARIABLE.sub("", path):
@@ -415,8 +440,6 @@ def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Para
     for var in variables:
         if not var.isidentifier():
             p.add(f"{where}.path", f"path variable {{{var}}} must be an identifier")
-        elif var not in declared:
-            p.add(f"{where}.path", f"path variable {{{var}}} is not declared in parameters (add it with in: path)")
     if len(set(variables)) != len(variables):
         p.add(f"{where}.path", "repeats a path variable")
     for name in sorted(declared - set(variables)):

@@ -45,27 +45,31 @@ class Observe:
             except SidecarError as err:
                 span.set_attribute("error.type", err.code_name)
                 span.set_status(Status(StatusCode.ERROR, err.code_name))
-                _log(call, start, error=err.code_name)
+                _log(call, start, span, error=err.code_name)
                 raise
             except BaseException as exc:
                 span.set_attribute("error.type", type(exc).__qualname__)
                 span.set_status(Status(StatusCode.ERROR))
                 raise
             span.set_attribute("http.response.status_code", response.status_code)
-            _log(call, start, response=response)
+            _log(call, start, span, response=response)
             return response
 
 
-def _log(call: Call, start: float, response: UpstreamResponse | None = None, error: str = "") -> None:
+def _log(call: Call, start: float, span: trace.Span, response: UpstreamResponse | None = None, error: str = "") -> None:
     if not access_log.isEnabledFor(logging.INFO):
         return
     out = call.outbound
+    context = span.get_span_context()
+    # The trace id finds this call in Jaeger; only when a trace is actually recorded.
+    trace_id = f" trace={context.trace_id:032x}" if span.is_recording() else ""
     access_log.info(
-        "%s.%s %s %s -> %s %.1fms",
+        "%s.%s %s %s -> %s %.1fms%s",
         call.request.api,
         call.request.operation,
         out.method if out else "-",
         response.url if response else (out.redacted_url() if out else "-"),
         response.status_code if response else error,
         (time.perf_counter() - start) * 1000,
+        trace_id,
     )

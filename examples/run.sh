@@ -10,7 +10,12 @@ if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv
 fi
 . .venv/bin/activate
-pip install -q --disable-pip-version-check -e '.[sidecar]'
+# Install once per pyproject.toml version (tests/run.sh writes the same stamp).
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  pip install -q --disable-pip-version-check -e '.[sidecar]'
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
 
 # Demo credentials, read by the sidecar through env:// references (examples/apis.yaml)
 # and checked by the demo upstream. The agent never sees them.

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import os
+import signal
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -10,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from custom_api_client import connect
 from tests._support.configs import test_config
+from tests._support.isolated import IsolatedHost, wait_for_text
 from tests._support.oauth2_server import OAuth2MockServer, ProtectedApi
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar
 from tests._support.upstream import Upstream
@@ -68,3 +73,29 @@ def protected(issuer: OAuth2MockServer) -> Iterator[ProtectedApi]:
     api = ProtectedApi(issuer)
     yield api
     api.close()
+
+
+@dataclass
+class ExampleHost:
+    host: IsolatedHost
+    log: Path  # examples/run.sh's output: the demo agent, then the sidecar's access log
+
+
+# examples/run.sh (the README's run command) serving in a private network and /tmp, so its
+# fixed port and default socket are exactly as the README says; shared by the README and
+# Node-client tests.
+@pytest.fixture(scope="session")
+def example_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleHost]:
+    host = IsolatedHost(tmp_path_factory.mktemp("example-host-tmp"))
+    log = tmp_path_factory.mktemp("example-host") / "run.sh.log"
+    with log.open("w") as out:
+        run = host.start("bash examples/run.sh", out)
+    try:
+        wait_for_text(log, "--- serving", timeout=120, proc=run)
+        yield ExampleHost(host, log)
+    finally:
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C, as the README says
+        try:
+            run.wait(15)
+        finally:
+            host.close()

@@ -7,11 +7,15 @@ cd "$(dirname "$0")/.."
 if ! command -v openssl >/dev/null; then  # the TLS tests make a self-signed certificate
   apt-get update -qq && apt-get install -y -qq openssl >/dev/null
 fi
+if ! command -v ip >/dev/null; then  # the README walkthrough runs in its own network namespace
+  apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv
 fi
 . .venv/bin/activate
 pip install -q --disable-pip-version-check -e '.[sidecar,test]'
+rm -f .venv/.installed-* && touch ".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"  # see examples/run.sh
 # Node test peers (OAuth2 server, Prism), pinned by tests/peers/package-lock.json.
 if ! command -v npm >/dev/null; then
   apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
@@ -19,6 +23,11 @@ fi
 if [ ! -d tests/peers/node_modules ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules ]; then
   npm ci --prefix tests/peers --no-audit --no-fund --loglevel=error
   touch tests/peers/node_modules
+fi
+# The Node.js agent example (examples/node/), run by tests/test_node_client.py.
+if [ ! -d examples/node/node_modules ] || [ examples/node/package-lock.json -nt examples/node/node_modules ]; then
+  npm ci --prefix examples/node --no-audit --no-fund --loglevel=error
+  touch examples/node/node_modules
 fi
 
 echo "== generated code is up to date"

@@ -29,6 +29,7 @@ SECRETS = {
     "C_BASIC_USER": f"{CANARY}-user-0b7d",
     "C_BASIC_PASS": f"{CANARY}-pass-e35c",
     "C_CUSTOM": f"{CANARY}-custom-8a14",
+    "C_PREFIXED": f"{CANARY}-prefixed-3e07",
     "C_CLIENT_SECRET": f"{CANARY}-clientsecret-5f90",
 }
 
@@ -56,6 +57,11 @@ def canary_config(upstream: Upstream, issuer: OAuth2MockServer, protected: Prote
             reflect,
             '{type: custom_header, config: {headers: [{name: X-Custom-Auth, value: "env://C_CUSTOM"}, '
             "{name: X-Tenant-ID, value: tenant_123}]}}",
+        ),
+        (  # a seed-003 tool header such as `Authorization: Bearer <reference>`
+            "custom_prefixed",
+            reflect,
+            '{type: custom_header, config: {headers: [{name: X-Token, prefix: "Token ", value: "env://C_PREFIXED"}]}}',
         ),
         ("oauth_reflect", reflect, oauth),
         ("oauth_protected", protected.url, oauth),
@@ -162,6 +168,7 @@ def upstream_saw(upstream: Upstream, secret: str) -> bool:
         ("key_query", "C_KEY_QUERY"),
         ("bearer", "C_BEARER"),
         ("custom", "C_CUSTOM"),
+        ("custom_prefixed", "C_PREFIXED"),
     ],
 )
 def test_static_credentials_reach_only_the_upstream(conv, seen, upstream, api, env):

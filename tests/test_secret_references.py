@@ -59,7 +59,6 @@ def test_environment_placeholder(text: str, environment: str, expected: str) -> 
         ("vault://kv#key", "vault://<mount>/<path>#<field>"),
         ("vault://kv//crm#key", "no empty segments"),
         ("vault://kv/../crm#key", "'..' are not allowed"),
-        ("vault://kv/crm", "missing '#<field>'"),
         ("vault://kv/crm#", "empty field after '#'"),
         ("vault://kv/crm#a#b", "more than one '#'"),
         ("env://", "empty environment variable name"),

@@ -115,6 +115,11 @@ class Operation:
 class Api(_ApiBase):
     _operation_type = Operation
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Response:
+        """An API with an operation of its own name (a seed-003 tool) is callable directly:
+        ``conv.api.create_callback_lead(...)`` is ``conv.api.create_callback_lead.create_callback_lead(...)``."""
+        return self.__getattr__(self._name)(*args, **kwargs)
+
     def schema(self) -> dict[str, Any]:
         """The API's operations, parameters and JSON schemas."""
         return self._conv._describe(self._name)
@@ -197,6 +202,10 @@ class AsyncOperation:
 
 class AsyncApi(_ApiBase):
     _operation_type = AsyncOperation
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Response:
+        """``await conv.api.<tool>(...)``: the operation named like the API (see ``Api.__call__``)."""
+        return await self.__getattr__(self._name)(*args, **kwargs)
 
     async def schema(self) -> dict[str, Any]:
         return await self._conv._describe(self._name)

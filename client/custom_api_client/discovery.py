@@ -33,9 +33,14 @@ def operation_dict(op: Any) -> dict[str, Any]:
 
 
 def api_dict(api: Any) -> dict[str, Any]:
-    return {
+    out = {
         "name": api.name,
         "description": api.description,
         "environment": api.environment,
         "operations": [operation_dict(op) for op in api.operations],
     }
+    if api.display_name:
+        out["display_name"] = api.display_name
+    if api.informational_json:  # seed 004's id, user_id, metadata: for people, never used for calls
+        out["informational"] = json.loads(api.informational_json)
+    return out

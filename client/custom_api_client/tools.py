@@ -4,7 +4,8 @@ One implementation for the client (``conv.api.tools()``) and the sidecar CLI
 (``custom-api-sidecar tools``). Input is what ``api_dict`` returns, which never
 holds a base URL, an auth setting or a secret, so neither can a tool definition.
 
-Tool names are ``<api>__<operation>``: valid everywhere (``^[a-zA-Z0-9_-]{1,64}$``),
+Tool names are ``<api>__<operation>``, or just ``<api>`` for an operation named like its API
+(a seed-003 single-request tool such as ``create_callback_lead``): valid everywhere (``^[a-zA-Z0-9_-]{1,64}$``),
 deterministic, unique; a name over 64 characters keeps its start and ends in a
 hash of the whole, so it stays unique and stable.
 """
@@ -37,7 +38,7 @@ def tool_definitions(apis: Iterable[dict[str, Any]], format: str = "openai") -> 
 
 
 def tool_name(api: str, operation: str) -> str:
-    full = re.sub(r"[^a-zA-Z0-9_-]", "_", f"{api}__{operation}")
+    full = re.sub(r"[^a-zA-Z0-9_-]", "_", api if operation == api else f"{api}__{operation}")
     if len(full) <= _MAX_NAME:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:8]

@@ -6,6 +6,7 @@ Every setting is a flag falling back to a documented environment variable.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from custom_api_client import DEFAULT_TARGET
 
-from .config import ENVIRONMENTS, ConfigError, load_config
+from .config import ENVIRONMENTS, ApiConfig, ConfigError, load_config
 from .config._model import ENVIRONMENT_ALIASES
 from .openapi import _cli as openapi_cli
 from .secrets._cli import add_vault_flags, check_references, vault_settings_from_flags
@@ -89,6 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(args)
 
 
+def _print_informational(name: str, api: ApiConfig) -> None:
+    """Seed 004's display name and bookkeeping, when given: shown, never used to make a call."""
+    parts = [f'"{api.display_name}"'] if api.display_name else []
+    info = api.informational.as_dict()
+    if info:
+        parts.append(f"informational {json.dumps(info, sort_keys=True)}")
+    if parts:
+        print(f"  {name}: {' '.join(parts)}")
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .app import Sidecar
 
@@ -104,6 +115,8 @@ def _validate(args: argparse.Namespace) -> int:
     registry = sidecar.registry
     operations = sum(len(api.operations) for api in registry.apis.values())
     print(f"{args.file}: OK: {len(registry.apis)} APIs, {operations} operations (environment {registry.environment})")
+    for name, api in registry.apis.items():
+        _print_informational(name, api.config)
     return _report_secrets(sidecar.secrets, args.offline)
 
 

@@ -73,11 +73,14 @@ def _operation(op: Operation) -> pb.OperationDescription:
 
 
 def _api(api: Api, environment: str) -> pb.ApiDescription:
+    informational = api.config.informational.as_dict()
     return pb.ApiDescription(
         name=api.name,
         description=api.config.description,
         environment=environment,
         operations=[_operation(op) for op in api.operations.values()],
+        display_name=api.config.display_name,
+        informational_json=json.dumps(informational, sort_keys=True) if informational else "",
     )
 
 
@@ -87,7 +90,12 @@ class Catalog:
         self.list_response = pb.ListApisResponse(
             environment=registry.environment,
             apis=[
-                pb.ApiSummary(name=api.name, description=api.config.description, operations=list(api.operations))
+                pb.ApiSummary(
+                    name=api.name,
+                    description=api.config.description,
+                    operations=list(api.operations),
+                    display_name=api.config.display_name,
+                )
                 for api in registry.apis.values()
             ],
         )

@@ -165,14 +165,16 @@ class ListApisResponse(_message.Message):
     def __init__(self, apis: _Optional[_Iterable[_Union[ApiSummary, _Mapping]]] = ..., environment: _Optional[str] = ...) -> None: ...
 
 class ApiSummary(_message.Message):
-    __slots__ = ("name", "description", "operations")
+    __slots__ = ("name", "description", "operations", "display_name")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     operations: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., operations: _Optional[_Iterable[str]] = ...) -> None: ...
+    display_name: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., operations: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class DescribeApiRequest(_message.Message):
     __slots__ = ("api",)
@@ -187,16 +189,20 @@ class DescribeApiResponse(_message.Message):
     def __init__(self, api: _Optional[_Union[ApiDescription, _Mapping]] = ...) -> None: ...
 
 class ApiDescription(_message.Message):
-    __slots__ = ("name", "description", "environment", "operations")
+    __slots__ = ("name", "description", "environment", "operations", "display_name", "informational_json")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    INFORMATIONAL_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     environment: str
     operations: _containers.RepeatedCompositeFieldContainer[OperationDescription]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., environment: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationDescription, _Mapping]]] = ...) -> None: ...
+    display_name: str
+    informational_json: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., environment: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationDescription, _Mapping]]] = ..., display_name: _Optional[str] = ..., informational_json: _Optional[str] = ...) -> None: ...
 
 class OperationDescription(_message.Message):
     __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json")

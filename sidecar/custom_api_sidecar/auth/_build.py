@@ -47,7 +47,7 @@ def build_authenticator(
 
         return ClientCredentials(api.name, auth, part(auth.client_id), part(auth.client_secret), tracer)
     if isinstance(auth, CustomHeaderAuth):
-        return CustomHeaders([(header.name, part(header.value)) for header in auth.headers])
+        return CustomHeaders([(header.name, header.prefix, part(header.value)) for header in auth.headers])
     raise AssertionError(f"unhandled authentication type {type(auth).__name__}")
 
 

@@ -10,11 +10,17 @@ from ._static import StaticAuthenticator
 class CustomHeaders(StaticAuthenticator):
     type = "custom_header"
 
-    def __init__(self, headers: list[tuple[str, Part]]) -> None:
+    def __init__(self, headers: list[tuple[str, str, Part]]) -> None:
+        """``(name, prefix, part)``: the header sends ``prefix + value``; the prefix is never secret."""
         self._headers = headers
-        self.header_names = frozenset(name.lower() for name, _ in headers)
+        self.header_names = frozenset(name.lower() for name, _, _ in headers)
 
     def current(self) -> Credentials:
-        sent = tuple((name, part.value()) for name, part in self._headers)
-        secrets = tuple(value for (_, value), (_, part) in zip(sent, self._headers, strict=True) if part.secret)
-        return Credentials(headers=sent, secrets=secrets)
+        sent: list[tuple[str, str]] = []
+        secrets: list[str] = []
+        for name, prefix, part in self._headers:
+            value = part.value()
+            sent.append((name, prefix + value))
+            if part.secret:
+                secrets.append(value)  # the raw value; a response header containing it is dropped
+        return Credentials(headers=tuple(sent), secrets=tuple(secrets))

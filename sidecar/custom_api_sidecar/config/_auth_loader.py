@@ -210,17 +210,23 @@ def _custom_header(f: _Fields) -> CustomHeaderAuth:
             f.add(where, "must be a mapping with name and value")
             continue
         for key in item:
-            if key not in ("name", "value"):
-                f.add(f"{where}.{key}", "unknown field; allowed: name, value")
+            if key not in ("name", "value", "prefix"):
+                f.add(f"{where}.{key}", "unknown field; allowed: name, prefix, value")
         item_fields = _Fields(f.p, item, prefix=f"{f.prefix}{where}.")
         name = item_fields.header_name("name", required=True)
         value = item_fields.credential("value")
+        prefix = item.get("prefix", "")
+        if not isinstance(prefix, str) or not _PRINTABLE.match(prefix):
+            item_fields.add("prefix", "must be printable text, such as 'Bearer '")
+            prefix = ""
+        elif item_fields.literal_is_secret("prefix", prefix):
+            prefix = ""
         if name is None:
             continue
         if name.lower() in seen:
             f.add(f"{where}.name", f"header {name!r} is given twice")
         seen.add(name.lower())
-        headers.append(CustomHeader(name=name, value=value))
+        headers.append(CustomHeader(name=name, value=value, prefix=prefix))
     return CustomHeaderAuth(headers=tuple(headers))
 
 

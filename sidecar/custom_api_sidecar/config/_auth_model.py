@@ -88,6 +88,7 @@ class OAuth2Auth:
 class CustomHeader:
     name: str
     value: str  # a reference or a literal
+    prefix: str = ""  # sent before the value, e.g. "Bearer " (never secret)
 
 
 @dataclass(frozen=True)

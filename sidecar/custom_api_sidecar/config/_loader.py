@@ -20,6 +20,7 @@ from custom_api_client import RESERVED_ARGUMENTS as CLIENT_RESERVED_ARGUMENTS
 
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth_loader import parse_authentication
+from ._documents import merge_documents, resolve_local_refs, tool_problems
 from ._model import (
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
@@ -36,9 +37,11 @@ from ._model import (
     Config,
     Connection,
     Endpoint,
+    Informational,
     Parameter,
     RateLimit,
     Security,
+    Tunnel,
     Validation,
 )
 from ._problems import ConfigError, Problem, Problems
@@ -52,7 +55,23 @@ RESERVED_NAMES = frozenset({"list", "schema", "tools"})
 # Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
 RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 
-_API_KEYS = {"name", "description", "connection", "authentication", "endpoints", "security", "validation", "openapi"}
+_API_KEYS = {
+    "name",
+    "description",
+    "connection",
+    "authentication",
+    "endpoints",
+    "security",
+    "validation",
+    "openapi",
+    # seed 004's document: a display name, bookkeeping shown but never used, and tunnel settings
+    "display_name",
+    "id",
+    "user_id",
+    "metadata",
+    "tunnel",
+}
+_TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
 _OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network"}
 _CONNECTION_KEYS = {"base_url", "base_urls", "timeout_ms", "retry_attempts", "verify_ssl"}
 _ENDPOINT_KEYS = {
@@ -66,9 +85,10 @@ _ENDPOINT_KEYS = {
     "timeout_ms",
     "request_content_type",
     "request_body_required",
+    "background",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg"}
-_SECURITY_KEYS = {"url_allowlist", "rate_limit", "max_response_bytes", "max_request_bytes"}
+_SECURITY_KEYS = {"url_allowlist", "rate_limit", "max_response_bytes", "max_request_bytes", "ip_allowlist"}
 _RATE_LIMIT_KEYS = {"requests_per_minute", "requests_per_day"}
 
 
@@ -84,8 +104,9 @@ def load_config(path: str | pathlib.Path) -> Config:
 
 
 def parse_config(text: str, source: str = "<memory>") -> Config:
+    """Parse every document of a config file (see ``_documents`` for the accepted spellings)."""
     try:
-        data = json.loads(text) if source.endswith(".json") else yaml.load(text, Loader=_YAML_LOADER)
+        documents = [json.loads(text)] if source.endswith(".json") else list(yaml.load_all(text, Loader=_YAML_LOADER))
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(
             [Problem(source, "", "", f"not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}")]
@@ -93,15 +114,15 @@ def parse_config(text: str, source: str = "<memory>") -> Config:
     problems = Problems(source)
     # An `openapi: {spec: ...}` path is relative to the config file.
     base_dir = None if source.startswith("<") else pathlib.Path(source).resolve().parent
-    if not isinstance(data, dict):
-        problems.add("", "the top level must be a mapping with an 'apis' list")
+    if not any(isinstance(d, dict | list) for d in documents):
+        problems.add("", "the top level must be a mapping with an 'apis' list (or a seed-004 custom_api document)")
         problems.raise_if_any()
-    _unknown_keys(problems, "", data, {"apis", "vault", "secrets"})
+    data = merge_documents(problems, documents)
     vault = parse_vault_section(problems.add, data.get("vault"))
     secrets = parse_secrets_section(problems.add, data.get("secrets"))
-    raw_apis = data.get("apis")
-    if not isinstance(raw_apis, list) or not raw_apis:
-        problems.add("apis", "must be a non-empty list of API definitions")
+    raw_apis = data["apis"]
+    if not raw_apis:
+        problems.add("apis", "must be a non-empty list of API definitions (or give custom_api: or tools:)")
         problems.raise_if_any()
     apis: list[ApiConfig] = []
     seen: set[str] = set()
@@ -123,6 +144,9 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
     if not isinstance(raw, dict):
         p.add("", "must be a mapping")
         return None
+    if "_tool" in raw:
+        tool_problems(p, raw)
+    raw = resolve_local_refs(p, raw)
     _unknown_keys(p, "", raw, _API_KEYS)
     name = _identifier(p, "name", raw.get("name"))
     if "openapi" in raw:
@@ -150,7 +174,47 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
         authentication=auth,
         security=security,
         validation=_validation(p, raw.get("validation")),
+        display_name=_string(p, "display_name", raw.get("display_name", "")),
+        informational=_informational(p, raw),
+        tunnel=_tunnel(p, raw.get("tunnel")),
     )
+
+
+def _informational(p: Problems, raw: dict[str, Any]) -> Informational:
+    values: dict[str, Any] = {}
+    for key in ("id", "user_id"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str | int):
+            p.add(key, "must be a string")
+        elif value is not None:
+            values[key] = str(value)
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        p.add("metadata", "must be a mapping")
+        metadata = {}
+    # YAML turns timestamps into datetimes; keep what was written, as text, so it prints as JSON.
+    return Informational(**values, metadata={str(k): _plain(v) for k, v in metadata.items()})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def _tunnel(p: Problems, raw: Any) -> Tunnel:
+    if raw is None or not _mapping(p, "tunnel", raw, _TUNNEL_KEYS):
+        return Tunnel()
+    if raw.get("enabled"):
+        p.add(
+            "tunnel.enabled",
+            "tunnels are not used: this sidecar runs next to the agent, inside your cluster, and calls the API "
+            "directly; to reach an internal API from there, remove the tunnel and allow its private addresses "
+            "(security.ip_allowlist)",
+        )
+    return Tunnel(enabled=False, type=raw.get("type"), tunnel_id=raw.get("tunnel_id"))
 
 
 def _openapi(p: Problems, raw: Any, api_name: str, base_dir: pathlib.Path | None) -> Any:
@@ -334,6 +398,7 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         timeout_ms=timeout_ms,
         request_content_type=_content_type(p, where, raw.get("request_content_type", REQUEST_CONTENT_TYPES[0])),
         request_body_required=_flag(p, f"{where}.request_body_required", raw.get("request_body_required", False)),
+        background=_flag(p, f"{where}.background", raw.get("background", False)),
     )
 
 
@@ -469,6 +534,11 @@ def _security(p: Problems, raw: Any) -> Security | None:
             requests_per_day=_positive_int(p, "security.rate_limit.requests_per_day", rl["requests_per_day"])
             if "requests_per_day" in rl
             else None,
+        )
+    if raw.get("ip_allowlist") is not None:
+        p.add(
+            "security.ip_allowlist",
+            "private addresses are not reachable yet: only null is accepted (egress opt-ins are coming)",
         )
     defaults = Security()
     return Security(

@@ -72,6 +72,9 @@ class Endpoint:
     timeout_ms: int | None = None
     request_content_type: str = "application/json"  # how body keyword arguments are encoded
     request_body_required: bool = False
+    # Seed 003 "run in background": kept from the config; calls are synchronous until
+    # background execution lands.
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,36 @@ class Security:
     rate_limit: RateLimit | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    ip_allowlist: tuple[str, ...] | None = None  # seed 004; only null is accepted until egress opt-ins land
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """Seed 004's ``tunnel``; only ``enabled: false`` is accepted (the sidecar runs inside the network)."""
+
+    enabled: bool = False
+    type: str | None = None
+    tunnel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Informational:
+    """Seed 004's bookkeeping fields: shown by discovery and ``validate``, never used to make a
+    call, and never a substitute for measured figures (``metadata.total_calls`` is not a count)."""
+
+    id: str | None = None
+    user_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.user_id is not None:
+            out["user_id"] = self.user_id
+        if self.metadata:
+            out["metadata"] = self.metadata
+        return out
 
 
 @dataclass(frozen=True)
@@ -110,6 +143,9 @@ class ApiConfig:
     authentication: Authentication = field(default_factory=NoAuth)
     security: Security = field(default_factory=Security)
     validation: Validation = field(default_factory=Validation)
+    display_name: str = ""  # seed 004's `name` when `slug` is the code name
+    informational: Informational = field(default_factory=Informational)
+    tunnel: Tunnel = field(default_factory=Tunnel)
 
 
 @dataclass(frozen=True)

@@ -33,18 +33,48 @@ class SecretSource(Protocol):
     async def aclose(self) -> None: ...
 
 
+# Fields a field-less reference falls back to, in order, when a secret holds several.
+DEFAULT_FIELDS = ("value", "key")
+
+
 def select_field(ref: SecretRef, data: object, where: str) -> str:
-    """``data[ref.field]`` as a string, or the whole of ``data`` when no field is given."""
+    """``data[ref.field]`` as a string; with no field, the whole of ``data`` if it is text, else the
+    mapping's default field: its only field, else ``value``, else ``key``, else the field named
+    like the last path segment (``vault://kv/apis/crm/token`` -> ``token``)."""
     if ref.field is None:
         if isinstance(data, str):
             return data
-        raise SecretUnavailable(f"{ref.text}: {where} holds structured data; name a key with '#<field>'")
+        if not isinstance(data, dict):
+            raise SecretUnavailable(f"{ref.text}: {where} holds structured data; name a key with '#<field>'")
+        return _pick(ref, data, _default_field(ref, data, where), where)
     if not isinstance(data, dict):
         raise SecretUnavailable(f"{ref.text}: {where} is not a mapping, so it has no field {ref.field!r}")
     if ref.field not in data:
-        keys = ", ".join(sorted(str(key) for key in data)) or "none"
-        raise SecretUnavailable(f"{ref.text}: field {ref.field!r} not found in {where} (fields: {keys})")
-    value = data[ref.field]
+        raise SecretUnavailable(f"{ref.text}: field {ref.field!r} not found in {where} (fields: {_keys(data)})")
+    return _pick(ref, data, ref.field, where)
+
+
+def _default_field(ref: SecretRef, data: dict[object, object], where: str) -> str:
+    if len(data) == 1:
+        return str(next(iter(data)))
+    last_segment = ref.location.rsplit("/", 1)[-1]
+    for candidate in (*DEFAULT_FIELDS, last_segment):
+        if candidate in data:
+            return candidate
+    if not data:
+        raise SecretUnavailable(f"{ref.text}: {where} has no fields")
+    raise SecretUnavailable(
+        f"{ref.text}: {where} has several fields ({_keys(data)}) and none is named value, key or "
+        f"{last_segment!r}; name one with '#<field>'"
+    )
+
+
+def _pick(ref: SecretRef, data: dict[object, object], field: str, where: str) -> str:
+    value = data[field]
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SecretUnavailable(f"{ref.text}: field {ref.field!r} in {where} is not a string or number")
+        raise SecretUnavailable(f"{ref.text}: field {field!r} in {where} is not a string or number")
     return str(value)
+
+
+def _keys(data: dict[object, object]) -> str:
+    return ", ".join(sorted(str(key) for key in data)) or "none"

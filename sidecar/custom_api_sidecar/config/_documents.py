@@ -1,0 +1,235 @@
+"""The spellings a config file may use, turned into the one canonical ``{apis: [...]}`` shape.
+
+A file holds one or more YAML documents (``---`` between them; a ``.json`` file holds one).
+Each document is one of:
+
+- ``{apis: [...], tools: [...], vault: ..., secrets: ...}``: the canonical form (any of its keys);
+- ``{custom_api: {...}}``: seed 004's "Complete Custom API Configuration", one API;
+- ``[{custom_api: {...}}, ...]``: a list of those.
+
+A ``custom_api`` entry is an ``apis`` entry spelled the seed's way (``slug`` is the code name,
+``name`` the display name), so the loader checks both alike. A seed-003 ``tools`` entry (an
+"HTTP API request" tool: one request URL, headers, body fields) becomes an API with one
+operation of the same name. Translation only reshapes data; every check stays in the loader.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..secrets import is_reference
+from ._model import REQUEST_CONTENT_TYPES
+from ._problems import Problems
+
+TOP_LEVEL_KEYS = {"apis", "tools", "custom_api", "vault", "secrets"}
+TOOL_KEYS = {
+    "name",
+    "execution_description",
+    "method",
+    "request_url",
+    "headers",
+    "body_fields",
+    "timeout_ms",
+    "run_in_background",
+}
+BODY_FIELD_KEYS = {"name", "type", "required", "description"}
+# Seed 003's type names ("String", "Number", ...) as JSON Schema types.
+BODY_FIELD_TYPES = {
+    "string": "string",
+    "number": "number",
+    "integer": "integer",
+    "boolean": "boolean",
+    "array": "array",
+    "object": "object",
+}
+
+
+def merge_documents(p: Problems, documents: list[Any]) -> dict[str, Any]:
+    """One canonical mapping from every document in the file; problems name the document."""
+    merged: dict[str, Any] = {"apis": []}
+    many = len(documents) > 1
+    for index, document in enumerate(documents):
+        where = f"document {index + 1}: " if many else ""
+        if isinstance(document, list):
+            for position, item in enumerate(document):
+                if isinstance(item, dict) and set(item) == {"custom_api"}:
+                    merged["apis"].append(custom_api_entry(item["custom_api"]))
+                else:
+                    p.add(f"{where}[{position}]", "a list in a config file holds only {custom_api: ...} mappings")
+            continue
+        if not isinstance(document, dict):
+            if document is not None:  # an empty document (a trailing ---) is fine
+                p.add(where.rstrip(": "), "must be a mapping (apis:, custom_api: or tools:) or a list of custom_api")
+            continue
+        for key in document:
+            if key not in TOP_LEVEL_KEYS:
+                p.add(f"{where}{key}", f"unknown field; allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+        for key in ("vault", "secrets"):
+            if key in document:
+                if key in merged:
+                    p.add(f"{where}{key}", "is given in more than one document")
+                merged[key] = document[key]
+        if "apis" in document:
+            if not isinstance(document["apis"], list):
+                p.add(f"{where}apis", "must be a non-empty list of API definitions")
+            else:
+                merged["apis"].extend(document["apis"])
+        if "custom_api" in document:
+            merged["apis"].append(custom_api_entry(document["custom_api"]))
+        if "tools" in document:
+            if not isinstance(document["tools"], list):
+                p.add(f"{where}tools", "must be a list of HTTP API tools")
+            else:
+                merged["apis"].extend(tool_entry(tool) for tool in document["tools"])
+    return merged
+
+
+def custom_api_entry(raw: Any) -> Any:
+    """Seed 004: ``slug`` is the code name; ``name`` becomes the display name."""
+    if not isinstance(raw, dict) or "slug" not in raw:
+        return raw  # the loader reports what is missing
+    entry = {key: value for key, value in raw.items() if key not in ("slug", "name")}
+    entry["name"] = raw["slug"]
+    if "name" in raw:
+        entry["display_name"] = raw["name"]
+    return entry
+
+
+def tool_entry(raw: Any) -> Any:
+    """Seed 003's HTTP API request tool as an API with one operation named like the tool.
+
+    The request URL's scheme and host are the base URL and its path the operation's path;
+    ``Content-Type`` chooses the body encoding; every other header is injected like a
+    ``custom_header`` credential (a value may be ``<prefix> <reference>``, such as
+    ``Bearer vault://kv/crm#token``; a literal that looks like a secret is refused)."""
+    if not isinstance(raw, dict):
+        return raw
+    unknown = sorted(set(raw) - TOOL_KEYS)
+    name = raw.get("name")
+    endpoint: dict[str, Any] = {"name": name, "method": raw.get("method", "POST")}
+    entry: dict[str, Any] = {"name": name, "endpoints": [endpoint], "_tool": {"unknown": unknown}}
+    if "execution_description" in raw:
+        endpoint["description"] = raw["execution_description"]
+    url = raw.get("request_url")
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        entry["connection"] = {"base_url": urlunsplit((parts.scheme, parts.netloc, "", "", ""))}
+        endpoint["path"] = parts.path or "/"
+        if parts.query or parts.fragment:
+            entry["connection"]["base_url"] = url  # the loader names the query/fragment problem
+    else:
+        entry["connection"] = {"base_url": url}
+    if "timeout_ms" in raw:
+        endpoint["timeout_ms"] = raw["timeout_ms"]
+    if "run_in_background" in raw:
+        endpoint["background"] = raw["run_in_background"]
+    if "body_fields" in raw:
+        endpoint["request_body"] = _body_schema(raw["body_fields"], entry["_tool"])
+    headers = raw.get("headers") or {}
+    if isinstance(headers, dict):
+        injected = []
+        for header, value in headers.items():
+            if isinstance(header, str) and header.lower() == "content-type":
+                endpoint["request_content_type"] = value
+                continue
+            injected.append(_header(header, value))
+        if injected:
+            entry["authentication"] = {"type": "custom_header", "config": {"headers": injected}}
+    else:
+        entry["_tool"]["headers"] = "must be a mapping of header name to value"
+    return entry
+
+
+def _header(name: Any, value: Any) -> dict[str, Any]:
+    """``Bearer env://TOKEN`` -> prefix ``Bearer `` and the reference; anything else as written."""
+    if isinstance(value, str) and not is_reference(value):
+        head, sep, last = value.rpartition(" ")
+        if sep and is_reference(last):
+            return {"name": name, "prefix": head + sep, "value": last}
+    return {"name": name, "value": value}
+
+
+def _body_schema(fields: Any, notes: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(fields, list):
+        notes["body_fields"] = "must be a list of {name, type, required, description}"
+        return {"type": "object"}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for index, item in enumerate(fields):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            notes[f"body_fields[{index}]"] = "must be a mapping with a name"
+            continue
+        extra = sorted(set(item) - BODY_FIELD_KEYS)
+        if extra:
+            notes[f"body_fields[{index}].{extra[0]}"] = f"unknown field; allowed: {', '.join(sorted(BODY_FIELD_KEYS))}"
+        kind = str(item.get("type", "string")).lower()
+        if kind not in BODY_FIELD_TYPES:
+            notes[f"body_fields[{index}].type"] = f"{item.get('type')!r} is not one of {', '.join(BODY_FIELD_TYPES)}"
+            kind = "string"
+        schema: dict[str, Any] = {"type": BODY_FIELD_TYPES[kind]}
+        if item.get("description"):
+            schema["description"] = item["description"]
+        properties[item["name"]] = schema
+        if item.get("required") is True:
+            required.append(item["name"])
+    body: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        body["required"] = required
+    return body
+
+
+def tool_problems(p: Problems, entry: dict[str, Any]) -> None:
+    """Report what ``tool_entry`` noticed while reshaping (the loader calls this per API)."""
+    notes = entry.pop("_tool", None)
+    if not notes:
+        return
+    for key in notes.pop("unknown", []):
+        p.add(key, f"unknown field for an HTTP API tool; allowed: {', '.join(sorted(TOOL_KEYS))}")
+    for field, message in notes.items():
+        p.add(field, message)
+    content_type = entry["endpoints"][0].get("request_content_type")
+    if content_type is not None and content_type not in REQUEST_CONTENT_TYPES:
+        p.add("headers.Content-Type", f"{content_type!r} is not one of {', '.join(REQUEST_CONTENT_TYPES)}")
+        entry["endpoints"][0].pop("request_content_type")
+
+
+def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
+    """Inline ``$ref: "#/endpoints/0/response_schema"``-style pointers into the API entry itself.
+
+    Seed 004's document points one schema at another this way. A pointer whose first segment
+    is not a key of the entry (``#/$defs/...``) belongs to its own schema and is left alone."""
+
+    def resolve(node: Any, trail: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(item, trail) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/") and ref[2:].split("/")[0] in entry:
+            if ref in trail:
+                p.add("$ref", f"{ref!r} refers to itself (a cycle: {' -> '.join((*trail, ref))})")
+                return {}
+            target = _pointer(entry, ref)
+            if target is None:
+                p.add("$ref", f"{ref!r} points to nothing in this API's definition")
+                return {}
+            siblings = {k: v for k, v in node.items() if k != "$ref"}
+            return {**resolve(copy.deepcopy(target), (*trail, ref)), **resolve(siblings, trail)}
+        return {key: resolve(value, trail) for key, value in node.items()}
+
+    return {key: resolve(value, ()) if key == "endpoints" else value for key, value in entry.items()}
+
+
+def _pointer(document: Any, ref: str) -> Any:
+    node = document
+    for token in ref[2:].split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        elif isinstance(node, dict) and token in node:
+            node = node[token]
+        else:
+            return None
+    return node if isinstance(node, dict) else None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
@@ -94,7 +95,8 @@ def example_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleHo
         wait_for_text(log, "--- serving", timeout=120, proc=run)
         yield ExampleHost(host, log)
     finally:
-        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C, as the README says
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGINT)  # Ctrl-C, as the README says
         try:
             run.wait(15)
         finally:

@@ -25,7 +25,12 @@ class IsolatedHost:
             raise RuntimeError(f"isolated host: missing tools {missing} (Debian util-linux, iproute2)")
         self.tmp = tmp
         ready = tmp / ".ready"
-        setup = f"ip link set lo up && mount --bind {tmp} /tmp && touch /tmp/.ready && exec sleep infinity"
+        setup = "ip link set lo up"
+        if ROOT.is_relative_to("/tmp"):  # a checkout under /tmp stays visible at the same path
+            inner = tmp / ROOT.relative_to("/tmp")
+            inner.mkdir(parents=True, exist_ok=True)
+            setup += f" && mount --bind {ROOT} {inner}"
+        setup += f" && mount --rbind {tmp} /tmp && touch /tmp/.ready && exec sleep infinity"
         self._holder = subprocess.Popen(
             ["unshare", "--net", "--mount", "--fork", "--kill-child", "bash", "-c", setup],
             stderr=subprocess.PIPE,

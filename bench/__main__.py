@@ -56,7 +56,7 @@ def config_text(upstream_url: str, features: bool) -> str:
         f"""
   - name: bench
     description: The benchmarked API
-    connection: {{base_url: "{upstream_url}", timeout_ms: 5000}}{auth}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}", timeout_ms: 5000}}{auth}
     endpoints:
       - name: get_item
         description: Fetch one item by id

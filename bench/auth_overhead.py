@@ -46,7 +46,7 @@ def config_text(upstream_url: str, token_url: str) -> str:
     return "apis:" + "".join(
         f"""
   - name: {name}
-    connection: {{base_url: "{upstream_url}"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}"}}
     authentication: {value}
     endpoints: [{{name: get, method: GET, path: /item}}]
 """

@@ -127,7 +127,7 @@ def test_every_bad_field_is_named():
         "auth_header_name, client_auth, client_id, client_secret, extra_params, scopes, timeout_ms, token_prefix, "
         "token_url",
         "apis.yaml: api 'crm': authentication.config.token_url: must be https: the client secret would cross the "
-        "network in clear text",
+        "network in clear text (set connection.allow_http: true to allow plain http for this API on purpose)",
         "apis.yaml: api 'crm': authentication.config.scopes: must be a list of scope names (or one space-separated "
         "string) without spaces or quotes",
         "apis.yaml: api 'crm': authentication.config.client_auth: 'cookie' is not one of header (HTTP Basic, "
@@ -190,7 +190,7 @@ def auth_config(upstream_url: str, key_file: str) -> str:
     def api(name: str, auth: str, path: str = "/echo") -> str:
         return f"""
   - name: {name}
-    connection: {{base_url: "{upstream_url}{path}/{name}"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}{path}/{name}"}}
     authentication: {auth}
     endpoints:
       - name: get

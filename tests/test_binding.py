@@ -21,7 +21,7 @@ def binding_config(upstream_url: str) -> str:
     return f"""
 apis:
   - name: shop
-    connection: {{base_url: "{upstream_url}/echo/shop"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}/echo/shop"}}
     endpoints:
       - name: styles
         method: GET
@@ -260,7 +260,7 @@ def test_new_config_keys_are_checked():
             """
 apis:
   - name: a
-    connection: {base_url: "http://127.0.0.1:1"}
+    connection: {allow_http: true, private_network: true, base_url: "http://127.0.0.1:1"}
     validation: {response: strict}
     endpoints:
       - name: e
@@ -289,7 +289,7 @@ def test_style_defaults_per_location():
         """
 apis:
   - name: a
-    connection: {base_url: "http://127.0.0.1:1"}
+    connection: {allow_http: true, private_network: true, base_url: "http://127.0.0.1:1"}
     validation: {response: off}
     endpoints:
       - name: e

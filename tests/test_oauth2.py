@@ -35,7 +35,7 @@ def oauth_config(issuer: OAuth2MockServer, protected: ProtectedApi, upstream: Up
     return f"""
 apis:
   - name: crm
-    connection: {{base_url: "{protected.url}"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{protected.url}"}}
     authentication:
       type: oauth2
       config:
@@ -50,7 +50,7 @@ apis:
       - {{name: create, method: POST, path: /items, request_body: {{type: object}}}}
       - {{name: denied, method: GET, path: /deny/items}}
   - name: crm_body
-    connection: {{base_url: "{upstream.url}/echo/crm_body"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream.url}/echo/crm_body"}}
     authentication:
       type: oauth2
       config:
@@ -62,7 +62,7 @@ apis:
         token_prefix: ""
     endpoints: [{{name: get, method: GET, path: /items}}]
   - name: no_issuer
-    connection: {{base_url: "{upstream.url}/echo/no_issuer"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream.url}/echo/no_issuer"}}
     authentication:
       type: oauth2
       config: {{token_url: "http://127.0.0.1:{closed_port()}/token", client_id: c, client_secret: "env://CRM_CLIENT_SECRET"}}

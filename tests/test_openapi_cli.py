@@ -149,6 +149,9 @@ def test_url_needs_allow_private_network_on_loopback(
     out = tmp_path / "apis.yaml"
     url = f"{spec_server}/petstore-3.0.yaml"
     assert main(["import-openapi", url, "--name", "pets", "-o", str(out)]) == 1
+    assert "plain http is refused" in capsys.readouterr().err
+    assert main(["import-openapi", url, "--name", "pets", "-o", str(out), "--allow-http"]) == 1
     assert "127.0.0.1, a loopback address" in capsys.readouterr().err
-    assert main(["import-openapi", url, "--name", "pets", "-o", str(out), "--allow-private-network"]) == 0
+    allowed = ["--allow-http", "--allow-private-network"]
+    assert main(["import-openapi", url, "--name", "pets", "-o", str(out), *allowed]) == 0
     assert [e.name for e in load_config(out).apis[0].endpoints] == ["list_pets", "create_pets", "show_pet_by_id"]

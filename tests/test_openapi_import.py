@@ -24,7 +24,6 @@ from custom_api_sidecar import Sidecar
 from custom_api_sidecar.config import ConfigError, parse_config
 from custom_api_sidecar.config._loader import IDENTIFIER, RESERVED_ARGUMENTS, RESERVED_NAMES
 from custom_api_sidecar.openapi import SpecError, import_spec
-from custom_api_sidecar.openapi._load import non_public_reason
 from custom_api_sidecar.openapi._names import argument_names, operation_name, shorten, snake_case, unique
 from tests._support.sidecar import start_sidecar
 from tests.specs import large_spec
@@ -430,16 +429,6 @@ def test_missing_file() -> None:
         import_spec("/nonexistent/no-such-spec.yaml", name="x")
 
 
-def test_non_public_addresses() -> None:
-    assert non_public_reason("127.0.0.1") == "loopback"
-    assert non_public_reason("::1") == "loopback"
-    assert non_public_reason("::ffff:127.0.0.1") == "loopback"
-    assert non_public_reason("10.1.2.3") == "private"
-    assert non_public_reason("169.254.169.254") == "link-local"  # cloud metadata
-    assert non_public_reason("0.0.0.0") == "unspecified"
-    assert non_public_reason("8.8.8.8") == ""
-
-
 # --- URLs, from a real HTTP server on loopback ----------------------------------------------------
 
 
@@ -515,43 +504,45 @@ def spec_server() -> Iterator[str]:
 
 
 def test_url_on_loopback_is_refused_without_permission(spec_server: str) -> None:
-    with pytest.raises(SpecError, match=r"refusing to fetch from '127.0.0.1': it resolves to 127.0.0.1, a loopback"):
+    with pytest.raises(SpecError, match=r"plain http is refused"):
         import_spec(f"{spec_server}/petstore.yaml", name="x")
-    with pytest.raises(SpecError, match=r"'localhost': it resolves to .*loopback"):
-        import_spec(spec_server.replace("127.0.0.1", "localhost") + "/multi/openapi.yaml", name="x")
+    with pytest.raises(SpecError, match=r"refusing to fetch: egress denied: 127.0.0.1, a loopback address"):
+        import_spec(f"{spec_server}/petstore.yaml", name="x", allow_http=True)
+    with pytest.raises(SpecError, match=r"egress denied: localhost resolves to .*loopback"):
+        import_spec(spec_server.replace("127.0.0.1", "localhost") + "/multi/openapi.yaml", name="x", allow_http=True)
 
 
 def test_multi_file_spec_over_http(spec_server: str) -> None:
-    result = import_spec(f"{spec_server}/multi/openapi.yaml", name="pets", allow_private_network=True)
+    result = import_spec(f"{spec_server}/multi/openapi.yaml", name="pets", allow_private_network=True, allow_http=True)
     from_file = import_spec(str(SPECS / "multi" / "openapi.yaml"), name="pets")
     assert result.api["endpoints"] == from_file.api["endpoints"]
     assert result.report.source == f"{spec_server}/multi/openapi.yaml"
 
 
 def test_redirect_and_relative_server_url(spec_server: str) -> None:
-    redirected = import_spec(f"{spec_server}/redirect", name="pets", allow_private_network=True)
+    redirected = import_spec(f"{spec_server}/redirect", name="pets", allow_private_network=True, allow_http=True)
     assert len(redirected.api["endpoints"]) == 3
-    relative = import_spec(f"{spec_server}/relative-server.yaml", name="x", allow_private_network=True)
+    relative = import_spec(f"{spec_server}/relative-server.yaml", name="x", allow_private_network=True, allow_http=True)
     assert relative.base_url == f"{spec_server}/api/v1"
 
 
 def test_url_timeout_and_size_limit(spec_server: str) -> None:
     with pytest.raises(SpecError, match=r"slow.yaml: timed out after 0.5 s"):
-        import_spec(f"{spec_server}/slow.yaml", name="x", allow_private_network=True, timeout=0.5)
+        import_spec(f"{spec_server}/slow.yaml", name="x", allow_private_network=True, allow_http=True, timeout=0.5)
     with pytest.raises(SpecError, match=r"big.json: is 2097154 bytes, over the 1048576-byte limit"):
-        import_spec(f"{spec_server}/big.json", name="x", allow_private_network=True, max_bytes=1024 * 1024)
+        import_spec(f"{spec_server}/big.json", name="x", allow_private_network=True, allow_http=True, max_bytes=1024 * 1024)
     with pytest.raises(SpecError, match=r"big-chunked.json: is over the 1048576-byte limit"):
-        import_spec(f"{spec_server}/big-chunked.json", name="x", allow_private_network=True, max_bytes=1024 * 1024)
+        import_spec(f"{spec_server}/big-chunked.json", name="x", allow_private_network=True, allow_http=True, max_bytes=1024 * 1024)
 
 
 def test_a_fetched_spec_cannot_read_local_files(spec_server: str) -> None:
     with pytest.raises(SpecError, match=r"a spec fetched from a URL may not refer to local file"):
-        import_spec(f"{spec_server}/refers-to-file.json", name="x", allow_private_network=True)
+        import_spec(f"{spec_server}/refers-to-file.json", name="x", allow_private_network=True, allow_http=True)
 
 
 def test_http_error_status(spec_server: str) -> None:
     with pytest.raises(SpecError, match=r"missing.yaml: fetching the spec returned HTTP 404"):
-        import_spec(f"{spec_server}/missing.yaml", name="x", allow_private_network=True)
+        import_spec(f"{spec_server}/missing.yaml", name="x", allow_private_network=True, allow_http=True)
 
 
 # --- the openapi: config source -----------------------------------------------------------------
@@ -617,7 +608,8 @@ apis:
         ("{spec: 3}", "openapi.spec", "must be a spec path"),
         (f"{{spec: {SPECS / 'recursive.yaml'}, include: nope}}", "openapi.include", "must be a list"),
         (f"{{spec: {SPECS / 'recursive.yaml'}, fetch: true}}", "openapi.fetch", "unknown field"),
-        ("{spec: http://127.0.0.1:9/spec.yaml}", "openapi.spec", "a loopback address"),
+        ("{spec: http://127.0.0.1:9/spec.yaml}", "openapi.spec", "plain http is refused"),
+        ("{spec: http://127.0.0.1:9/spec.yaml, allow_http: true}", "openapi.spec", "a loopback address"),
     ],
 )
 def test_config_openapi_source_problems(openapi: str, field: str, message: str) -> None:

@@ -25,7 +25,7 @@ apis:
 
 
 def sidecar_with(handler) -> Sidecar:
-    return Sidecar(parse_config(CONFIG), transport_factory=lambda api: httpx.MockTransport(handler))
+    return Sidecar(parse_config(CONFIG), transport_factory=lambda api, egress: httpx.MockTransport(handler))
 
 
 async def invoke(sidecar: Sidecar, operation: str, **fields) -> object:

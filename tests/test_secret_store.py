@@ -261,7 +261,7 @@ def test_settings_must_be_positive() -> None:
 API = """
 apis:
   - name: crm
-    connection: {base_url: "http://127.0.0.1:9"}
+    connection: {allow_http: true, private_network: true, base_url: "http://127.0.0.1:9"}
     endpoints: [{name: ping, method: GET, path: /ping}]
 """
 
@@ -349,7 +349,7 @@ def auth_config(key: str, path: str = "/ping") -> str:
     return f"""
 apis:
   - name: crm
-    connection: {{base_url: "http://127.0.0.1:9"}}
+    connection: {{allow_http: true, private_network: true, base_url: "http://127.0.0.1:9"}}
     authentication: {{type: api_key, config: {{header_name: X-API-Key, key: "{key}"}}}}
     endpoints: [{{name: ping, method: GET, path: {path}}}]
 """

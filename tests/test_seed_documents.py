@@ -61,7 +61,7 @@ def test_slug_is_the_code_name_and_name_the_display_name():
     assert api.informational.metadata["total_calls"] == 1247  # informational, not a measured count
     assert api.connection.retry_attempts == 3
     assert api.security.rate_limit is not None and api.security.rate_limit.requests_per_minute == 60
-    assert api.tunnel.enabled is False and api.security.ip_allowlist is None
+    assert api.tunnel.enabled is False and api.connection.ip_allowlist == ()  # `ip_allowlist: null`
 
 
 def test_a_json_pointer_into_the_document_resolves():
@@ -96,9 +96,12 @@ def bao() -> Iterator[OpenBao]:
 
 
 def pointed_at(upstream: Upstream) -> str:
-    """The verbatim document with only its base URL and URL allowlist pointed at the local upstream."""
+    """The verbatim document pointed at the local upstream: its base URL and URL allowlist, plus the
+    opt-ins a loopback http upstream needs (seed 004's ip_allowlist, and allow_http)."""
     document = yaml.safe_load(FIXTURE.read_text())
     document["custom_api"]["connection"]["base_url"] = f"{upstream.url}/echo/api/v1"
+    document["custom_api"]["security"]["ip_allowlist"] = ["127.0.0.1"]  # seed 004's internal-API setting
+    document["custom_api"]["connection"]["allow_http"] = True  # the test upstream speaks plain http
     document["custom_api"]["security"]["url_allowlist"] = [f"{upstream.url}/echo/api/v1/*"]
     return yaml.safe_dump(document)
 
@@ -229,7 +232,7 @@ def test_a_broken_pointer_and_a_pointer_cycle_are_named():
 # --- seed 003: an HTTP API request tool ------------------------------------------------
 
 
-def callback_tool(request_url: str, authorization: str = "Bearer env://CALLBACK_API_TOKEN") -> str:
+def callback_tool(request_url: str, authorization: str = "Bearer env://CALLBACK_API_TOKEN", extra: str = "") -> str:
     return textwrap.dedent(f"""
         tools:
           - name: create_callback_lead
@@ -246,6 +249,7 @@ def callback_tool(request_url: str, authorization: str = "Bearer env://CALLBACK_
               - {{name: phone_number, type: String, required: true, description: The confirmed callback number}}
             timeout_ms: 5000
             run_in_background: false
+            {extra}
         """)
 
 
@@ -255,7 +259,10 @@ LEAD = {"name": "Ada", "company": "Analytical Engines", "reason": "Pricing", "ph
 def test_the_callback_tool_end_to_end(upstream, monkeypatch):
     monkeypatch.setenv("CALLBACK_API_TOKEN", CALLBACK_TOKEN)
     with tempfile.TemporaryDirectory() as tmp:
-        running = start_sidecar(callback_tool(f"{upstream.url}/echo/callbacks"), f"{tmp}/s.sock")
+        tool = callback_tool(
+            f"{upstream.url}/echo/callbacks", extra="allow_http: true\n" + " " * 12 + "private_network: true"
+        )
+        running = start_sidecar(tool, f"{tmp}/s.sock")
         try:
             with connect(running.unix_target) as conv:
                 short = conv.api.create_callback_lead(**LEAD)

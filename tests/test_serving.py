@@ -23,7 +23,7 @@ from custom_api_sidecar import parse_listen
 CONFIG = """
 apis:
   - name: upstream
-    connection: {{base_url: "{url}", timeout_ms: 10000}}
+    connection: {{allow_http: true, private_network: true, base_url: "{url}", timeout_ms: 10000}}
     endpoints:
       - name: delay
         method: GET

@@ -66,10 +66,10 @@ def tls_upstream(tmp_path_factory):
 CONFIG = """
 apis:
   - name: strict
-    connection: {{base_url: "{url}"}}
+    connection: {{private_network: true, base_url: "{url}"}}
     endpoints: [{{name: hello, method: GET, path: /}}]
   - name: lax
-    connection: {{base_url: "{url}", verify_ssl: false}}
+    connection: {{private_network: true, base_url: "{url}", verify_ssl: false}}
     endpoints: [{{name: hello, method: GET, path: /}}]
 """
 

@@ -27,7 +27,7 @@ CONFIG = f"""
 apis:
   - name: crm
     description: The company CRM.
-    connection: {{base_url: "http://canary-host-91c2.example:8443/canary-base-path"}}
+    connection: {{allow_http: true, base_url: "http://canary-host-91c2.example:8443/canary-base-path"}}
     authentication:
       type: api_key
       config: {{header_name: X-Canary-Auth-Header, key: "env://{SECRET_ENV}"}}
@@ -63,7 +63,7 @@ apis:
         request_body_required: true
         request_body: {{type: array, items: {{type: string}}}}
   - name: {LONG_API}
-    connection: {{base_url: "http://127.0.0.1:1"}}
+    connection: {{allow_http: true, private_network: true, base_url: "http://127.0.0.1:1"}}
     endpoints:
       - {{name: {LONG_OP}, method: GET, path: /x}}
       - {{name: {LONG_OP}c, method: GET, path: /y}}

@@ -42,7 +42,7 @@ def validation_config(upstream_url: str, dead_port: int) -> str:
     modes = "".join(
         f"""
   - name: echo_{mode}
-    connection: {{base_url: "{upstream_url}/echo/{mode}"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}/echo/{mode}"}}
     validation: {{response: {mode}}}
     endpoints:
       - {{name: post, method: POST, path: /post, response_schema: {echo_schema}}}
@@ -54,7 +54,7 @@ def validation_config(upstream_url: str, dead_port: int) -> str:
 apis:
   - name: crm
     description: Nothing listens here; validation must fail the call before any traffic.
-    connection: {{base_url: "http://127.0.0.1:{dead_port}"}}
+    connection: {{allow_http: true, private_network: true, base_url: "http://127.0.0.1:{dead_port}"}}
     endpoints:
       - name: search
         method: GET
@@ -192,7 +192,7 @@ def test_non_2xx_responses_are_not_validated(upstream):
     config = f"""
 apis:
   - name: st
-    connection: {{base_url: "{upstream.url}"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream.url}"}}
     validation: {{response: enforce}}
     endpoints:
       - {{name: status, method: GET, path: "/status/{{code}}", parameters: [{{name: code, in: path, type: integer}}],
@@ -313,7 +313,7 @@ def test_unusable_schemas_are_config_problems_at_load(schema, problem):
         f"""
 apis:
   - name: a
-    connection: {{base_url: "http://127.0.0.1:1"}}
+    connection: {{allow_http: true, private_network: true, base_url: "http://127.0.0.1:1"}}
     endpoints:
       - {{name: op, method: POST, path: /x, request_body: {schema}}}
 """

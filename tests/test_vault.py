@@ -457,11 +457,11 @@ def test_validate_resolves_vault_references(bao: OpenBao, tmp_path: pathlib.Path
         """
 apis:
   - name: crm
-    connection: {base_url: "http://127.0.0.1:9"}
+    connection: {allow_http: true, private_network: true, base_url: "http://127.0.0.1:9"}
     authentication: {type: api_key, config: {header_name: X-API-Key, key: "vault://kv/crm#key"}}
     endpoints: [{name: ping, method: GET, path: /ping}]
   - name: erp
-    connection: {base_url: "http://127.0.0.1:9"}
+    connection: {allow_http: true, private_network: true, base_url: "http://127.0.0.1:9"}
     authentication: {type: bearer_token, config: {token: "vault://kv/{environment}/erp#token"}}
     endpoints: [{name: ping, method: GET, path: /ping}]
 """

@@ -20,6 +20,7 @@ or by ``Response.raise_for_status()``::
     ├── UnknownOperation           UNKNOWN_OPERATION
     ├── InvalidArgument            INVALID_ARGUMENT (also raised locally, e.g. unencodable values)
     ├── UrlNotAllowed              URL_NOT_ALLOWED
+    ├── EgressDenied               EGRESS_DENIED (the upstream's address is not one this API may reach)
     ├── ResponseTooLarge           RESPONSE_TOO_LARGE
     ├── RequestTooLarge            REQUEST_TOO_LARGE
     └── InternalError              INTERNAL, or an error the client does not recognise
@@ -126,6 +127,10 @@ class UrlNotAllowed(CustomApiError):
     code = "URL_NOT_ALLOWED"
 
 
+class EgressDenied(CustomApiError):
+    code = "EGRESS_DENIED"
+
+
 class ResponseTooLarge(CustomApiError):
     code = "RESPONSE_TOO_LARGE"
 
@@ -154,6 +159,7 @@ _BY_CODE: dict[str, type[CustomApiError]] = {
         UnknownOperation,
         InvalidArgument,
         UrlNotAllowed,
+        EgressDenied,
         ResponseTooLarge,
         RequestTooLarge,
         InternalError,

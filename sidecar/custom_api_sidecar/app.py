@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from .auth import Authentications, build_authenticators
 from .config import Config
 from .describe import Catalog
+from .egress import Lookup, ProxySettings, build_egress, system_lookup, token_egress
 from .pipeline import compose
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
@@ -24,7 +25,7 @@ from .registry import Registry
 from .secrets import SecretStore, build_secret_store
 from .secrets.vault import VaultSettings
 from .tracing import get_tracer
-from .transport import TransportFactory, default_transport
+from .transport import AiohttpTransport, TransportFactory, default_transport
 from .validation import ValidatorWarmup
 
 
@@ -51,23 +52,36 @@ class Sidecar:
         transport_factory: TransportFactory = default_transport,
         secret_store: SecretStore | None = None,
         vault_settings: VaultSettings | None = None,
+        proxies: ProxySettings | None = None,
+        dns_lookup: Lookup = system_lookup,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
-        ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable."""
+        ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable.
+        ``proxies`` default to the ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables; ``dns_lookup``
+        is how upstream names resolve before the egress check (tests answer names themselves)."""
         self.config = config
         self.registry = Registry(config, environment)
         self.environment = self.registry.environment
         self.catalog = Catalog(self.registry)
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
-        self._send = Send(self.registry, tracer, transport_factory)
         self.secrets = secret_store or build_secret_store(
             VaultSettings.layered(vault_settings, VaultSettings.from_env(), config.vault), config.secrets
         )
         self._services: list[Service] = [self.secrets]  # first: later services (OAuth2 tokens) read secrets
+        proxies = proxies or ProxySettings.from_env()
+        self.egress = {
+            name: build_egress(api.config, self.secrets, self.environment, proxies, dns_lookup)
+            for name, api in self.registry.apis.items()
+        }
+        self._send = Send(self.registry, tracer, self.egress, transport_factory)
         self.authentications = Authentications(
             build_authenticators(
-                {name: api.config for name, api in self.registry.apis.items()}, self.environment, self.secrets, tracer
+                {name: api.config for name, api in self.registry.apis.items()},
+                self.environment,
+                self.secrets,
+                tracer,
+                token_transport=lambda name: AiohttpTransport(token_egress(self.egress[name])),
             )
         )
         self._services.append(self.authentications)  # after the secret store: tokens need client credentials
@@ -80,7 +94,7 @@ class Sidecar:
                 BuildRequest(),
                 UrlAllowlist(),
                 RateLimiter(self.registry),
-                ShapeResponse(),
+                ShapeResponse(self.registry),
                 ValidateResponse(),
                 Authenticate(self.authentications.by_api),  # outside Retry: retries reuse the credentials
                 Retry(),

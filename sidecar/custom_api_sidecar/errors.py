@@ -35,6 +35,7 @@ GRPC_STATUS: dict[int, grpc.StatusCode] = {
     ErrorCode.CREDENTIALS_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.UPSTREAM_PROTOCOL_ERROR: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+    ErrorCode.EGRESS_DENIED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 

@@ -5,54 +5,76 @@ HTTP/1.1 client: measured with ``python -m bench`` it is several times faster
 than httpx's own httpcore transport and holds 1,000 requests/s where httpcore's
 pool stalls. ``CUSTOM_API_SIDECAR_HTTP_TRANSPORT=httpcore`` selects httpcore.
 
+Both check every new connection against the API's egress policy (``custom_api_sidecar.egress``):
+aiohttp through its resolver, httpcore through its network backend. A forward proxy (aiohttp
+only) is asked for the checked address of the target, never for a name it would resolve itself.
+
 aiohttp errors are mapped to httpx's exception tree here, so the send stage
 translates one family of errors; the original error stays the ``__cause__``
-(the send stage looks there for ``ssl.SSLError`` and ``socket.gaierror``).
+(the send stage looks there for ``EgressRefused``, ``ssl.SSLError`` and ``socket.gaierror``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
+import httpcore
 import httpx
 from multidict import CIMultiDict
 from yarl import URL
 
 from .config import ApiConfig
+from .egress import CheckedBackend, CheckedResolver, Egress, EgressRefused
 
-TransportFactory = Callable[[ApiConfig], httpx.AsyncBaseTransport]
+TransportFactory = Callable[[ApiConfig, Egress], httpx.AsyncBaseTransport]
 ENV_TRANSPORT = "CUSTOM_API_SIDECAR_HTTP_TRANSPORT"
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _CHUNK = 64 * 1024
 
 
-def default_transport(api: ApiConfig) -> httpx.AsyncBaseTransport:
-    verify = api.connection.verify_ssl
+def default_transport(api: ApiConfig, egress: Egress) -> httpx.AsyncBaseTransport:
     if os.environ.get(ENV_TRANSPORT, "aiohttp") == "httpcore":
-        return httpx.AsyncHTTPTransport(verify=_ssl_context(verify), limits=POOL_LIMITS, retries=0)
-    return AiohttpTransport(ssl_context=_ssl_context(verify), limits=POOL_LIMITS)
+        return httpcore_transport(egress)
+    return AiohttpTransport(egress, limits=POOL_LIMITS)
 
 
-@functools.cache
-def _ssl_context(verify: bool) -> ssl.SSLContext:
-    """One context per verify setting, shared by every API: loading the CA bundle
-    per API cost about 1 MB of memory each."""
-    return httpx.create_ssl_context(verify=verify, trust_env=False)
+def httpcore_transport(egress: Egress, limits: httpx.Limits = POOL_LIMITS) -> httpx.AsyncBaseTransport:
+    """httpx's own transport on a checked network backend. No forward proxy here (use aiohttp)."""
+    if egress.proxy not in (None, "direct") or egress.proxies.https or egress.proxies.http:
+        raise ValueError(
+            "a forward proxy needs the default aiohttp transport (unset CUSTOM_API_SIDECAR_HTTP_TRANSPORT)"
+        )
+    transport = httpx.AsyncHTTPTransport(verify=egress.tls.context(), limits=limits, retries=0, trust_env=False)
+    # httpx takes no network backend, so its pool is rebuilt around ours (httpx 0.28 is the last release).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=egress.tls.context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=CheckedBackend(CheckedResolver(egress.policy, egress.lookup)),
+    )
+    return transport
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits = POOL_LIMITS) -> None:
-        self._ssl = ssl_context
+    def __init__(self, egress: Egress, limits: httpx.Limits = POOL_LIMITS) -> None:
+        self._egress = egress
         self._limits = limits
+        proxies = {egress.proxies.https, egress.proxies.http, egress.proxy} - {None, "direct"}
+        # The operator's own proxies are trusted destinations; everything else is checked.
+        self._resolver = CheckedResolver(
+            egress.policy, egress.lookup, exempt={urlsplit(p).hostname or "" for p in proxies if p}
+        )
         self._session: aiohttp.ClientSession | None = None  # made in the running loop, on first use
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            ssl=self._ssl,
+            resolver=self._resolver,
+            ssl=self._egress.tls.context(),
             limit=self._limits.max_connections or 0,
             keepalive_timeout=self._limits.keepalive_expiry or 30.0,
         )
@@ -69,20 +91,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
         timeout = request.extensions.get("timeout", {})
-        body = request.content or None
+        url = URL(str(request.url), encoded=True)  # as built: never re-quoted or normalized
+        headers = CIMultiDict(request.headers.multi_items())
+        options: dict[str, object] = {}
         try:
+            options["ssl"] = self._egress.tls.context()  # rebuilt after a client certificate rotates
+            proxy = self._egress.proxy_for(str(request.url))
+            if proxy is not None:
+                url, options = await self._through_proxy(url, headers, proxy, options)
             response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),  # as built: never re-quoted or normalized
-                headers=CIMultiDict(request.headers.multi_items()),
-                data=body,
+                url,
+                headers=headers,
+                data=request.content or None,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
                 ),
+                **options,  # type: ignore[arg-type]
             )
         except aiohttp.ClientError as exc:
             raise _to_httpx(exc, request) from exc
+        except (EgressRefused, ssl.SSLError) as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
         version = response.version
         return httpx.Response(
             status_code=response.status,
@@ -94,6 +125,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
             },
         )
+
+    async def _through_proxy(
+        self, url: URL, headers: CIMultiDict[str], proxy: str, options: dict[str, object]
+    ) -> tuple[URL, dict[str, object]]:
+        """Check the target here, then ask the proxy for the checked address: the proxy never
+        resolves the name itself, so neither a private target nor DNS rebinding gets through it.
+        Host and the TLS server name stay the URL's host, so the certificate is verified by name."""
+        host = url.host or ""
+        (_, address), *_ = await self._resolver.checked(host, url.port or 0)
+        headers.setdefault("Host", url.raw_authority)
+        pinned = url.with_host(str(address))
+        if url.scheme == "https":
+            options["server_hostname"] = host
+        return pinned, {**options, "proxy": proxy}
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -9,6 +9,8 @@ apis:
   - name: salesforce
     description: CRM contacts
     connection:
+      allow_http: true
+      private_network: true
       base_urls:
         draft: {upstream_url}/echo/sf-sandbox
         pre-release: {upstream_url}/echo/sf-prerelease
@@ -23,7 +25,7 @@ apis:
         response_schema: {{type: object}}
   - name: stripe
     description: Payments
-    connection: {{base_url: {upstream_url}/echo/stripe}}
+    connection: {{allow_http: true, private_network: true, base_url: {upstream_url}/echo/stripe}}
     endpoints:
       - name: create_payment
         method: POST
@@ -36,7 +38,7 @@ apis:
             currency: {{type: string}}
   - name: upstream
     description: The test upstream's own routes
-    connection: {{base_url: "{upstream_url}", timeout_ms: 5000}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}", timeout_ms: 5000}}
     endpoints:
       - {{name: status, method: GET, path: "/status/{{code}}", parameters: [{{name: code, in: path, type: integer}}]}}
       - {{name: bytes, method: GET, path: "/bytes/{{n}}", parameters: [{{name: n, in: path, type: integer}}]}}
@@ -77,13 +79,14 @@ apis:
       - {{name: delete, method: DELETE, path: /echo/delete}}
     security:
       max_response_bytes: 6000000
+      response_headers: {{keep: [set-cookie]}}  # test_multi_valued_headers_keep_order reads them
   - name: dead
     description: Nothing listens here
-    connection: {{base_url: "http://127.0.0.1:{dead_port}", timeout_ms: 2000}}
+    connection: {{allow_http: true, private_network: true, base_url: "http://127.0.0.1:{dead_port}", timeout_ms: 2000}}
     endpoints:
       - {{name: ping, method: GET, path: /ping}}
   - name: limited
-    connection: {{base_url: "{upstream_url}/echo/limited"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}/echo/limited"}}
     endpoints:
       - {{name: ping, method: GET, path: /ping}}
       - {{name: other, method: GET, path: /other}}

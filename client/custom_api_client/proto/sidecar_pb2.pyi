@@ -26,6 +26,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CREDENTIALS_UNAVAILABLE: _ClassVar[ErrorCode]
     UPSTREAM_PROTOCOL_ERROR: _ClassVar[ErrorCode]
     INTERNAL: _ClassVar[ErrorCode]
+    EGRESS_DENIED: _ClassVar[ErrorCode]
 ERROR_CODE_UNSPECIFIED: ErrorCode
 AUTHENTICATION_FAILED: ErrorCode
 ENDPOINT_NOT_FOUND: ErrorCode
@@ -43,6 +44,7 @@ REQUEST_TOO_LARGE: ErrorCode
 CREDENTIALS_UNAVAILABLE: ErrorCode
 UPSTREAM_PROTOCOL_ERROR: ErrorCode
 INTERNAL: ErrorCode
+EGRESS_DENIED: ErrorCode
 
 class Value(_message.Message):
     __slots__ = ("null_value", "bool_value", "int_value", "double_value", "string_value", "bytes_value", "list_value", "map_value")

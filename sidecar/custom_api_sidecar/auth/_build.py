@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+import httpx
 from opentelemetry import trace
 
 from ..config import (
@@ -23,9 +24,15 @@ from .basic import BasicAuth as BasicAuthenticator
 from .bearer import BearerToken
 from .custom_header import CustomHeaders
 
+TokenTransport = Callable[[str], httpx.AsyncBaseTransport]
+
 
 def build_authenticator(
-    api: ApiConfig, environment: str, store: SecretStore, tracer: trace.Tracer
+    api: ApiConfig,
+    environment: str,
+    store: SecretStore,
+    tracer: trace.Tracer,
+    token_transport: TokenTransport | None = None,
 ) -> Authenticator | None:
     """None for ``type: none``. Every reference is registered with ``store`` (``{environment}``
     substituted), so the store reads it before the first call."""
@@ -45,14 +52,23 @@ def build_authenticator(
     if isinstance(auth, OAuth2Auth):
         from .oauth2 import ClientCredentials  # authlib loads only when an API uses OAuth2
 
-        return ClientCredentials(api.name, auth, part(auth.client_id), part(auth.client_secret), tracer)
+        transport = token_transport(api.name) if token_transport else None
+        return ClientCredentials(
+            api.name, auth, part(auth.client_id), part(auth.client_secret), tracer, transport=transport
+        )
     if isinstance(auth, CustomHeaderAuth):
         return CustomHeaders([(header.name, header.prefix, part(header.value)) for header in auth.headers])
     raise AssertionError(f"unhandled authentication type {type(auth).__name__}")
 
 
 def build_authenticators(
-    apis: Mapping[str, ApiConfig], environment: str, store: SecretStore, tracer: trace.Tracer
+    apis: Mapping[str, ApiConfig],
+    environment: str,
+    store: SecretStore,
+    tracer: trace.Tracer,
+    token_transport: TokenTransport | None = None,
 ) -> dict[str, Authenticator]:
-    built = {name: build_authenticator(api, environment, store, tracer) for name, api in apis.items()}
+    """``token_transport(api)``: how an OAuth2 API reaches its token endpoint (the egress-checked
+    transport in the sidecar; httpx's own when None)."""
+    built = {name: build_authenticator(api, environment, store, tracer, token_transport) for name, api in apis.items()}
     return {name: auth for name, auth in built.items() if auth is not None}

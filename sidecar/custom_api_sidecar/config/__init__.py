@@ -12,6 +12,7 @@ from ._auth_model import (
 )
 from ._loader import load_config, parse_config
 from ._model import (
+    DEFAULT_DROPPED_RESPONSE_HEADERS,
     ENVIRONMENTS,
     METHODS,
     ApiConfig,
@@ -21,12 +22,15 @@ from ._model import (
     Endpoint,
     Parameter,
     RateLimit,
+    ResponseHeaders,
     Security,
+    TlsConfig,
     normalize_environment,
 )
 from ._problems import ConfigError, Problem
 
 __all__ = [
+    "DEFAULT_DROPPED_RESPONSE_HEADERS",
     "ENVIRONMENTS",
     "METHODS",
     "ApiConfig",
@@ -45,7 +49,9 @@ __all__ = [
     "Parameter",
     "Problem",
     "RateLimit",
+    "ResponseHeaders",
     "Security",
+    "TlsConfig",
     "load_config",
     "normalize_environment",
     "parse_config",

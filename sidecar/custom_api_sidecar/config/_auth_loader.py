@@ -34,7 +34,6 @@ RESERVED_HEADERS = frozenset(
 )
 # Token-request parameters the sidecar sets itself; extra_params may not replace them.
 RESERVED_TOKEN_PARAMS = frozenset({"grant_type", "client_id", "client_secret", "scope", "audience"})
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 _QUERY_NAME = re.compile(r"^[A-Za-z0-9_.~-]+$")
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token
@@ -60,7 +59,8 @@ _KEYS = {
 }
 
 
-def parse_authentication(p: Problems, raw: Any) -> Authentication:
+def parse_authentication(p: Problems, raw: Any, allow_http: bool = False) -> Authentication:
+    """``allow_http``: the API's ``connection.allow_http``, which a plain-http token URL needs too."""
     if raw is None:
         return NoAuth()
     if not isinstance(raw, dict):
@@ -94,7 +94,7 @@ def parse_authentication(p: Problems, raw: Any) -> Authentication:
     elif auth_type == "basic_auth":
         auth = BasicAuth(username=fields.credential("username"), password=fields.reference("password"))
     elif auth_type == "oauth2":
-        auth = _oauth2(fields)
+        auth = _oauth2(fields, allow_http)
     elif auth_type == "custom_header":
         auth = _custom_header(fields)
     else:
@@ -121,10 +121,10 @@ def _api_key(f: _Fields) -> ApiKeyAuth:
     return ApiKeyAuth(key=key, header_name=header_name, param_name=param_name, prefix=prefix)
 
 
-def _oauth2(f: _Fields) -> OAuth2Auth:
+def _oauth2(f: _Fields, allow_http: bool) -> OAuth2Auth:
     token_url = f.string("token_url")
     if token_url:
-        _check_token_url(f, token_url)
+        _check_token_url(f, token_url, allow_http)
     scopes = _scopes(f)
     audience = f.optional_string("audience")
     if audience is not None and not _PRINTABLE.match(audience):
@@ -158,14 +158,18 @@ def _oauth2(f: _Fields) -> OAuth2Auth:
     )
 
 
-def _check_token_url(f: _Fields, url: str) -> None:
+def _check_token_url(f: _Fields, url: str, allow_http: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         f.add("token_url", f"{url!r} is not an absolute http(s) URL")
     elif parts.username or parts.password or parts.fragment or parts.query:
         f.add("token_url", "must not contain credentials, a query or a fragment (use client_id, extra_params)")
-    elif parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        f.add("token_url", "must be https: the client secret would cross the network in clear text")
+    elif parts.scheme == "http" and not allow_http:
+        f.add(
+            "token_url",
+            "must be https: the client secret would cross the network in clear text "
+            "(set connection.allow_http: true to allow plain http for this API on purpose)",
+        )
 
 
 def _scopes(f: _Fields) -> tuple[str, ...]:

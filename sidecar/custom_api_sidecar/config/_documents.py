@@ -33,6 +33,9 @@ TOOL_KEYS = {
     "body_fields",
     "timeout_ms",
     "run_in_background",
+    # not in seed 003: the egress opt-ins of connection (plain http, private addresses)
+    "allow_http",
+    "private_network",
 }
 BODY_FIELD_KEYS = {"name", "type", "required", "description"}
 # Seed 003's type names ("String", "Number", ...) as JSON Schema types.
@@ -121,6 +124,9 @@ def tool_entry(raw: Any) -> Any:
             entry["connection"]["base_url"] = url  # the loader names the query/fragment problem
     else:
         entry["connection"] = {"base_url": url}
+    for key in ("allow_http", "private_network"):
+        if key in raw:
+            entry["connection"][key] = raw[key]
     if "timeout_ms" in raw:
         endpoint["timeout_ms"] = raw["timeout_ms"]
     if "run_in_background" in raw:

@@ -21,6 +21,7 @@ from custom_api_client import RESERVED_ARGUMENTS as CLIENT_RESERVED_ARGUMENTS
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth_loader import parse_authentication
 from ._documents import merge_documents, resolve_local_refs, tool_problems
+from ._egress_loader import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._model import (
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
@@ -33,7 +34,6 @@ from ._model import (
     REQUEST_CONTENT_TYPES,
     RESPONSE_VALIDATION_MODES,
     ApiConfig,
-    Authentication,
     Config,
     Connection,
     Endpoint,
@@ -72,8 +72,8 @@ _API_KEYS = {
     "tunnel",
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
-_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network"}
-_CONNECTION_KEYS = {"base_url", "base_urls", "timeout_ms", "retry_attempts", "verify_ssl"}
+_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http"}
+_CONNECTION_KEYS = {"base_url", "base_urls", "timeout_ms", "retry_attempts", "verify_ssl", *EGRESS_CONNECTION_KEYS}
 _ENDPOINT_KEYS = {
     "name",
     "description",
@@ -88,7 +88,14 @@ _ENDPOINT_KEYS = {
     "background",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg"}
-_SECURITY_KEYS = {"url_allowlist", "rate_limit", "max_response_bytes", "max_request_bytes", "ip_allowlist"}
+_SECURITY_KEYS = {
+    "url_allowlist",
+    "rate_limit",
+    "max_response_bytes",
+    "max_request_bytes",
+    "response_headers",
+    "ip_allowlist",  # seed 004's spelling of connection.ip_allowlist
+}
 _RATE_LIMIT_KEYS = {"requests_per_minute", "requests_per_day"}
 
 
@@ -149,6 +156,8 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
     raw = resolve_local_refs(p, raw)
     _unknown_keys(p, "", raw, _API_KEYS)
     name = _identifier(p, "name", raw.get("name"))
+    security_raw = raw.get("security")
+    seed_ip_allowlist = security_raw.get("ip_allowlist") if isinstance(security_raw, dict) else None
     if "openapi" in raw:
         imported = _openapi(p, raw["openapi"], name or "api", base_dir)
         raw_connection = _with_spec_base_url(raw.get("connection"), imported)
@@ -156,17 +165,18 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
             p.add("connection", "the spec names no usable server URL; give connection.base_url (or base_urls)")
             connection = None
         else:
-            connection = _connection(p, raw_connection)
+            connection = _connection(p, raw_connection, seed_ip_allowlist)
         endpoints = _imported_endpoints(p, imported, raw)
     else:
-        connection = _connection(p, raw.get("connection"))
+        connection = _connection(p, raw.get("connection"), seed_ip_allowlist)
         endpoints = _endpoints(p, raw.get("endpoints"))
-    auth = _authentication(p, raw.get("authentication"))
+    raw_connection_map = raw.get("connection") if isinstance(raw.get("connection"), dict) else {}
+    auth = parse_authentication(p, raw.get("authentication"), allow_http=raw_connection_map.get("allow_http") is True)
     security = _security(p, raw.get("security"))
     description = _string(p, "description", raw.get("description", ""))
     if name is None or connection is None or endpoints is None or security is None:
         return None
-    return ApiConfig(
+    api = ApiConfig(
         name=name,
         description=description,
         connection=connection,
@@ -178,6 +188,8 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
         informational=_informational(p, raw),
         tunnel=_tunnel(p, raw.get("tunnel")),
     )
+    check_reachable(p, api)
+    return api
 
 
 def _informational(p: Problems, raw: dict[str, Any]) -> Informational:
@@ -212,7 +224,8 @@ def _tunnel(p: Problems, raw: Any) -> Tunnel:
             "tunnel.enabled",
             "tunnels are not used: this sidecar runs next to the agent, inside your cluster, and calls the API "
             "directly; to reach an internal API from there, remove the tunnel and allow its private addresses "
-            "(security.ip_allowlist)",
+            "on purpose (connection.private_network: true, or their networks in connection.ip_allowlist / "
+            "security.ip_allowlist)",
         )
     return Tunnel(enabled=False, type=raw.get("type"), tunnel_id=raw.get("tunnel_id"))
 
@@ -233,6 +246,7 @@ def _openapi(p: Problems, raw: Any, api_name: str, base_dir: pathlib.Path | None
             return None
         selectors[key] = value
     allow_private = _flag(p, "openapi.allow_private_network", raw.get("allow_private_network", False))
+    allow_http = _flag(p, "openapi.allow_http", raw.get("allow_http", False))
     from ..openapi import SpecError, import_spec  # only configs that use a spec pay for the importer
 
     try:
@@ -243,6 +257,7 @@ def _openapi(p: Problems, raw: Any, api_name: str, base_dir: pathlib.Path | None
             include=selectors["include"],
             exclude=selectors["exclude"],
             allow_private_network=allow_private,
+            allow_http=allow_http,
         )
     except SpecError as exc:
         p.add("openapi.spec", str(exc))
@@ -291,7 +306,7 @@ def _validation(p: Problems, raw: Any) -> Validation:
     return Validation(response=mode)
 
 
-def _connection(p: Problems, raw: Any) -> Connection | None:
+def _connection(p: Problems, raw: Any, seed_ip_allowlist: Any = None) -> Connection | None:
     if not _mapping(p, "connection", raw, _CONNECTION_KEYS):
         return None
     base_urls: dict[str, str] = {}
@@ -325,7 +340,11 @@ def _connection(p: Problems, raw: Any) -> Connection | None:
     if not isinstance(verify, bool):
         p.add("connection.verify_ssl", f"must be true or false, not {verify!r}")
     return Connection(
-        base_urls=base_urls, timeout_ms=timeout_ms or 30_000, retry_attempts=retries, verify_ssl=verify is not False
+        base_urls=base_urls,
+        timeout_ms=timeout_ms or 30_000,
+        retry_attempts=retries,
+        verify_ssl=verify is not False,
+        **parse_connection_egress(p, raw, seed_ip_allowlist),
     )
 
 
@@ -511,10 +530,6 @@ def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Para
         p.add(f"{where}.parameters", f"path parameter {name!r} does not appear in path {path!r}")
 
 
-def _authentication(p: Problems, raw: Any) -> Authentication:
-    return parse_authentication(p, raw)
-
-
 def _security(p: Problems, raw: Any) -> Security | None:
     if raw is None:
         return Security()
@@ -535,11 +550,6 @@ def _security(p: Problems, raw: Any) -> Security | None:
             if "requests_per_day" in rl
             else None,
         )
-    if raw.get("ip_allowlist") is not None:
-        p.add(
-            "security.ip_allowlist",
-            "private addresses are not reachable yet: only null is accepted (egress opt-ins are coming)",
-        )
     defaults = Security()
     return Security(
         url_allowlist=tuple(allowlist),
@@ -552,6 +562,7 @@ def _security(p: Problems, raw: Any) -> Security | None:
             p, "security.max_request_bytes", raw.get("max_request_bytes", defaults.max_request_bytes)
         )
         or defaults.max_request_bytes,
+        response_headers=parse_response_headers(p, raw.get("response_headers")),
     )
 
 

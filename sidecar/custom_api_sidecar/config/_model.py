@@ -78,11 +78,26 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """``connection.tls``: a client certificate (mTLS) and/or the CA bundle this API trusts."""
+
+    client_cert: str | None = None  # a secret reference holding PEM
+    client_key: str | None = None  # a secret reference holding PEM
+    ca_bundle: str | None = None  # an absolute path, or a secret reference holding PEM
+
+
+@dataclass(frozen=True)
 class Connection:
     base_urls: dict[str, str]  # environment -> URL (draft already folded into sandbox)
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     retry_attempts: int = 0
     verify_ssl: bool = True
+    # Egress opt-ins (custom_api_sidecar.egress): plain http, non-public addresses, how to get there.
+    allow_http: bool = False
+    private_network: bool = False
+    ip_allowlist: tuple[str, ...] = ()  # CIDRs; allows exactly these non-public networks
+    proxy: str | None = None  # a forward proxy URL, or "direct"; None: HTTPS_PROXY/HTTP_PROXY/NO_PROXY
+    tls: TlsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -91,13 +106,26 @@ class RateLimit:
     requests_per_day: int | None = None
 
 
+# Response headers the agent never sees unless an API keeps them: it has no cookie jar, and a
+# session cookie must not carry one conversation into another.
+DEFAULT_DROPPED_RESPONSE_HEADERS = ("set-cookie", "set-cookie2")
+
+
+@dataclass(frozen=True)
+class ResponseHeaders:
+    """``security.response_headers``: more headers to drop, or default-dropped ones to keep."""
+
+    drop: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Security:
     url_allowlist: tuple[str, ...] = ()
     rate_limit: RateLimit | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    ip_allowlist: tuple[str, ...] | None = None  # seed 004; only null is accepted until egress opt-ins land
+    response_headers: ResponseHeaders = field(default_factory=ResponseHeaders)
 
 
 @dataclass(frozen=True)

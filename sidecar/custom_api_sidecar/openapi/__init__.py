@@ -40,12 +40,13 @@ def import_spec(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     allow_private_network: bool = False,
+    allow_http: bool = False,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ImportResult:
     """Import the operations of ``spec`` (a path, relative to ``base_dir``, or an http(s) URL)."""
     uri = to_uri(spec, base_dir)
-    resolver = Resolver(FetchPolicy(allow_private_network, timeout, max_bytes))
+    resolver = Resolver(FetchPolicy(allow_private_network, allow_http, timeout, max_bytes))
     document = resolver.document(uri)
     version = _version(document, display(uri))
     report = ImportReport(source=display(uri), version=version)

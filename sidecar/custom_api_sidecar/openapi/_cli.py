@@ -35,6 +35,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--allow-private-network", action="store_true", help="allow fetching the spec from a private/loopback address"
     )
+    parser.add_argument("--allow-http", action="store_true", help="allow fetching the spec over plain http")
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to fetch a spec URL (default 10)"
     )
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             include=args.include,
             exclude=args.exclude,
             allow_private_network=args.allow_private_network,
+            allow_http=args.allow_http,
             timeout=args.timeout,
         )
     except SpecError as exc:
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if not result.api["endpoints"]:
         print(f"custom-api-sidecar {COMMAND}: no operation could be imported; nothing written", file=sys.stderr)
         return 1
+    _carry_opt_ins(result, args)
     text = render(result)
     if args.output == "-":
         sys.stdout.write(text)
@@ -82,6 +85,24 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {args.output}: review it, then run `custom-api-sidecar validate {args.output}`", file=sys.stderr)
     return 0
+
+
+def _carry_opt_ins(result: ImportResult, args: argparse.Namespace) -> None:
+    """The base URL needs what fetching the spec needed (plain http, a private address):
+    carry the opt-ins the user gave on the command line into the API, and say so."""
+    from ..egress import literal_address, non_public_reason
+
+    connection = result.api.get("connection") or {}
+    parts = urlsplit(connection.get("base_url", ""))
+    address = literal_address(parts.hostname or "")
+    opt_ins = {}
+    if parts.scheme == "http" and args.allow_http:
+        opt_ins["allow_http"] = True
+    if address is not None and non_public_reason(address) and args.allow_private_network:
+        opt_ins["private_network"] = True
+    if opt_ins:
+        result.api["connection"] = {**opt_ins, **connection}
+        print(f"note: connection.{' and '.join(opt_ins)} set, as on the command line", file=sys.stderr)
 
 
 def _check_arguments(args: argparse.Namespace) -> str:

@@ -1,15 +1,14 @@
 """Reading spec documents from files and http(s) URLs, and parsing JSON or YAML.
 
-A URL is fetched with a total deadline and a size limit, and only from public
-addresses unless private ones are explicitly allowed: the host is resolved,
-every address checked, and the connection pinned to a checked address (so a
-second DNS answer cannot swap in 127.0.0.1). Redirects are followed by hand so
-each hop is checked the same way.
+A URL is fetched with a total deadline and a size limit, over https unless plain http is
+allowed, and only from public addresses unless private ones are explicitly allowed (the
+sidecar's one egress classifier, ``custom_api_sidecar.egress``): the host is resolved, every
+address checked, and the connection pinned to a checked address (so a second DNS answer cannot
+swap in 127.0.0.1). Redirects are followed by hand so each hop is checked the same way.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import pathlib
 import socket
@@ -21,6 +20,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 import httpx
 import yaml
 
+from ..egress import EgressPolicy, EgressRefused, literal_address
 from ._errors import SpecError
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -31,6 +31,7 @@ MAX_REDIRECTS = 5
 @dataclass(frozen=True)
 class FetchPolicy:
     allow_private_network: bool = False
+    allow_http: bool = False
     timeout: float = DEFAULT_TIMEOUT_SECONDS  # seconds for the whole fetch of one document
     max_bytes: int = DEFAULT_MAX_BYTES
 
@@ -95,6 +96,8 @@ def fetch_url(url: str, policy: FetchPolicy) -> tuple[bytes, str]:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise SpecError("only absolute http(s) URLs can be fetched", url)
+            if parts.scheme == "http" and not policy.allow_http:
+                raise SpecError("plain http is refused; use https (or allow it with allow_http / --allow-http)", url)
             address = _checked_address(parts.hostname, parts.port, policy, url)
             host = f"[{address}]" if ":" in address else address
             netloc = f"{host}:{parts.port}" if parts.port else host
@@ -135,39 +138,26 @@ def _read_limited(response: httpx.Response, max_bytes: int, deadline: float, url
 
 def _checked_address(hostname: str, port: int | None, policy: FetchPolicy, url: str) -> str:
     """Resolve ``hostname`` and return one address to connect to, refusing non-public ones."""
+    literal = literal_address(hostname)
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        try:
+            infos = socket.getaddrinfo(hostname, port or 443, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise SpecError(f"cannot resolve host {hostname!r}: {exc.strerror or exc}", url) from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     try:
-        infos = socket.getaddrinfo(hostname, port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise SpecError(f"cannot resolve host {hostname!r}: {exc.strerror or exc}", url) from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not policy.allow_private_network:
-        for address in addresses:
-            reason = non_public_reason(address)
-            if reason:
-                raise SpecError(
-                    f"refusing to fetch from {hostname!r}: it resolves to {address}, a {reason} address "
-                    "(allow it explicitly with allow_private_network / --allow-private-network)",
-                    url,
-                )
+        EgressPolicy(private_network=policy.allow_private_network).check(
+            hostname, [a for a in map(literal_address, addresses) if a is not None]
+        )
+    except EgressRefused as exc:
+        raise SpecError(
+            f"refusing to fetch: {str(exc).split(' (')[0]} (allow it explicitly with allow_private_network / "
+            "--allow-private-network)",
+            url,
+        ) from None
     return addresses[0]
-
-
-def non_public_reason(address: str) -> str:
-    """'' for a public unicast address, else why it is not one."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    for reason, flag in (
-        ("unspecified", ip.is_unspecified),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("private", ip.is_private),
-        ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved),
-    ):
-        if flag:
-            return reason
-    return "" if ip.is_global else "non-public"
 
 
 class _SpecLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]

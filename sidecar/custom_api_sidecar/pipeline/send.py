@@ -12,6 +12,7 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 
 import httpx
 from opentelemetry import propagate, trace
@@ -19,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
+from ..egress import Egress, EgressRefused
 from ..errors import SidecarError
 from ..registry import Operation, Registry
 from ..transport import TransportFactory, default_transport
@@ -38,6 +40,7 @@ class Send:
         self,
         registry: Registry,
         tracer: trace.Tracer,
+        egress: Mapping[str, Egress],
         transport_factory: TransportFactory = default_transport,
     ) -> None:
         self._tracer = tracer
@@ -45,7 +48,7 @@ class Send:
         # every conversation, and its auth and redirect machinery is per-call work
         # this stage never wants (redirects are not followed: they could carry
         # credentials elsewhere).
-        self._transports = {name: transport_factory(api.config) for name, api in registry.apis.items()}
+        self._transports = {name: transport_factory(api.config, egress[name]) for name, api in registry.apis.items()}
 
     async def aclose(self) -> None:
         await asyncio.gather(*(transport.aclose() for transport in self._transports.values()))
@@ -158,6 +161,11 @@ def _timeout(op: Operation, timeout: float, url: str) -> SidecarError:
 
 def _translate(exc: httpx.HTTPError, op: Operation, url: str) -> SidecarError:
     cause = _root_causes(exc)
+    refused = next((c for c in cause if isinstance(c, EgressRefused)), None)
+    if refused is not None:  # nothing was sent
+        return SidecarError(
+            ErrorCode.EGRESS_DENIED, f"{op.api.name}.{op.name}: {refused}", api=op.api.name, operation=op.name
+        )
     if any(isinstance(c, ssl.SSLError) for c in cause):
         code, what = ErrorCode.SSL_ERROR, "TLS handshake or certificate verification failed"
     elif any(isinstance(c, socket.gaierror) for c in cause):

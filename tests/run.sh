@@ -7,8 +7,13 @@ cd "$(dirname "$0")/.."
 if ! command -v openssl >/dev/null; then  # the TLS tests make a self-signed certificate
   apt-get update -qq && apt-get install -y -qq openssl >/dev/null
 fi
-if ! command -v ip >/dev/null; then  # the README walkthrough runs in its own network namespace
-  apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null
+# Debian packages the tests start: iproute2 (the README walkthrough runs in its own network
+# namespace), tinyproxy (a real forward proxy for the egress tests).
+missing=""
+command -v ip >/dev/null || missing="$missing iproute2"
+command -v tinyproxy >/dev/null || missing="$missing tinyproxy"
+if [ -n "$missing" ]; then
+  apt-get update -qq && apt-get install -y -qq $missing >/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv

@@ -227,6 +227,8 @@ def test_validate_ok():
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
         "examples/apis.yaml: OK: 2 APIs, 3 operations (environment sandbox)",
+        "  salesforce: egress: any private address but cloud metadata, plain http allowed",
+        "  stripe: egress: any private address but cloud metadata, plain http allowed",
         "secrets: 2 of 2 references resolve",
         "  ok   env://DEMO_CRM_TOKEN: resolved",
         "  ok   env://DEMO_PAYMENTS_KEY: resolved",

@@ -530,9 +530,17 @@ def test_url_timeout_and_size_limit(spec_server: str) -> None:
     with pytest.raises(SpecError, match=r"slow.yaml: timed out after 0.5 s"):
         import_spec(f"{spec_server}/slow.yaml", name="x", allow_private_network=True, allow_http=True, timeout=0.5)
     with pytest.raises(SpecError, match=r"big.json: is 2097154 bytes, over the 1048576-byte limit"):
-        import_spec(f"{spec_server}/big.json", name="x", allow_private_network=True, allow_http=True, max_bytes=1024 * 1024)
+        import_spec(
+            f"{spec_server}/big.json", name="x", allow_private_network=True, allow_http=True, max_bytes=1024 * 1024
+        )
     with pytest.raises(SpecError, match=r"big-chunked.json: is over the 1048576-byte limit"):
-        import_spec(f"{spec_server}/big-chunked.json", name="x", allow_private_network=True, allow_http=True, max_bytes=1024 * 1024)
+        import_spec(
+            f"{spec_server}/big-chunked.json",
+            name="x",
+            allow_private_network=True,
+            allow_http=True,
+            max_bytes=1024 * 1024,
+        )
 
 
 def test_a_fetched_spec_cannot_read_local_files(spec_server: str) -> None:

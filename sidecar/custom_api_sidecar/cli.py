@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from custom_api_client import DEFAULT_TARGET
 
 from .config import ENVIRONMENTS, ApiConfig, ConfigError, load_config
+from .config._egress_loader import may_reach_private
 from .config._model import ENVIRONMENT_ALIASES
 from .openapi import _cli as openapi_cli
 from .secrets._cli import add_vault_flags, check_references, vault_settings_from_flags
@@ -117,6 +118,8 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"{args.file}: OK: {len(registry.apis)} APIs, {operations} operations (environment {registry.environment})")
     for name, api in registry.apis.items():
         _print_informational(name, api.config)
+        http = ", plain http allowed" if api.config.connection.allow_http else ""
+        print(f"  {name}: egress: {may_reach_private(api.config)}{http}")
     return _report_secrets(sidecar.secrets, args.offline)
 
 

@@ -4,6 +4,7 @@ Routes:
   /echo/...            any method: JSON of what arrived (raw path, query, headers, body;
                        a body over 1 MB only as its length and SHA-256)
   /status/<code>       that status, with a small JSON body
+  /redirect?to=URL     302 to URL
   /bytes/<n>           n deterministic binary bytes (application/octet-stream)
   /empty               200 with an empty body
   /delay/<seconds>     waits, then 200
@@ -21,7 +22,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 def pattern_bytes(n: int) -> bytes:
@@ -65,6 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         if parts[0] == "echo" or "echo" in parts:
             self._json(200, {**record, "body": body.decode("utf-8", "replace") if "body_b64" in record else ""})
+        elif parts[0] == "redirect":  # /redirect?to=URL: a 302 to anywhere
+            target = dict(pair.split("=", 1) for pair in record["query"].split("&") if "=" in pair).get("to", "/")
+            self._json(302, {"redirect": True}, headers=[("Location", unquote(target))])
         elif parts[0] == "status":
             code = int(parts[1])
             self._json(code, {"status": code})

@@ -147,5 +147,5 @@ def may_reach_private(api: ApiConfig) -> str:
     if api.connection.ip_allowlist:
         return f"private networks {', '.join(api.connection.ip_allowlist)}"
     if api.connection.private_network:
-        return "any private address (not cloud metadata)"
+        return "any private address but cloud metadata"
     return "public addresses only"

@@ -83,8 +83,8 @@ def non_public_reason(address: IPAddress | str) -> str:
         ("link-local", ip.is_link_local),
         ("shared (carrier-grade NAT)", ip in SHARED_ADDRESS_SPACE),
         ("multicast", ip.is_multicast),
-        ("unique-local" if ip.version == 6 else "private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("unique-local" if ip.version == 6 else "private", ip.is_private),
     ):
         if flag:
             return reason

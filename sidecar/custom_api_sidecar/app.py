@@ -6,16 +6,22 @@ from typing import Protocol
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from .activity import Activity, ConnectionStatus
+from .audit import AccessLog, AuditLog
 from .auth import Authentications, build_authenticators
 from .config import Config
+from .conv_log import ConvLogSink
 from .describe import Catalog
 from .egress import Lookup, ProxySettings, build_egress, system_lookup, token_egress
+from .metrics import CallMetrics, Metrics
 from .pipeline import compose
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
 from .pipeline.build import BuildRequest
 from .pipeline.check_response import ValidateResponse
+from .pipeline.context import ConversationContext
 from .pipeline.observe import Observe
+from .pipeline.record import CallObserver, Record
 from .pipeline.resolve import Resolve
 from .pipeline.retry import Retry
 from .pipeline.security import RateLimiter, UrlAllowlist
@@ -54,11 +60,16 @@ class Sidecar:
         vault_settings: VaultSettings | None = None,
         proxies: ProxySettings | None = None,
         dns_lookup: Lookup = system_lookup,
+        metrics: Metrics | None = None,
+        audit: AuditLog | None = None,
+        access_log: bool = True,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
         ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable.
         ``proxies`` default to the ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables; ``dns_lookup``
-        is how upstream names resolve before the egress check (tests answer names themselves)."""
+        is how upstream names resolve before the egress check (tests answer names themselves).
+        ``metrics`` (from ``make_metrics``) feeds OTLP and ``/metrics``; ``audit`` writes the JSON audit
+        stream; ``access_log`` the human line per call."""
         self.config = config
         self.registry = Registry(config, environment)
         self.environment = self.registry.environment
@@ -86,9 +97,21 @@ class Sidecar:
         )
         self._services.append(self.authentications)  # after the secret store: tokens need client credentials
         self._services.append(ValidatorWarmup(self.registry.validators()))  # speeds validation up after start
+        self.metrics = metrics or Metrics(None, None)
+        self.connection_status = ConnectionStatus()
+        self.activity = Activity(self.registry, self.connection_status)
+        observers: list[CallObserver] = [CallMetrics(self.metrics.provider), self.activity]
+        if access_log:
+            observers.append(AccessLog())
+        if audit is not None:
+            observers.append(audit)
+            self._services.insert(0, audit)  # open before calls, closed (flushed) after the last one
+        self.conv_log = ConvLogSink(tracer, audit, self.metrics.provider)
         self.handle = compose(
             [
+                ConversationContext(),
                 Observe(tracer, self.environment),
+                Record(observers),
                 Resolve(self.registry),
                 BindArguments(),
                 BuildRequest(),
@@ -120,3 +143,4 @@ class Sidecar:
         await self._send.aclose()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
+        self.metrics.shutdown()

@@ -84,6 +84,10 @@ class Call:
     outbound: OutboundRequest | None = None
     timeout: float = 0.0  # effective total timeout in seconds (set by bind)
     deadline: float = 0.0  # time.monotonic() by which the whole call must finish
+    # Who is calling (gRPC metadata x-conversation-id / x-agent-id, checked by the context stage).
+    conversation_id: str = ""
+    agent_id: str = ""
+    attempts: int = 0  # HTTP requests sent to the upstream for this call (the send stage counts)
 
 
 @dataclass(slots=True)

@@ -96,6 +96,7 @@ class Send:
         remaining = call.deadline - time.monotonic()
         if remaining <= 0:
             raise _timeout(op, call.timeout, redacted)
+        call.attempts += 1
         request = httpx.Request(
             out.method,
             out.url(),

@@ -1,0 +1,189 @@
+"""Metrics with the OpenTelemetry SDK: exported over OTLP when configured, and rendered in the
+Prometheus text format for ``/metrics`` on the admin listener.
+
+- ``OTEL_METRICS_EXPORTER=otlp`` (or an ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
+  ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` with no ``OTEL_METRICS_EXPORTER=none``): pushed every
+  ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 60000) over OTLP/gRPC.
+- the admin listener on: a pull reader that ``/metrics`` renders on each scrape.
+- neither: no provider, and every instrument is the API's no-op.
+
+Attribute sets are bounded: API, operation, method, status, error code, host of a configured
+base URL; never a URL, an argument value or a secret.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    Gauge,
+    Histogram,
+    InMemoryMetricReader,
+    MetricReader,
+    PeriodicExportingMetricReader,
+    Sum,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+from .pipeline._call import Call
+from .pipeline.record import CallRecord
+
+METER_NAME = "custom_api_sidecar"
+# OpenTelemetry's advice for http.client.request.duration, in seconds.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+@dataclass
+class Metrics:
+    provider: MeterProvider | None
+    scrape: InMemoryMetricReader | None  # what /metrics renders; None without the admin listener
+
+    def prometheus_text(self) -> str:
+        return render_prometheus(self.scrape) if self.scrape is not None else ""
+
+    def shutdown(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+def make_metrics(admin: bool, env: Mapping[str, str] = os.environ) -> Metrics:
+    """A provider with the readers the environment and the admin listener ask for (or none)."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return Metrics(None, None)
+    readers: list[MetricReader] = []
+    scrape = InMemoryMetricReader() if admin else None
+    if scrape is not None:
+        readers.append(scrape)
+    names = [n.strip() for n in env.get("OTEL_METRICS_EXPORTER", "").split(",") if n.strip()]
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+    if "otlp" in names or (endpoint and not names):
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    if not readers:
+        return Metrics(None, None)
+    attributes = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "custom-api-sidecar"}
+    return Metrics(MeterProvider(metric_readers=readers, resource=Resource.create(attributes)), scrape)
+
+
+class CallMetrics:
+    """A call observer feeding the per-call instruments."""
+
+    def __init__(self, provider: metrics.MeterProvider | None = None) -> None:
+        meter = (provider or metrics.get_meter_provider()).get_meter(METER_NAME)
+        self._calls = meter.create_counter(
+            "custom_api_sidecar.calls", unit="{call}", description="Invoke calls by API, operation and outcome"
+        )
+        self._duration = meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of upstream HTTP calls (all attempts of one call)",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self._errors = meter.create_counter(
+            "custom_api_sidecar.errors", unit="{call}", description="Calls that ended in a sidecar error, by code"
+        )
+        self._retries = meter.create_counter(
+            "custom_api_sidecar.retries", unit="{request}", description="Upstream requests beyond the first"
+        )
+        self._rate_limited = meter.create_counter(
+            "custom_api_sidecar.rate_limited", unit="{call}", description="Calls refused by a rate limit"
+        )
+        self._in_flight = meter.create_up_down_counter(
+            "custom_api_sidecar.calls.in_flight", unit="{call}", description="Invoke calls in progress"
+        )
+
+    def started(self, call: Call) -> None:
+        self._in_flight.add(1, {"custom_api.api": call.request.api})
+
+    def finished(self, record: CallRecord) -> None:
+        api = {"custom_api.api": record.api}
+        self._in_flight.add(-1, api)
+        outcome = "ok" if record.ok else ("http_error" if record.error is None else "error")
+        self._calls.add(1, {**api, "custom_api.operation": record.operation, "outcome": outcome})
+        if record.error is not None:
+            self._errors.add(1, {**api, "error.type": record.error})
+            if record.error == "RATE_LIMITED":
+                self._rate_limited.add(1, api)
+        if record.attempts > 1:
+            self._retries.add(record.attempts - 1, api)
+        if record.method:
+            attributes: dict[str, str | int] = {**api, "http.request.method": record.method}
+            if record.status is not None:
+                attributes["http.response.status_code"] = record.status
+            if record.error is not None:
+                attributes["error.type"] = record.error
+            elif record.status is not None and record.status >= 400:
+                attributes["error.type"] = str(record.status)
+            self._duration.record(record.elapsed, attributes)
+
+
+def config_reloads(provider: metrics.MeterProvider | None = None) -> metrics.Counter:
+    """Counted by the config reloader, ``outcome`` ``applied`` or ``rejected``."""
+    meter = (provider or metrics.get_meter_provider()).get_meter(METER_NAME)
+    return meter.create_counter("custom_api_sidecar.config.reloads", unit="{reload}", description="Config reloads")
+
+
+# --- the Prometheus text format -----------------------------------------------------------
+
+_UNITS = {"s": "seconds", "ms": "milliseconds", "By": "bytes"}
+_INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def _name(name: str, unit: str) -> str:
+    base = _INVALID.sub("_", name)
+    suffix = _UNITS.get(unit)
+    return f"{base}_{suffix}" if suffix and not base.endswith(suffix) else base
+
+
+def _labels(attributes: Mapping[str, object], extra: str = "") -> str:
+    parts = [f'{_INVALID.sub("_", str(k))}="{_escape(str(v))}"' for k, v in sorted(attributes.items())]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def render_prometheus(reader: InMemoryMetricReader) -> str:
+    data = reader.get_metrics_data()
+    lines: list[str] = []
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                name = _name(metric.name, metric.unit or "")
+                points = metric.data
+                if isinstance(points, Sum):
+                    kind = "counter" if points.is_monotonic else "gauge"
+                    full = f"{name}_total" if points.is_monotonic else name
+                    lines += [f"# HELP {full} {metric.description}", f"# TYPE {full} {kind}"]
+                    lines += [f"{full}{_labels(p.attributes or {})} {_number(p.value)}" for p in points.data_points]
+                elif isinstance(points, Gauge):
+                    lines += [f"# HELP {name} {metric.description}", f"# TYPE {name} gauge"]
+                    lines += [f"{name}{_labels(p.attributes or {})} {_number(p.value)}" for p in points.data_points]
+                elif isinstance(points, Histogram):
+                    lines += [f"# HELP {name} {metric.description}", f"# TYPE {name} histogram"]
+                    for p in points.data_points:
+                        attributes = p.attributes or {}
+                        cumulative = 0
+                        for bound, count in zip((*p.explicit_bounds, math.inf), p.bucket_counts, strict=True):
+                            cumulative += count
+                            le = 'le="' + _number(float(bound)) + '"'
+                            lines.append(f"{name}_bucket{_labels(attributes, le)} {cumulative}")
+                        lines.append(f"{name}_sum{_labels(attributes)} {_number(p.sum)}")
+                        lines.append(f"{name}_count{_labels(attributes)} {p.count}")
+    return "\n".join(lines) + "\n"

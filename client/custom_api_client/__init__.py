@@ -13,21 +13,25 @@ sidecar shares: ``proto`` (the generated contract), ``values`` (the Value codec)
 from __future__ import annotations
 
 from . import errors
-from ._conv import AsyncConv, Conv, ConvLog
+from ._conv import AsyncConv, Conv
+from ._log import AsyncConvLog, ConvLog
 from ._request import RESERVED as RESERVED_ARGUMENTS
 from ._response import Headers, Response
 from ._target import DEFAULT_TARGET, TARGET_ENV
 from .errors import CustomApiError, HTTPError
 
 
-def connect(target: str | None = None) -> Conv:
-    """A synchronous ``conv``. ``target`` is a gRPC target: ``unix:///path``, ``host:port``."""
-    return Conv(target)
+def connect(target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None) -> Conv:
+    """A synchronous ``conv``. ``target`` is a gRPC target: ``unix:///path``, ``host:port``.
+    ``conversation_id`` / ``agent_id`` go with every call and log entry (``conv.set_context`` changes them)."""
+    return Conv(target, conversation_id=conversation_id, agent_id=agent_id)
 
 
-def connect_async(target: str | None = None) -> AsyncConv:
+def connect_async(
+    target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None
+) -> AsyncConv:
     """An asyncio ``conv``: ``await conv.api.<api>.<op>(...)``."""
-    return AsyncConv(target)
+    return AsyncConv(target, conversation_id=conversation_id, agent_id=agent_id)
 
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "RESERVED_ARGUMENTS",
     "TARGET_ENV",
     "AsyncConv",
+    "AsyncConvLog",
     "Conv",
     "ConvLog",
     "CustomApiError",

@@ -8,39 +8,21 @@ so an unknown API or operation surfaces as UnknownApi / UnknownOperation (with a
 from __future__ import annotations
 
 import builtins
-import logging
 from collections.abc import Iterable
 from typing import Any
 
 import grpc
 
+from ._context import CallContext
+from ._log import AsyncConvLog, ConvLog
 from ._request import build_invoke_request
 from ._response import Response, from_invoke_response
 from ._target import DEFAULT_DEADLINE_SECONDS, call_deadline, channel_options, resolve_target
-from ._tracing import outgoing_metadata
 from .discovery import api_dict
 from .errors import UnknownOperation, from_rpc_error
 from .proto import sidecar_pb2 as pb
 from .proto import sidecar_pb2_grpc
 from .tools import tool_definitions
-
-_log = logging.getLogger("custom_api.conv")
-
-
-class ConvLog:
-    """``conv.log.info/warning/error``: entries land next to the automatic request log."""
-
-    def __init__(self, logger: logging.Logger = _log) -> None:
-        self._logger = logger
-
-    def info(self, message: str, *args: Any) -> None:
-        self._logger.info(message, *args)
-
-    def warning(self, message: str, *args: Any) -> None:
-        self._logger.warning(message, *args)
-
-    def error(self, message: str, *args: Any) -> None:
-        self._logger.error(message, *args)
 
 
 class _Namespace:
@@ -142,17 +124,24 @@ class ApiNamespace(_Namespace):
 class Conv:
     """What ``connect()`` returns: ``conv.api`` and ``conv.log``."""
 
-    def __init__(self, target: str | None = None) -> None:
+    def __init__(
+        self, target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None
+    ) -> None:
         self.target = resolve_target(target)
+        self.context = CallContext(conversation_id, agent_id)
         self._channel = grpc.insecure_channel(self.target, options=channel_options())
         self._stub = sidecar_pb2_grpc.CustomApiSidecarStub(self._channel)
         self.api = ApiNamespace(self, Api)
-        self.log = ConvLog()
+        self.log = ConvLog(self._stub, lambda: self.context.metadata())
+
+    def set_context(self, *, conversation_id: str | None = None, agent_id: str | None = None) -> None:
+        """Attach a conversation (and agent) id to every later call and ``conv.log`` entry."""
+        self.context = CallContext(conversation_id, agent_id)
 
     def _invoke(self, request: pb.InvokeRequest) -> Response:
         try:
             reply = self._stub.Invoke(
-                request, timeout=call_deadline(request.timeout_seconds), metadata=outgoing_metadata()
+                request, timeout=call_deadline(request.timeout_seconds), metadata=self.context.metadata()
             )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
@@ -172,6 +161,7 @@ class Conv:
         return api_dict(reply.api)
 
     def close(self) -> None:
+        self.log.flush()  # bounded: queued conv.log entries get their chance first
         self._channel.close()
 
     def __enter__(self) -> Conv:
@@ -226,12 +216,19 @@ class AsyncApiNamespace(_Namespace):
 class AsyncConv:
     """What ``connect_async()`` returns. The channel opens on first use, inside the running loop."""
 
-    def __init__(self, target: str | None = None) -> None:
+    def __init__(
+        self, target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None
+    ) -> None:
         self.target = resolve_target(target)
+        self.context = CallContext(conversation_id, agent_id)
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
         self.api = AsyncApiNamespace(self, AsyncApi)
-        self.log = ConvLog()
+        self.log = AsyncConvLog(self._get_stub, lambda: self.context.metadata())
+
+    def set_context(self, *, conversation_id: str | None = None, agent_id: str | None = None) -> None:
+        """Attach a conversation (and agent) id to every later call and ``conv.log`` entry."""
+        self.context = CallContext(conversation_id, agent_id)
 
     def _get_stub(self) -> Any:
         if self._stub is None:
@@ -242,7 +239,7 @@ class AsyncConv:
     async def _invoke(self, request: pb.InvokeRequest) -> Response:
         try:
             reply = await self._get_stub().Invoke(
-                request, timeout=call_deadline(request.timeout_seconds), metadata=outgoing_metadata()
+                request, timeout=call_deadline(request.timeout_seconds), metadata=self.context.metadata()
             )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
@@ -262,6 +259,7 @@ class AsyncConv:
         return api_dict(reply.api)
 
     async def close(self) -> None:
+        await self.log.flush()
         if self._channel is not None:
             await self._channel.close()
 

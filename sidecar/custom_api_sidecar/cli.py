@@ -25,6 +25,9 @@ ENV_CONFIG = "CUSTOM_API_SIDECAR_CONFIG"
 ENV_ENVIRONMENT = "CUSTOM_API_SIDECAR_ENVIRONMENT"
 ENV_LISTEN = "CUSTOM_API_SIDECAR_LISTEN"
 ENV_LOG_LEVEL = "CUSTOM_API_SIDECAR_LOG_LEVEL"
+ENV_LOG_FORMAT = "CUSTOM_API_SIDECAR_LOG_FORMAT"
+ENV_AUDIT_FILE = "CUSTOM_API_SIDECAR_AUDIT_FILE"
+ENV_ADMIN_LISTEN = "CUSTOM_API_SIDECAR_ADMIN_LISTEN"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
 
 
@@ -47,6 +50,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket-mode", default="0600", help="unix socket permissions, octal (default 0600)")
     serve.add_argument(
         "--log-level", default=os.environ.get(ENV_LOG_LEVEL, "INFO"), help=f"(${ENV_LOG_LEVEL}, default INFO)"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get(ENV_LOG_FORMAT, "text"),
+        help=f"per call: a human access line on stderr (text), or a JSON audit record (json) (${ENV_LOG_FORMAT})",
+    )
+    serve.add_argument(
+        "--audit-file",
+        default=os.environ.get(ENV_AUDIT_FILE),
+        help="append JSON audit records to this file ('-': stdout, the default with --log-format json) "
+        f"(${ENV_AUDIT_FILE})",
+    )
+    serve.add_argument(
+        "--admin-listen",
+        default=os.environ.get(ENV_ADMIN_LISTEN),
+        help=f"host:port for /metrics and the dashboard; loopback unless --allow-remote; off by default "
+        f"(${ENV_ADMIN_LISTEN})",
     )
     add_vault_flags(serve)
 
@@ -156,8 +177,23 @@ def _tools(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_address(address: str, allow_remote: bool) -> tuple[str, int]:
+    """The admin listener's host and port (TCP only; loopback unless --allow-remote)."""
+    from .server import parse_listen
+
+    listener = parse_listen(address, allow_remote)
+    if listener.socket_path is not None:
+        raise ValueError(f"--admin-listen {address!r} must be host:port")
+    host, _, port = listener.address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from opentelemetry import metrics as otel_metrics
+
     from .app import Sidecar
+    from .audit import AuditLog
+    from .metrics import make_metrics
     from .server import ListenError, parse_listen, run, serve
     from .tracing import make_tracer_provider
 
@@ -169,11 +205,19 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         listeners = [parse_listen(address, args.allow_remote) for address in listen]
         socket_mode = int(args.socket_mode, 8)
+        admin = _admin_address(args.admin_listen, args.allow_remote) if args.admin_listen else None
+        metrics = make_metrics(admin=admin is not None)
+        if metrics.provider is not None:
+            otel_metrics.set_meter_provider(metrics.provider)  # the secret store's and OAuth2's counters too
+        audit_file = args.audit_file or ("-" if args.log_format == "json" else None)
         sidecar = Sidecar(
             load_config(args.config),
             args.environment,
             tracer_provider=make_tracer_provider(),
             vault_settings=vault_settings_from_flags(args),
+            metrics=metrics,
+            audit=AuditLog(audit_file) if audit_file else None,
+            access_log=args.log_format == "text",
         )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
@@ -182,7 +226,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
         return 2
     try:
-        run(serve(sidecar, listeners, grace=args.grace, socket_mode=socket_mode, announce=_announce))
+        # stdout carries only JSON when the audit stream is there; startup lines go to stderr then
+        announce = _announce_stderr if audit_file == "-" else _announce
+        run(serve(sidecar, listeners, grace=args.grace, socket_mode=socket_mode, announce=announce, admin=admin))
     except ListenError as exc:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
         return 2
@@ -191,6 +237,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _announce(line: str) -> None:
     print(line, flush=True)
+
+
+def _announce_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

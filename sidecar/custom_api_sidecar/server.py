@@ -27,9 +27,12 @@ from custom_api_client import DEFAULT_TARGET
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.proto import sidecar_pb2_grpc
 
+from .admin import AdminServer
 from .app import Sidecar
+from .conv_log import LEVELS
 from .errors import SidecarError
 from .pipeline import Call
+from .pipeline.context import read_context
 from .reflection import enable_reflection
 
 log = logging.getLogger("custom_api_sidecar")
@@ -85,6 +88,18 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
         )
 
     @translate_errors
+    async def Log(self, request: pb.LogRequest, context: grpc.aio.ServicerContext) -> pb.LogResponse:
+        metadata = tuple(context.invocation_metadata() or ())
+        conversation_id, agent_id = read_context(metadata)
+        if request.level not in LEVELS:
+            raise SidecarError(
+                pb.ErrorCode.INVALID_ARGUMENT, f"log level {request.level!r} is not one of {', '.join(LEVELS)}"
+            )
+        carrier = {key: value for key, value in metadata if isinstance(value, str)}
+        self._sidecar.conv_log.write(request.level, request.message, conversation_id, agent_id, carrier)
+        return pb.LogResponse()
+
+    @translate_errors
     async def ListApis(self, request: pb.ListApisRequest, context: grpc.aio.ServicerContext) -> pb.ListApisResponse:
         return self._sidecar.catalog.list_response
 
@@ -138,10 +153,18 @@ def _is_loopback(host: str) -> bool:
 class SidecarServer:
     """A started gRPC server around one Sidecar; ``ports`` maps TCP addresses to bound ports."""
 
-    def __init__(self, sidecar: Sidecar, listeners: list[Listener], socket_mode: int = 0o600) -> None:
+    def __init__(
+        self,
+        sidecar: Sidecar,
+        listeners: list[Listener],
+        socket_mode: int = 0o600,
+        admin: tuple[str, int] | None = None,
+    ) -> None:
+        """``admin``: host and port of the admin listener (/metrics and the dashboard), or None."""
         self.sidecar = sidecar
         self.listeners = listeners
         self.socket_mode = socket_mode
+        self.admin = AdminServer(sidecar, *admin) if admin is not None else None
         self.bound: list[str] = []
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
@@ -164,6 +187,11 @@ class SidecarServer:
 
     async def start(self) -> None:
         await self.sidecar.start()
+        if self.admin is not None:
+            try:
+                await self.admin.start()
+            except OSError as exc:
+                raise ListenError(f"cannot listen on the admin address: {exc.strerror or exc}") from exc
         self.server = server = self._make_server()
         for listener in self.listeners:
             path = listener.socket_path
@@ -191,6 +219,8 @@ class SidecarServer:
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(grace)
+        if self.admin is not None:
+            await self.admin.aclose()
         await self.sidecar.aclose()
         for listener in self.listeners:
             if listener.socket_path:
@@ -236,9 +266,10 @@ async def serve(
     grace: float = 10.0,
     socket_mode: int = 0o600,
     announce: Callable[[str], None] = print,
+    admin: tuple[str, int] | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return."""
-    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode)
+    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin)
     try:
         await server.start()
     except ListenError:
@@ -247,6 +278,9 @@ async def serve(
     apis = ", ".join(f"{name} ({len(api.operations)} operations)" for name, api in sidecar.registry.apis.items())
     announce(f"custom-api-sidecar listening on {', '.join(server.bound)}")
     announce(f"environment {sidecar.environment!r}; serving {len(sidecar.registry.apis)} APIs: {apis}")
+    if server.admin is not None:
+        host = admin[0] if admin else ""
+        announce(f"admin: dashboard and /metrics on http://{host}:{server.admin.bound_port}/")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

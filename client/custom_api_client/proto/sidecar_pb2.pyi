@@ -239,3 +239,15 @@ class ParameterDescription(_message.Message):
     required: bool
     description: str
     def __init__(self, name: _Optional[str] = ..., location: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+
+class LogRequest(_message.Message):
+    __slots__ = ("level", "message")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    level: str
+    message: str
+    def __init__(self, level: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class LogResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

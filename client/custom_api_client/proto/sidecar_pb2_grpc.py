@@ -49,6 +49,11 @@ class CustomApiSidecarStub:
                 request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.DescribeApiRequest.SerializeToString,
                 response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.DescribeApiResponse.FromString,
                 _registered_method=True)
+        self.Log = channel.unary_unary(
+                '/custom_api_sidecar.v1.CustomApiSidecar/Log',
+                request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogRequest.SerializeToString,
+                response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogResponse.FromString,
+                _registered_method=True)
 
 
 class CustomApiSidecarServicer:
@@ -78,6 +83,14 @@ class CustomApiSidecarServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Log(self, request, context):
+        """conv.log.info/warning/error: written to the audit stream beside the calls, and onto the
+        caller's trace. The conversation id travels as metadata (x-conversation-id), as for Invoke.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomApiSidecarServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_CustomApiSidecarServicer_to_server(servicer, server):
                     servicer.DescribeApi,
                     request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.DescribeApiRequest.FromString,
                     response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.DescribeApiResponse.SerializeToString,
+            ),
+            'Log': grpc.unary_unary_rpc_method_handler(
+                    servicer.Log,
+                    request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogRequest.FromString,
+                    response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class CustomApiSidecar:
             '/custom_api_sidecar.v1.CustomApiSidecar/DescribeApi',
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.DescribeApiRequest.SerializeToString,
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.DescribeApiResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Log(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/custom_api_sidecar.v1.CustomApiSidecar/Log',
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogRequest.SerializeToString,
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogResponse.FromString,
             options,
             channel_credentials,
             insecure,

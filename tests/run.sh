@@ -8,10 +8,12 @@ if ! command -v openssl >/dev/null; then  # the TLS tests make a self-signed cer
   apt-get update -qq && apt-get install -y -qq openssl >/dev/null
 fi
 # Debian packages the tests start: iproute2 (the README walkthrough runs in its own network
-# namespace), tinyproxy (a real forward proxy for the egress tests).
+# namespace), tinyproxy (a real forward proxy for the egress tests), chromium + chromedriver.
 missing=""
 command -v ip >/dev/null || missing="$missing iproute2"
 command -v tinyproxy >/dev/null || missing="$missing tinyproxy"
+command -v chromium >/dev/null || missing="$missing chromium"  # the dashboard test's browser
+command -v chromedriver >/dev/null || missing="$missing chromium-driver"
 if [ -n "$missing" ]; then
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null
 fi

@@ -13,7 +13,7 @@ from .config import Config
 from .conv_log import ConvLogSink
 from .describe import Catalog
 from .egress import Lookup, ProxySettings, build_egress, system_lookup, token_egress
-from .metrics import CallMetrics, Metrics
+from .metrics import CallMetrics, Metrics, observe_token_fetches
 from .pipeline import compose
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
@@ -76,8 +76,11 @@ class Sidecar:
         self.catalog = Catalog(self.registry)
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
+        self.metrics = metrics or Metrics(None, None)
         self.secrets = secret_store or build_secret_store(
-            VaultSettings.layered(vault_settings, VaultSettings.from_env(), config.vault), config.secrets
+            VaultSettings.layered(vault_settings, VaultSettings.from_env(), config.vault),
+            config.secrets,
+            meter_provider=self.metrics.provider,
         )
         self._services: list[Service] = [self.secrets]  # first: later services (OAuth2 tokens) read secrets
         proxies = proxies or ProxySettings.from_env()
@@ -97,7 +100,7 @@ class Sidecar:
         )
         self._services.append(self.authentications)  # after the secret store: tokens need client credentials
         self._services.append(ValidatorWarmup(self.registry.validators()))  # speeds validation up after start
-        self.metrics = metrics or Metrics(None, None)
+        observe_token_fetches(self.authentications.by_api, self.metrics.provider)
         self.connection_status = ConnectionStatus()
         self.activity = Activity(self.registry, self.connection_status)
         observers: list[CallObserver] = [CallMetrics(self.metrics.provider), self.activity]

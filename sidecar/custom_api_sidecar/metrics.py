@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from opentelemetry import metrics
@@ -122,6 +122,27 @@ class CallMetrics:
             elif record.status is not None and record.status >= 400:
                 attributes["error.type"] = str(record.status)
             self._duration.record(record.elapsed, attributes)
+
+
+def observe_token_fetches(authenticators: Mapping[str, object], provider: metrics.MeterProvider | None = None) -> None:
+    """``custom_api_sidecar.oauth2.token_fetches`` per OAuth2 API, read from each token manager's
+    own count at collection time (nothing on the call path)."""
+    sources = {name: auth for name, auth in authenticators.items() if hasattr(auth, "fetches")}
+    if not sources:
+        return
+
+    def observe(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        return [
+            metrics.Observation(getattr(auth, "fetches", 0), {"custom_api.api": name}) for name, auth in sources.items()
+        ]
+
+    meter = (provider or metrics.get_meter_provider()).get_meter(METER_NAME)
+    meter.create_observable_counter(
+        "custom_api_sidecar.oauth2.token_fetches",
+        callbacks=[observe],
+        unit="{request}",
+        description="OAuth2 token requests made to the token endpoint",
+    )
 
 
 def config_reloads(provider: metrics.MeterProvider | None = None) -> metrics.Counter:

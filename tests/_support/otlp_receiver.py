@@ -1,4 +1,4 @@
-"""A tiny OTLP/gRPC trace receiver on 127.0.0.1, standing in for a collector (or Jaeger's :4317)."""
+"""A tiny OTLP/gRPC receiver (traces and metrics) on 127.0.0.1, standing in for a collector (or Jaeger's :4317)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -64,6 +65,17 @@ class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+class _MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, receiver: OtlpReceiver) -> None:
+        self._receiver = receiver
+
+    def Export(self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: grpc.ServicerContext) -> Any:
+        with self._receiver._changed:
+            self._receiver.metric_requests.append(request)
+            self._receiver._changed.notify_all()
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 class OtlpReceiver:
     """Collects every ExportTraceServiceRequest; ``endpoint`` is what OTEL_EXPORTER_OTLP_ENDPOINT wants."""
 
@@ -71,8 +83,10 @@ class OtlpReceiver:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.metric_requests: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Servicer(self), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server.start()
@@ -109,6 +123,16 @@ class OtlpReceiver:
                 raise AssertionError(f"OTLP receiver: condition not met within {timeout:g} s; got {len(spans)} spans")
             with self._changed:
                 self._changed.wait(min(remaining, 0.1))
+
+    def metric_names(self) -> set[str]:
+        with self._lock:
+            return {
+                metric.name
+                for request in self.metric_requests
+                for resource in request.resource_metrics
+                for scope in resource.scope_metrics
+                for metric in scope.metrics
+            }
 
     def stop(self) -> None:
         self._server.stop(0).wait(5)

@@ -12,7 +12,9 @@ from custom_api_sidecar import Sidecar, SidecarServer, parse_config, parse_liste
 
 
 class ThreadedSidecar:
-    def __init__(self, sidecar: Sidecar, socket_path: str, tcp: bool = True) -> None:
+    def __init__(
+        self, sidecar: Sidecar, socket_path: str, tcp: bool = True, admin: tuple[str, int] | None = None
+    ) -> None:
         self.sidecar = sidecar
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -20,9 +22,10 @@ class ThreadedSidecar:
         listeners = [parse_listen(f"unix://{socket_path}")]
         if tcp:
             listeners.append(parse_listen("127.0.0.1:0"))
-        self.server = SidecarServer(sidecar, listeners)
+        self.server = SidecarServer(sidecar, listeners, admin=admin)
         self.run(self.server.start())
         self.unix_target = f"unix://{socket_path}"
+        self.admin_url = f"http://127.0.0.1:{self.server.admin.bound_port}" if self.server.admin else None
         self.tcp_target = self.server.bound[1] if tcp else None
 
     def run(self, coro: Any, timeout: float = 30) -> Any:
@@ -34,9 +37,15 @@ class ThreadedSidecar:
         self._thread.join(10)
 
 
-def start_sidecar(config_text: str, socket_path: str, environment: str = "sandbox", **kwargs: Any) -> ThreadedSidecar:
+def start_sidecar(
+    config_text: str,
+    socket_path: str,
+    environment: str = "sandbox",
+    admin: tuple[str, int] | None = None,
+    **kwargs: Any,
+) -> ThreadedSidecar:
     sidecar = Sidecar(parse_config(config_text, "test.yaml"), environment, **kwargs)
-    return ThreadedSidecar(sidecar, socket_path)
+    return ThreadedSidecar(sidecar, socket_path, admin=admin)
 
 
 def closed_port() -> int:

@@ -1,12 +1,17 @@
 """The canary test: every auth type runs with recognizable secret values, and none of them appears
 anywhere the agent (responses, URLs, errors), the logs (every logger at DEBUG, the access log
-included) or the exported spans (names, attributes, events, statuses) can see, while the upstream
-did receive each one, so the test cannot pass by sending nothing."""
+included), the exported spans (names, attributes, events, statuses), the audit stream, /metrics,
+the dashboard (page and JSON) or a connection test's results can see, while the upstream did
+receive each one, so the test cannot pass by sending nothing."""
 
 from __future__ import annotations
 
+import json
 import logging
+import pathlib
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -15,7 +20,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from custom_api_client import Response, connect, errors
+from custom_api_sidecar.audit import AuditLog
 from custom_api_sidecar.auth import ClientCredentials
+from custom_api_sidecar.connection_check import ConnectionChecker, reports_json
+from custom_api_sidecar.metrics import make_metrics
 from custom_api_sidecar.secrets import build_secret_store
 from tests._support.oauth2_server import OAuth2MockServer, ProtectedApi
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar
@@ -85,16 +93,43 @@ def canary_config(upstream: Upstream, issuer: OAuth2MockServer, protected: Prote
 
 
 @pytest.fixture(scope="module")
-def running(upstream, issuer, protected, exporter) -> Iterator[ThreadedSidecar]:
+def audit_file(tmp_path_factory) -> pathlib.Path:
+    return tmp_path_factory.mktemp("canary-audit") / "audit.jsonl"
+
+
+@pytest.fixture(scope="module")
+def running(upstream, issuer, protected, exporter, audit_file) -> Iterator[ThreadedSidecar]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     store = build_secret_store(environ=SECRETS)
     with tempfile.TemporaryDirectory() as tmp:
         sidecar = start_sidecar(
-            canary_config(upstream, issuer, protected), f"{tmp}/s.sock", tracer_provider=provider, secret_store=store
+            canary_config(upstream, issuer, protected),
+            f"{tmp}/s.sock",
+            tracer_provider=provider,
+            secret_store=store,
+            audit=AuditLog(str(audit_file), flush_interval=0.05),
+            metrics=make_metrics(admin=True, env={}),
+            admin=("127.0.0.1", 0),
         )
         yield sidecar
         sidecar.stop()
+
+
+def operator_views(running: ThreadedSidecar, audit_file: pathlib.Path) -> list[str]:
+    """What operators see: the audit stream, /metrics, the dashboard page and JSON, and a
+    connection test's results (over the RPC, and as the CLI prints them)."""
+    time.sleep(0.2)  # the audit writer flushes every 0.05 s
+    texts = [audit_file.read_text() if audit_file.exists() else ""]
+    for path in ("/metrics", "/", "/api/apis", "/api/calls"):
+        with urllib.request.urlopen(running.admin_url + path, timeout=5) as response:
+            texts.append(response.read().decode())
+    with connect(running.unix_target) as conv:
+        texts.append(json.dumps(conv.api.test_connection()))
+    reports = running.run(ConnectionChecker(running.sidecar).run())
+    texts += [reports_json(reports), *(report.as_text() for report in reports)]
+    assert '"type":"call"' in texts[0]  # the audit stream did record the calls
+    return texts
 
 
 @pytest.fixture
@@ -104,12 +139,13 @@ def conv(running):
 
 
 @pytest.fixture
-def seen(caplog, exporter, running) -> Iterator[list[str]]:
+def seen(caplog, exporter, running, audit_file) -> Iterator[list[str]]:
     """Collects what the agent saw; at teardown adds every log record and span, then checks for secrets."""
     exporter.clear()
     caplog.set_level(logging.DEBUG)  # every logger, the access log and httpx included
     agent: list[str] = []
     yield agent
+    agent.extend(operator_views(running, audit_file))
     tokens = [source._token.value for source in oauth_sources(running) if source._token is not None]
     forbidden = [*SECRETS.values(), *tokens]
     records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]

@@ -42,7 +42,7 @@ def test_unknown_field():
     """)
     assert out == [
         "apis.yaml: api 'crm': colour: unknown field; allowed: authentication, connection, description, "
-        "display_name, endpoints, id, metadata, name, openapi, security, tunnel, user_id, validation"
+        "display_name, endpoints, health_check, id, metadata, name, openapi, security, tunnel, user_id, validation"
     ]
 
 

@@ -16,6 +16,7 @@ from . import errors
 from ._conv import AsyncConv, Conv
 from ._log import AsyncConvLog, ConvLog
 from ._request import RESERVED as RESERVED_ARGUMENTS
+from ._request import build_invoke_request
 from ._response import Headers, Response
 from ._target import DEFAULT_TARGET, TARGET_ENV
 from .errors import CustomApiError, HTTPError
@@ -46,6 +47,7 @@ __all__ = [
     "HTTPError",
     "Headers",
     "Response",
+    "build_invoke_request",
     "connect",
     "connect_async",
     "errors",

@@ -18,11 +18,13 @@ from ._log import AsyncConvLog, ConvLog
 from ._request import build_invoke_request
 from ._response import Response, from_invoke_response
 from ._target import DEFAULT_DEADLINE_SECONDS, call_deadline, channel_options, resolve_target
-from .discovery import api_dict
+from .discovery import api_dict, check_result_dict
 from .errors import UnknownOperation, from_rpc_error
 from .proto import sidecar_pb2 as pb
 from .proto import sidecar_pb2_grpc
 from .tools import tool_definitions
+
+TEST_DEADLINE_SECONDS = 120.0  # every check of every API, one after another
 
 
 class _Namespace:
@@ -115,6 +117,10 @@ class ApiNamespace(_Namespace):
     def list(self) -> list[str]:
         return [api.name for api in self._conv._list_apis().apis]
 
+    def test_connection(self, apis: Iterable[str] | None = None) -> builtins.list[dict[str, Any]]:
+        """Seed 004's "Test Connection" checklist per API (default: all), run by the sidecar."""
+        return self._conv._test_connection(list(apis or ()))
+
     def tools(self, format: str = "openai", apis: Iterable[str] | None = None) -> builtins.list[dict[str, Any]]:
         """LLM tool definitions for every operation of ``apis`` (default: all APIs)."""
         names = self.list() if apis is None else list(apis)
@@ -152,6 +158,15 @@ class Conv:
             return self._stub.ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
+
+    def _test_connection(self, apis: list[str]) -> list[dict[str, Any]]:
+        try:
+            reply = self._stub.TestConnection(
+                pb.TestConnectionRequest(apis=apis), timeout=TEST_DEADLINE_SECONDS, metadata=self.context.metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+        return [check_result_dict(result) for result in reply.apis]
 
     def _describe(self, api: str) -> dict[str, Any]:
         try:
@@ -208,6 +223,9 @@ class AsyncApiNamespace(_Namespace):
     async def list(self) -> list[str]:
         return [api.name for api in (await self._conv._list_apis()).apis]
 
+    async def test_connection(self, apis: Iterable[str] | None = None) -> builtins.list[dict[str, Any]]:
+        return await self._conv._test_connection(list(apis or ()))
+
     async def tools(self, format: str = "openai", apis: Iterable[str] | None = None) -> builtins.list[dict[str, Any]]:
         names = await self.list() if apis is None else list(apis)
         return tool_definitions([await self._conv._describe(name) for name in names], format)
@@ -250,6 +268,15 @@ class AsyncConv:
             return await self._get_stub().ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
+
+    async def _test_connection(self, apis: list[str]) -> list[dict[str, Any]]:
+        try:
+            reply = await self._get_stub().TestConnection(
+                pb.TestConnectionRequest(apis=apis), timeout=TEST_DEADLINE_SECONDS, metadata=self.context.metadata()
+            )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+        return [check_result_dict(result) for result in reply.apis]
 
     async def _describe(self, api: str) -> dict[str, Any]:
         try:

@@ -44,3 +44,17 @@ def api_dict(api: Any) -> dict[str, Any]:
     if api.informational_json:  # seed 004's id, user_id, metadata: for people, never used for calls
         out["informational"] = json.loads(api.informational_json)
     return out
+
+
+def check_result_dict(result: Any) -> dict[str, Any]:
+    """One API's TestConnection result as a plain dict."""
+    return {
+        "api": result.api,
+        "base_url": result.base_url,
+        "ok": result.ok,
+        "summary": result.summary,
+        "checks": [
+            {"name": c.name, "status": c.status, "detail": c.detail, "elapsed_ms": round(c.elapsed_seconds * 1000, 1)}
+            for c in result.checks
+        ],
+    }

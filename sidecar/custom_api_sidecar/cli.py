@@ -85,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_argument("--format", choices=("openai", "anthropic", "mcp"), default="openai")
     tools.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
 
+    test = sub.add_parser(
+        "test", help="test each API's connection: DNS, TCP, TLS, credentials, safe endpoints, response schemas"
+    )
+    test.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
+    _environment_flag(test)
+    test.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
+    test.add_argument("--format", choices=("text", "json"), default="text")
+    add_vault_flags(test)
+
     openapi_cli.add_parser(sub)
     return parser
 
@@ -107,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "validate":
         return _validate(args)
+    if args.command == "test":
+        return _test(args)
     if args.command == "tools":
         return _tools(args)
     return _serve(args)
@@ -175,6 +186,47 @@ def _tools(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(tools, indent=2, ensure_ascii=False))
     return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    """Exit 0 when every check of every API passed (skipped ones aside), 1 otherwise, 2 on bad usage."""
+    from .app import Sidecar
+    from .connection_check import ConnectionChecker, reports_json
+    from .errors import SidecarError
+    from .server import run
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.config:
+        print(f"custom-api-sidecar test: give --config FILE or set ${ENV_CONFIG}", file=sys.stderr)
+        return 2
+    try:
+        sidecar = Sidecar(
+            load_config(args.config), args.environment, vault_settings=vault_settings_from_flags(args), access_log=False
+        )
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"custom-api-sidecar test: {exc}", file=sys.stderr)
+        return 2
+
+    async def check() -> list:
+        await sidecar.start()
+        try:
+            return await ConnectionChecker(sidecar).run(args.api)
+        finally:
+            await sidecar.aclose()
+
+    try:
+        reports = run(check())
+    except SidecarError as exc:  # an --api that is not configured
+        print(f"custom-api-sidecar test: {exc.message}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(reports_json(reports))
+    else:
+        print("\n".join(report.as_text() for report in reports))
+    return 0 if all(report.ok for report in reports) else 1
 
 
 def _admin_address(address: str, allow_remote: bool) -> tuple[str, int]:

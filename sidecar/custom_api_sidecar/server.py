@@ -29,6 +29,7 @@ from custom_api_client.proto import sidecar_pb2_grpc
 
 from .admin import AdminServer
 from .app import Sidecar
+from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
 from .errors import SidecarError
 from .pipeline import Call
@@ -98,6 +99,27 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
         carrier = {key: value for key, value in metadata if isinstance(value, str)}
         self._sidecar.conv_log.write(request.level, request.message, conversation_id, agent_id, carrier)
         return pb.LogResponse()
+
+    @translate_errors
+    async def TestConnection(
+        self, request: pb.TestConnectionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TestConnectionResponse:
+        reports = await ConnectionChecker(self._sidecar).run(list(request.apis) or None)
+        return pb.TestConnectionResponse(
+            apis=[
+                pb.ApiCheckResult(
+                    api=r.api,
+                    ok=r.ok,
+                    summary=r.summary,
+                    base_url=r.base_url,
+                    checks=[
+                        pb.CheckResult(name=c.name, status=c.status, detail=c.detail, elapsed_seconds=c.elapsed)
+                        for c in r.checks
+                    ],
+                )
+                for r in reports
+            ]
+        )
 
     @translate_errors
     async def ListApis(self, request: pb.ListApisRequest, context: grpc.aio.ServicerContext) -> pb.ListApisResponse:

@@ -251,3 +251,41 @@ class LogRequest(_message.Message):
 class LogResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class TestConnectionRequest(_message.Message):
+    __slots__ = ("apis",)
+    APIS_FIELD_NUMBER: _ClassVar[int]
+    apis: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, apis: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TestConnectionResponse(_message.Message):
+    __slots__ = ("apis",)
+    APIS_FIELD_NUMBER: _ClassVar[int]
+    apis: _containers.RepeatedCompositeFieldContainer[ApiCheckResult]
+    def __init__(self, apis: _Optional[_Iterable[_Union[ApiCheckResult, _Mapping]]] = ...) -> None: ...
+
+class ApiCheckResult(_message.Message):
+    __slots__ = ("api", "ok", "summary", "checks", "base_url")
+    API_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    api: str
+    ok: bool
+    summary: str
+    checks: _containers.RepeatedCompositeFieldContainer[CheckResult]
+    base_url: str
+    def __init__(self, api: _Optional[str] = ..., ok: _Optional[bool] = ..., summary: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., base_url: _Optional[str] = ...) -> None: ...
+
+class CheckResult(_message.Message):
+    __slots__ = ("name", "status", "detail", "elapsed_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    status: str
+    detail: str
+    elapsed_seconds: float
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ...) -> None: ...

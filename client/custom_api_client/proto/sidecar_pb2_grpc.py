@@ -54,6 +54,11 @@ class CustomApiSidecarStub:
                 request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogRequest.SerializeToString,
                 response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogResponse.FromString,
                 _registered_method=True)
+        self.TestConnection = channel.unary_unary(
+                '/custom_api_sidecar.v1.CustomApiSidecar/TestConnection',
+                request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionRequest.SerializeToString,
+                response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionResponse.FromString,
+                _registered_method=True)
 
 
 class CustomApiSidecarServicer:
@@ -91,6 +96,13 @@ class CustomApiSidecarServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TestConnection(self, request, context):
+        """Seed 004's "Test Connection": DNS, TCP, TLS, credentials, each safe endpoint, response schemas.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomApiSidecarServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +125,11 @@ def add_CustomApiSidecarServicer_to_server(servicer, server):
                     servicer.Log,
                     request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogRequest.FromString,
                     response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogResponse.SerializeToString,
+            ),
+            'TestConnection': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestConnection,
+                    request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionRequest.FromString,
+                    response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +240,33 @@ class CustomApiSidecar:
             '/custom_api_sidecar.v1.CustomApiSidecar/Log',
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogRequest.SerializeToString,
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.LogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestConnection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/custom_api_sidecar.v1.CustomApiSidecar/TestConnection',
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionRequest.SerializeToString,
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ file never produces a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import keyword
 import logging
@@ -51,7 +52,7 @@ _log = logging.getLogger(__name__)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
-RESERVED_NAMES = frozenset({"list", "schema", "tools"})
+RESERVED_NAMES = frozenset({"list", "schema", "tools", "test_connection"})
 # Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
 RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 
@@ -70,6 +71,7 @@ _API_KEYS = {
     "user_id",
     "metadata",
     "tunnel",
+    "health_check",
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
 _OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http"}
@@ -86,6 +88,7 @@ _ENDPOINT_KEYS = {
     "request_content_type",
     "request_body_required",
     "background",
+    "test_arguments",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg"}
 _SECURITY_KEYS = {
@@ -189,6 +192,12 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
         tunnel=_tunnel(p, raw.get("tunnel")),
     )
     check_reachable(p, api)
+    health_check = raw.get("health_check")
+    if health_check is not None:
+        if health_check not in {e.name for e in endpoints}:
+            p.add("health_check", f"{health_check!r} is not one of this API's operations")
+        else:
+            api = dataclasses.replace(api, health_check=health_check)
     return api
 
 
@@ -418,7 +427,17 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         request_content_type=_content_type(p, where, raw.get("request_content_type", REQUEST_CONTENT_TYPES[0])),
         request_body_required=_flag(p, f"{where}.request_body_required", raw.get("request_body_required", False)),
         background=_flag(p, f"{where}.background", raw.get("background", False)),
+        test_arguments=_test_arguments(p, f"{where}.test_arguments", raw.get("test_arguments")),
     )
+
+
+def _test_arguments(p: Problems, field: str, raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
+        p.add(field, "must be a mapping of argument name to value")
+        return None
+    return raw
 
 
 def _content_type(p: Problems, where: str, value: Any) -> str:

@@ -75,6 +75,9 @@ class Endpoint:
     # Seed 003 "run in background": kept from the config; calls are synchronous until
     # background execution lands.
     background: bool = False
+    # Arguments the connection test may call this operation with (then it is called even if it
+    # is not a GET/HEAD); None: called only when safe (GET/HEAD with no required argument).
+    test_arguments: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ class ApiConfig:
     security: Security = field(default_factory=Security)
     validation: Validation = field(default_factory=Validation)
     display_name: str = ""  # seed 004's `name` when `slug` is the code name
+    health_check: str = ""  # the operation the connection test uses to check authentication
     informational: Informational = field(default_factory=Informational)
     tunnel: Tunnel = field(default_factory=Tunnel)
 

@@ -31,7 +31,7 @@ class ValidateResponse:
         validator = op.response_validator
         if validator is None or not 200 <= response.status_code < 300 or not response.body:
             return response
-        problem = _mismatch(validator, response)
+        problem = mismatch(validator, response)
         if problem is None:
             return response
         where, what = problem
@@ -47,7 +47,8 @@ class ValidateResponse:
         return response
 
 
-def _mismatch(validator: SchemaValidator, response: UpstreamResponse) -> tuple[str, str] | None:
+def mismatch(validator: SchemaValidator, response: UpstreamResponse) -> tuple[str, str] | None:
+    """Where and how a 2xx body fails its schema (never quoting the body); None when it matches."""
     content_type = next((v for k, v in response.headers if k.lower() == "content-type"), "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type and not (media_type == "application/json" or media_type.endswith("+json")):

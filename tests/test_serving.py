@@ -265,3 +265,30 @@ def test_a_stale_socket_is_replaced(tmp_path, upstream):
             assert conv.api.upstream.delay(0).ok
     finally:
         proc.kill()
+
+
+def test_health_only_listener_serves_health_and_nothing_else(tmp_path, upstream):
+    """For kubelet's grpc probes, which connect to the pod IP: health is served there, Invoke,
+    ListApis and reflection are not (they stay on the socket and loopback)."""
+    proc = SidecarProcess(tmp_path, upstream.url, "--health-listen", "127.0.0.1:0")
+    try:
+        line = proc._readline(time.monotonic() + 10).strip()
+        assert line.startswith("health (grpc.health.v1 only) on 127.0.0.1:")
+        target = line.rsplit(" ", 1)[1]
+        with grpc.insecure_channel(target) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            for method, request in (
+                ("/custom_api_sidecar.v1.CustomApiSidecar/ListApis", b""),
+                ("/custom_api_sidecar.v1.CustomApiSidecar/Invoke", b""),
+                ("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None),
+            ):
+                with pytest.raises(grpc.RpcError) as caught:
+                    if request is None:
+                        list(channel.stream_stream(method)(iter([b""]), timeout=5))
+                    else:
+                        channel.unary_unary(method)(request, timeout=5)
+                assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED, method
+        assert proc.terminate() == 0
+    finally:
+        proc.kill()

@@ -28,6 +28,7 @@ ENV_LOG_LEVEL = "CUSTOM_API_SIDECAR_LOG_LEVEL"
 ENV_LOG_FORMAT = "CUSTOM_API_SIDECAR_LOG_FORMAT"
 ENV_AUDIT_FILE = "CUSTOM_API_SIDECAR_AUDIT_FILE"
 ENV_ADMIN_LISTEN = "CUSTOM_API_SIDECAR_ADMIN_LISTEN"
+ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
 
 
@@ -68,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(ENV_ADMIN_LISTEN),
         help=f"host:port for /metrics and the dashboard; loopback unless --allow-remote; off by default "
         f"(${ENV_ADMIN_LISTEN})",
+    )
+    serve.add_argument(
+        "--health-listen",
+        default=os.environ.get(ENV_HEALTH_LISTEN),
+        help="host:port serving grpc.health.v1 only, for kubelet grpc probes (may be 0.0.0.0: nothing else is "
+        f"served there); off by default (${ENV_HEALTH_LISTEN})",
     )
     add_vault_flags(serve)
 
@@ -258,6 +265,9 @@ def _serve(args: argparse.Namespace) -> int:
         listeners = [parse_listen(address, args.allow_remote) for address in listen]
         socket_mode = int(args.socket_mode, 8)
         admin = _admin_address(args.admin_listen, args.allow_remote) if args.admin_listen else None
+        health_listen = parse_listen(args.health_listen, allow_remote=True).address if args.health_listen else None
+        if health_listen and health_listen.startswith("unix:"):
+            raise ValueError(f"--health-listen {args.health_listen!r} must be host:port")
         metrics = make_metrics(admin=admin is not None)
         if metrics.provider is not None:
             otel_metrics.set_meter_provider(metrics.provider)  # the secret store's and OAuth2's counters too
@@ -280,7 +290,17 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         # stdout carries only JSON when the audit stream is there; startup lines go to stderr then
         announce = _announce_stderr if audit_file == "-" else _announce
-        run(serve(sidecar, listeners, grace=args.grace, socket_mode=socket_mode, announce=announce, admin=admin))
+        run(
+            serve(
+                sidecar,
+                listeners,
+                grace=args.grace,
+                socket_mode=socket_mode,
+                announce=announce,
+                admin=admin,
+                health_listen=health_listen,
+            )
+        )
     except ListenError as exc:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
         return 2

@@ -181,13 +181,19 @@ class SidecarServer:
         listeners: list[Listener],
         socket_mode: int = 0o600,
         admin: tuple[str, int] | None = None,
+        health_listen: str | None = None,
     ) -> None:
-        """``admin``: host and port of the admin listener (/metrics and the dashboard), or None."""
+        """``admin``: host and port of the admin listener (/metrics and the dashboard), or None.
+        ``health_listen``: host:port of a listener that serves grpc.health.v1 and nothing else
+        (kubelet's grpc probes connect to the pod IP, while Invoke stays on the socket/loopback)."""
         self.sidecar = sidecar
         self.listeners = listeners
         self.socket_mode = socket_mode
         self.admin = AdminServer(sidecar, *admin) if admin is not None else None
+        self.health_listen = health_listen
+        self.health_server: grpc.aio.Server | None = None
         self.bound: list[str] = []
+        self.bound_health = ""
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
 
@@ -229,6 +235,12 @@ class SidecarServer:
             finally:
                 os.umask(old)
             self.bound.append(listener.address)
+        if self.health_listen:
+            self.health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)  # the same statuses
+            port = _add_port(self.health_server, self.health_listen)
+            self.bound_health = f"{self.health_listen.rpartition(':')[0]}:{port}"
+            await self.health_server.start()
         await server.start()
         for listener in self.listeners:
             if listener.socket_path:
@@ -243,6 +255,8 @@ class SidecarServer:
             await self.server.stop(grace)
         if self.admin is not None:
             await self.admin.aclose()
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         await self.sidecar.aclose()
         for listener in self.listeners:
             if listener.socket_path:
@@ -289,9 +303,10 @@ async def serve(
     socket_mode: int = 0o600,
     announce: Callable[[str], None] = print,
     admin: tuple[str, int] | None = None,
+    health_listen: str | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return."""
-    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin)
+    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin, health_listen)
     try:
         await server.start()
     except ListenError:
@@ -300,6 +315,8 @@ async def serve(
     apis = ", ".join(f"{name} ({len(api.operations)} operations)" for name, api in sidecar.registry.apis.items())
     announce(f"custom-api-sidecar listening on {', '.join(server.bound)}")
     announce(f"environment {sidecar.environment!r}; serving {len(sidecar.registry.apis)} APIs: {apis}")
+    if server.bound_health:
+        announce(f"health (grpc.health.v1 only) on {server.bound_health}")
     if server.admin is not None:
         host = admin[0] if admin else ""
         announce(f"admin: dashboard and /metrics on http://{host}:{server.admin.bound_port}/")

@@ -14,6 +14,9 @@ command -v ip >/dev/null || missing="$missing iproute2"
 command -v tinyproxy >/dev/null || missing="$missing tinyproxy"
 command -v chromium >/dev/null || missing="$missing chromium"  # the dashboard test's browser
 command -v chromedriver >/dev/null || missing="$missing chromium-driver"
+command -v podman >/dev/null || missing="$missing podman"  # the image is built and run for real
+command -v runc >/dev/null || missing="$missing runc"
+command -v debootstrap >/dev/null || missing="$missing debootstrap"  # its base image (no registry)
 if [ -n "$missing" ]; then
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null
 fi
@@ -23,6 +26,11 @@ fi
 . .venv/bin/activate
 pip install -q --disable-pip-version-check -e '.[sidecar,test]'
 rm -f .venv/.installed-* && touch ".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"  # see examples/run.sh
+# checkov (chart scanning) pins dozens of packages of its own: it gets a venv of its own.
+if [ ! -x .venv-tools/bin/checkov ]; then
+  "${PYTHON:-python3}" -m venv .venv-tools
+  .venv-tools/bin/pip install -q --disable-pip-version-check "checkov==3.3.30"
+fi
 # Node test peers (OAuth2 server, Prism), pinned by tests/peers/package-lock.json.
 if ! command -v npm >/dev/null; then
   apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null

@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--format", choices=("text", "json"), default="text")
     add_vault_flags(test)
 
+    health = sub.add_parser("health", help="ask a sidecar's health service; exit 0 when it is SERVING")
+    health.add_argument(
+        "--target", default=DEFAULT_TARGET, help=f"unix:///path or host:port (default {DEFAULT_TARGET})"
+    )
+    health.add_argument("--service", default="", help="the service to ask about (default: the whole server)")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+
     openapi_cli.add_parser(sub)
     return parser
 
@@ -117,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == openapi_cli.COMMAND:
         return openapi_cli.run(args)
+    if args.command == "health":
+        return _health(args)
     if args.environment not in ENVIRONMENT_CHOICES:
         choices = ", ".join(ENVIRONMENT_CHOICES)
         print(f"custom-api-sidecar: unknown environment {args.environment!r}; use one of {choices}", file=sys.stderr)
@@ -193,6 +202,24 @@ def _tools(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(tools, indent=2, ensure_ascii=False))
     return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    """For exec probes and `helm test`: prints the status; 0 when SERVING, 1 otherwise."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(args.target) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+    except grpc.RpcError as exc:
+        print(f"{args.target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"{args.target}: {status}")
+    return 0 if status == "SERVING" else 1
 
 
 def _test(args: argparse.Namespace) -> int:

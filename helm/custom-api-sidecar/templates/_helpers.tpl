@@ -1,0 +1,232 @@
+{{/* Names, following `helm create`. */}}
+{{- define "custom-api-sidecar.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "custom-api-sidecar.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "custom-api-sidecar.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "custom-api-sidecar.labels" -}}
+helm.sh/chart: {{ include "custom-api-sidecar.chart" . }}
+{{ include "custom-api-sidecar.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "custom-api-sidecar.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "custom-api-sidecar.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "custom-api-sidecar.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "custom-api-sidecar.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "custom-api-sidecar.configMapName" -}}
+{{- default (printf "%s-apis" (include "custom-api-sidecar.fullname" .)) .Values.apis.existingConfigMap }}
+{{- end }}
+
+{{/* An image reference: repository@digest, else repository:tag (tag defaulting to appVersion). */}}
+{{- define "custom-api-sidecar.image" -}}
+{{- $image := .image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (default .appVersion $image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The path of the config file inside the sidecar. */}}
+{{- define "custom-api-sidecar.configPath" -}}
+/etc/custom-api-sidecar/config/{{ .Values.apis.key }}
+{{- end }}
+
+{{/* What the agent container needs: the socket volume and CUSTOM_API_SIDECAR pointing at it. */}}
+{{- define "custom-api-sidecar.agentEnv" -}}
+- name: CUSTOM_API_SIDECAR
+  value: unix://{{ .Values.sidecar.socketDir }}/sidecar.sock
+{{- end }}
+
+{{- define "custom-api-sidecar.agentVolumeMounts" -}}
+- name: custom-api-sidecar-socket
+  mountPath: {{ .Values.sidecar.socketDir }}
+{{- end }}
+
+{{/*
+The sidecar container. Documented for use in your own Deployment (README, "Deploy on
+Kubernetes"): add it under initContainers (native sidecar, it sets restartPolicy: Always) or
+containers (set sidecar.native=false), and add "custom-api-sidecar.volumes" to the pod's
+volumes and "custom-api-sidecar.agentEnv" / "custom-api-sidecar.agentVolumeMounts" to your
+agent container.
+*/}}
+{{- define "custom-api-sidecar.sidecarContainer" -}}
+- name: custom-api-sidecar
+  image: {{ include "custom-api-sidecar.image" (dict "image" .Values.sidecar.image "appVersion" .Chart.AppVersion) | quote }}
+  imagePullPolicy: {{ .Values.sidecar.image.pullPolicy }}
+  {{- if .Values.sidecar.native }}
+  restartPolicy: Always
+  {{- end }}
+  args:
+    - --grace
+    - {{ .Values.sidecar.gracePeriodSeconds | quote }}
+    {{- if .Values.sidecar.adminPort }}
+    - --admin-listen
+    - 127.0.0.1:{{ .Values.sidecar.adminPort }}
+    {{- end }}
+    {{- if .Values.vault.enabled }}
+    - --vault-auth-method
+    - kubernetes
+    - --vault-role
+    - {{ required "vault.auth.role is required when vault.enabled" .Values.vault.auth.role | quote }}
+    - --vault-auth-mount
+    - {{ .Values.vault.auth.mount | quote }}
+    - --vault-jwt
+    - file:///var/run/secrets/vault/token
+    {{- end }}
+  env:
+    - name: CUSTOM_API_SIDECAR_CONFIG
+      value: {{ include "custom-api-sidecar.configPath" . }}
+    - name: CUSTOM_API_SIDECAR_LISTEN
+      value: unix://{{ .Values.sidecar.socketDir }}/sidecar.sock
+    - name: CUSTOM_API_SIDECAR_HEALTH_LISTEN
+      value: "0.0.0.0:{{ .Values.sidecar.healthPort }}"
+    - name: CUSTOM_API_SIDECAR_ENVIRONMENT
+      value: {{ .Values.sidecar.environment | quote }}
+    - name: CUSTOM_API_SIDECAR_LOG_LEVEL
+      value: {{ .Values.sidecar.logLevel | quote }}
+    - name: CUSTOM_API_SIDECAR_LOG_FORMAT
+      value: {{ .Values.sidecar.logFormat | quote }}
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: POD_NAMESPACE
+      valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+    {{- if .Values.tracing.otlpEndpoint }}
+    - name: OTEL_EXPORTER_OTLP_ENDPOINT
+      value: {{ .Values.tracing.otlpEndpoint | quote }}
+    - name: OTEL_EXPORTER_OTLP_INSECURE
+      value: {{ .Values.tracing.insecure | quote }}
+    {{- end }}
+    - name: OTEL_SERVICE_NAME
+      value: {{ .Values.tracing.serviceName | quote }}
+    - name: OTEL_RESOURCE_ATTRIBUTES
+      value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE){{ with .Values.tracing.resourceAttributes }},{{ . }}{{ end }}"
+    {{- if .Values.vault.enabled }}
+    - name: VAULT_ADDR
+      value: {{ required "vault.address is required when vault.enabled" .Values.vault.address | quote }}
+    {{- with .Values.vault.namespace }}
+    - name: VAULT_NAMESPACE
+      value: {{ . | quote }}
+    {{- end }}
+    {{- if .Values.vault.caSecret.name }}
+    - name: VAULT_CACERT
+      value: /etc/custom-api-sidecar/vault-ca/{{ .Values.vault.caSecret.key }}
+    {{- end }}
+    {{- end }}
+    {{- with .Values.sidecar.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.sidecar.envFromSecrets }}
+  envFrom:
+    {{- range . }}
+    - secretRef: {name: {{ .name | quote }}}
+    {{- end }}
+  {{- end }}
+  ports:
+    - name: health
+      containerPort: {{ .Values.sidecar.healthPort }}
+      protocol: TCP
+  startupProbe:
+    grpc: {port: {{ .Values.sidecar.healthPort }}}
+    {{- toYaml .Values.sidecar.startupProbe | nindent 4 }}
+  livenessProbe:
+    grpc: {port: {{ .Values.sidecar.healthPort }}}
+    {{- toYaml .Values.sidecar.livenessProbe | nindent 4 }}
+  readinessProbe:
+    grpc: {port: {{ .Values.sidecar.healthPort }}}
+    {{- toYaml .Values.sidecar.readinessProbe | nindent 4 }}
+  resources:
+    {{- toYaml .Values.sidecar.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    - name: custom-api-sidecar-socket
+      mountPath: {{ .Values.sidecar.socketDir }}
+    - name: custom-api-sidecar-tmp
+      mountPath: /tmp
+    - name: custom-api-sidecar-config
+      mountPath: /etc/custom-api-sidecar/config
+      readOnly: true
+    {{- if .Values.apis.openapiSpecs.existingConfigMap }}
+    - name: custom-api-sidecar-specs
+      mountPath: {{ .Values.apis.openapiSpecs.mountPath }}
+      readOnly: true
+    {{- end }}
+    {{- if .Values.vault.enabled }}
+    - name: custom-api-sidecar-vault-token
+      mountPath: /var/run/secrets/vault
+      readOnly: true
+    {{- if .Values.vault.caSecret.name }}
+    - name: custom-api-sidecar-vault-ca
+      mountPath: /etc/custom-api-sidecar/vault-ca
+      readOnly: true
+    {{- end }}
+    {{- end }}
+    {{- range $index, $secret := .Values.sidecar.secretFiles }}
+    - name: custom-api-sidecar-secret-{{ $index }}
+      mountPath: {{ $secret.mountPath }}
+      readOnly: true
+    {{- end }}
+{{- end }}
+
+{{/* The pod volumes the sidecar needs. */}}
+{{- define "custom-api-sidecar.volumes" -}}
+- name: custom-api-sidecar-socket
+  emptyDir: {medium: Memory, sizeLimit: 1Mi}
+- name: custom-api-sidecar-tmp
+  emptyDir: {sizeLimit: 64Mi}
+- name: custom-api-sidecar-config
+  configMap:
+    name: {{ include "custom-api-sidecar.configMapName" . }}
+{{- if .Values.apis.openapiSpecs.existingConfigMap }}
+- name: custom-api-sidecar-specs
+  configMap:
+    name: {{ .Values.apis.openapiSpecs.existingConfigMap }}
+{{- end }}
+{{- if .Values.vault.enabled }}
+- name: custom-api-sidecar-vault-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          audience: {{ .Values.vault.tokenAudience | quote }}
+          expirationSeconds: {{ .Values.vault.tokenExpirationSeconds }}
+{{- if .Values.vault.caSecret.name }}
+- name: custom-api-sidecar-vault-ca
+  secret:
+    secretName: {{ .Values.vault.caSecret.name }}
+{{- end }}
+{{- end }}
+{{- range $index, $secret := .Values.sidecar.secretFiles }}
+- name: custom-api-sidecar-secret-{{ $index }}
+  secret:
+    secretName: {{ $secret.name }}
+{{- end }}
+{{- end }}

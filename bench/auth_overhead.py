@@ -85,7 +85,7 @@ def measure(running, issuer: OAuth2MockServer, bao: OpenBao, calls: int, block: 
 
     names = [*AUTH, "oauth2", "vault"]
     samples: dict[str, list[float]] = {name: [] for name in names}
-    source = running.sidecar.authentications.by_api["oauth2"]
+    source = running.sidecar.authenticators["oauth2"]
     assert isinstance(source, ClientCredentials)
     with connect(running.unix_target) as conv:
         for name in names:  # warm up connections and caches

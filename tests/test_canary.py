@@ -158,7 +158,7 @@ def seen(caplog, exporter, running, audit_file) -> Iterator[list[str]]:
 
 
 def oauth_sources(running: ThreadedSidecar) -> list[ClientCredentials]:
-    return [a for a in running.sidecar.authentications.by_api.values() if isinstance(a, ClientCredentials)]
+    return [a for a in running.sidecar.authenticators.values() if isinstance(a, ClientCredentials)]
 
 
 def log_texts(records: Iterable[logging.LogRecord]) -> list[str]:

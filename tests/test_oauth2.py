@@ -102,7 +102,7 @@ def conv(sidecar):
 
 
 def token_source(sidecar: ThreadedSidecar, api: str) -> ClientCredentials:
-    source = sidecar.sidecar.authentications.by_api[api]
+    source = sidecar.sidecar.authenticators[api]
     assert isinstance(source, ClientCredentials)
     return source
 

@@ -56,16 +56,21 @@ class Activity:
 
     def __init__(
         self,
-        registry: Registry,
         connection_status: ConnectionStatus,
         capacity: int = DEFAULT_CAPACITY,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._registry = registry
+        self._registry: Registry | None = None
         self._status = connection_status
         self._records: collections.deque[CallRecord] = collections.deque(maxlen=capacity)
-        self._counters = {name: _ApiCounters() for name in registry.apis}
+        self._counters: dict[str, _ApiCounters] = {}
         self._clock = clock
+
+    def use(self, registry: Registry) -> None:
+        """The APIs to list: at start, and after each config reload (the buffered calls stay)."""
+        self._registry = registry
+        for name in registry.apis:
+            self._counters.setdefault(name, _ApiCounters())
 
     def started(self, call: Call) -> None:
         pass
@@ -125,7 +130,8 @@ class Activity:
         for record in self._records:
             if record.time >= day_ago:
                 recent[record.api].append(record)
-        out = []
+        out: list[dict[str, Any]] = []
+        assert self._registry is not None, "use() a registry first"
         for name, api in self._registry.apis.items():
             counters = self._counters[name]
             records = recent.get(name, [])

@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
 from typing import Protocol
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from .activity import Activity, ConnectionStatus
 from .audit import AccessLog, AuditLog
-from .auth import Authentications, build_authenticators
-from .config import Config
+from .auth import Authenticator
+from .config import Config, ConfigError, normalize_environment
 from .conv_log import ConvLogSink
 from .describe import Catalog
-from .egress import Lookup, ProxySettings, build_egress, system_lookup, token_egress
-from .metrics import CallMetrics, Metrics, observe_token_fetches
-from .pipeline import compose
-from .pipeline.authenticate import Authenticate
-from .pipeline.bind import BindArguments
-from .pipeline.build import BuildRequest
-from .pipeline.check_response import ValidateResponse
-from .pipeline.context import ConversationContext
-from .pipeline.observe import Observe
-from .pipeline.record import CallObserver, Record
-from .pipeline.resolve import Resolve
-from .pipeline.retry import Retry
-from .pipeline.security import RateLimiter, UrlAllowlist
-from .pipeline.send import Send
-from .pipeline.shape import ShapeResponse
+from .egress import Egress, Lookup, ProxySettings, system_lookup, token_egress
+from .generation import Generation, Shared, build_generation, close_generation, start_generation
+from .metrics import CallMetrics, Metrics, config_reloads, observe_token_fetches
+from .pipeline import Call, UpstreamResponse
+from .pipeline.record import CallObserver
 from .registry import Registry
 from .secrets import SecretStore, build_secret_store
 from .secrets.vault import VaultSettings
 from .tracing import get_tracer
 from .transport import AiohttpTransport, TransportFactory, default_transport
 from .validation import ValidatorWarmup
+
+log = logging.getLogger("custom_api_sidecar.reload")
 
 
 class Service(Protocol):
@@ -46,8 +43,26 @@ class Service(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ReloadRejected(Exception):
+    """A new config was refused; the sidecar keeps serving the old one. ``problems`` name the
+    file, API and field (or the secret reference) of each problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ReloadStatus:
+    ok: bool
+    at: float  # epoch seconds
+    source: str
+    problems: tuple[str, ...] = ()
+
+
 class Sidecar:
-    """Everything one sidecar process serves. ``handle`` runs one Invoke."""
+    """Everything one sidecar process serves. ``handle`` runs one Invoke; ``reload`` swaps in
+    a new config while calls keep flowing."""
 
     def __init__(
         self,
@@ -70,10 +85,7 @@ class Sidecar:
         is how upstream names resolve before the egress check (tests answer names themselves).
         ``metrics`` (from ``make_metrics``) feeds OTLP and ``/metrics``; ``audit`` writes the JSON audit
         stream; ``access_log`` the human line per call."""
-        self.config = config
-        self.registry = Registry(config, environment)
-        self.environment = self.registry.environment
-        self.catalog = Catalog(self.registry)
+        self.environment = normalize_environment(environment)
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
         self.metrics = metrics or Metrics(None, None)
@@ -83,50 +95,65 @@ class Sidecar:
             meter_provider=self.metrics.provider,
         )
         self._services: list[Service] = [self.secrets]  # first: later services (OAuth2 tokens) read secrets
-        proxies = proxies or ProxySettings.from_env()
-        self.egress = {
-            name: build_egress(api.config, self.secrets, self.environment, proxies, dns_lookup)
-            for name, api in self.registry.apis.items()
-        }
-        self._send = Send(self.registry, tracer, self.egress, transport_factory)
-        self.authentications = Authentications(
-            build_authenticators(
-                {name: api.config for name, api in self.registry.apis.items()},
-                self.environment,
-                self.secrets,
-                tracer,
-                token_transport=lambda name: AiohttpTransport(token_egress(self.egress[name])),
-            )
-        )
-        self._services.append(self.authentications)  # after the secret store: tokens need client credentials
-        self._services.append(ValidatorWarmup(self.registry.validators()))  # speeds validation up after start
-        observe_token_fetches(self.authentications.by_api, self.metrics.provider)
         self.connection_status = ConnectionStatus()
-        self.activity = Activity(self.registry, self.connection_status)
+        self.activity = Activity(self.connection_status)
         observers: list[CallObserver] = [CallMetrics(self.metrics.provider), self.activity]
         if access_log:
             observers.append(AccessLog())
         if audit is not None:
             observers.append(audit)
             self._services.insert(0, audit)  # open before calls, closed (flushed) after the last one
-        self.conv_log = ConvLogSink(tracer, audit, self.metrics.provider)
-        self.handle = compose(
-            [
-                ConversationContext(),
-                Observe(tracer, self.environment),
-                Record(observers),
-                Resolve(self.registry),
-                BindArguments(),
-                BuildRequest(),
-                UrlAllowlist(),
-                RateLimiter(self.registry),
-                ShapeResponse(self.registry),
-                ValidateResponse(),
-                Authenticate(self.authentications.by_api),  # outside Retry: retries reuse the credentials
-                Retry(),
-            ],
-            self._send,
+        self._shared = Shared(
+            environment=self.environment,
+            tracer=tracer,
+            secrets=self.secrets,
+            observers=observers,
+            transport_factory=transport_factory,
+            token_transport=lambda egress: AiohttpTransport(token_egress(egress)),
+            proxies=proxies or ProxySettings.from_env(),
+            dns_lookup=dns_lookup,
         )
+        self.generation = build_generation(config, self._shared)
+        self.activity.use(self.generation.registry)
+        self.conv_log = ConvLogSink(tracer, audit, self.metrics.provider)
+        observe_token_fetches(lambda: self.generation.authenticators, self.metrics.provider)
+        self._reloads = config_reloads(self.metrics.provider)
+        self._reload_lock = asyncio.Lock()
+        self._warmup: ValidatorWarmup | None = None
+        self.last_reload: ReloadStatus | None = None
+
+    # --- the current generation -------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self.generation.config
+
+    @property
+    def registry(self) -> Registry:
+        return self.generation.registry
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.generation.catalog
+
+    @property
+    def egress(self) -> dict[str, Egress]:
+        return self.generation.egress
+
+    @property
+    def authenticators(self) -> dict[str, Authenticator]:
+        return self.generation.authenticators
+
+    async def handle(self, call: Call) -> UpstreamResponse:
+        """One Invoke, on the generation current when it arrived (a reload lets it finish there)."""
+        generation = self.generation
+        generation.in_flight += 1
+        try:
+            return await generation.handle(call)
+        finally:
+            generation.in_flight -= 1
+            if generation.in_flight == 0:
+                generation.drained.set()
 
     @property
     def max_request_bytes(self) -> int:
@@ -136,14 +163,60 @@ class Sidecar:
     def max_response_bytes(self) -> int:
         return max(api.config.security.max_response_bytes for api in self.registry.apis.values())
 
+    # --- lifetime --------------------------------------------------------------------------
+
     async def start(self) -> None:
         for service in self._services:
             await service.start()
+        self._warmup = await start_generation(self.generation)
+
+    async def reload(self, config: Config, drain_timeout: float = 60.0) -> None:
+        """Check ``config`` fully off the call path (registry, egress, secret references, OAuth2
+        tokens, validators), then swap it in: new calls use it at once, in-flight ones finish on
+        the old one. ReloadRejected (and nothing changes) if anything is wrong. The ``vault:`` and
+        ``secrets:`` sections take effect at the next restart."""
+        async with self._reload_lock:
+            try:
+                candidate = await self._prepare(config)
+            except ReloadRejected as rejected:
+                self._reloads.add(1, {"outcome": "rejected"})
+                self.last_reload = ReloadStatus(False, time.time(), config.source, tuple(rejected.problems))
+                raise
+            previous, self.generation = self.generation, candidate
+            self.activity.use(candidate.registry)
+            self._reloads.add(1, {"outcome": "applied"})
+            self.last_reload = ReloadStatus(True, time.time(), config.source)
+            log.info("config reloaded from %s: %d APIs", config.source, len(candidate.registry.apis))
+        if previous.in_flight:
+            previous.drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(previous.drained.wait(), drain_timeout)
+        await close_generation(previous, candidate)
+
+    async def _prepare(self, config: Config) -> Generation:
+        try:
+            candidate = build_generation(config, self._shared, self.generation)
+        except ConfigError as exc:
+            raise ReloadRejected([str(problem) for problem in exc.problems]) from None
+        except ValueError as exc:
+            raise ReloadRejected([f"{config.source}: {exc}"]) from None
+        statuses = await self.secrets.load(candidate.new_refs) if candidate.new_refs else []
+        failed = [f"{config.source}: secret {s.text} does not resolve: {s.detail}" for s in statuses if not s.ok]
+        if failed:
+            await close_generation(candidate, self.generation)
+            raise ReloadRejected(failed)
+        warmup = await start_generation(candidate)
+        if self._warmup is not None:
+            await self._warmup.aclose()
+        self._warmup = warmup
+        return candidate
 
     async def aclose(self) -> None:
+        if self._warmup is not None:
+            await self._warmup.aclose()
+        await close_generation(self.generation, None)
         for service in reversed(self._services):
             await service.aclose()
-        await self._send.aclose()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
         self.metrics.shutdown()

@@ -202,7 +202,7 @@ class ConnectionChecker:
         return Check(name, PASS, where, elapsed), response.status_code
 
     async def _auth(self, api: Api, statuses: dict[str, int]) -> Check:
-        auth = self._sidecar.authentications.by_api.get(api.name)
+        auth = self._sidecar.authenticators.get(api.name)
         if auth is None:
             return Check("auth", SKIP, "no authentication configured")
         started = time.perf_counter()

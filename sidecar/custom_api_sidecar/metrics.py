@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from opentelemetry import metrics
@@ -143,16 +143,17 @@ class CallMetrics:
             self._duration.record(record.elapsed, http)
 
 
-def observe_token_fetches(authenticators: Mapping[str, object], provider: metrics.MeterProvider | None = None) -> None:
+def observe_token_fetches(
+    authenticators: Callable[[], Mapping[str, object]], provider: metrics.MeterProvider | None = None
+) -> None:
     """``custom_api_sidecar.oauth2.token_fetches`` per OAuth2 API, read from each token manager's
-    own count at collection time (nothing on the call path)."""
-    sources = {name: auth for name, auth in authenticators.items() if hasattr(auth, "fetches")}
-    if not sources:
-        return
+    own count at collection time (nothing on the call path); ``authenticators`` gives the current ones."""
 
     def observe(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
         return [
-            metrics.Observation(getattr(auth, "fetches", 0), {"custom_api.api": name}) for name, auth in sources.items()
+            metrics.Observation(getattr(auth, "fetches", 0), {"custom_api.api": name})
+            for name, auth in authenticators().items()
+            if hasattr(auth, "fetches")
         ]
 
     meter = (provider or metrics.get_meter_provider()).get_meter(METER_NAME)

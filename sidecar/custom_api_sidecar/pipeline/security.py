@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
@@ -52,10 +52,21 @@ class _Window:
 class RateLimiter:
     """Fixed-window per-minute and per-day limits per API, local to this sidecar."""
 
-    def __init__(self, registry: Registry, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        previous: RateLimiter | None = None,
+        keep: Collection[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``previous``/``keep``: after a config reload, the APIs in ``keep`` (unchanged) keep
+        their windows, so a reload neither resets nor doubles a limit."""
         self._clock = clock
         self._windows: dict[str, list[tuple[str, _Window]]] = {}
         for name, api in registry.apis.items():
+            if previous is not None and name in keep and name in previous._windows:
+                self._windows[name] = previous._windows[name]
+                continue
             limit: RateLimit | None = api.config.security.rate_limit
             windows = []
             if limit and limit.requests_per_minute:

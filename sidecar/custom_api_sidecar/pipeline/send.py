@@ -20,10 +20,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
-from ..egress import Egress, EgressRefused
+from ..egress import EgressRefused
 from ..errors import SidecarError
-from ..registry import Operation, Registry
-from ..transport import TransportFactory, default_transport
+from ..registry import Operation
 from ._call import Call, UpstreamResponse
 
 # httpx logs every request's full URL at INFO, secret query values included;
@@ -36,22 +35,14 @@ DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encod
 
 
 class Send:
-    def __init__(
-        self,
-        registry: Registry,
-        tracer: trace.Tracer,
-        egress: Mapping[str, Egress],
-        transport_factory: TransportFactory = default_transport,
-    ) -> None:
+    def __init__(self, tracer: trace.Tracer, transports: Mapping[str, httpx.AsyncBaseTransport]) -> None:
+        """``transports``: one per API (from a ``TransportFactory``); their generation owns and closes them."""
         self._tracer = tracer
         # Transports, not an httpx.AsyncClient: a client keeps one cookie jar for
         # every conversation, and its auth and redirect machinery is per-call work
         # this stage never wants (redirects are not followed: they could carry
         # credentials elsewhere).
-        self._transports = {name: transport_factory(api.config, egress[name]) for name, api in registry.apis.items()}
-
-    async def aclose(self) -> None:
-        await asyncio.gather(*(transport.aclose() for transport in self._transports.values()))
+        self._transports = transports
 
     async def __call__(self, call: Call) -> UpstreamResponse:
         op, out = call.operation, call.outbound

@@ -157,6 +157,24 @@ class SecretStore:
         log.info("secrets: %d of %d references resolved", resolved, len(statuses))
         self._task = asyncio.create_task(self._refresh_forever(), name="secret-refresh")
 
+    async def load(self, refs: list[SecretRef]) -> list[SecretStatus]:
+        """Read references registered after ``start`` now (starting any source they are the first
+        to need), and report on them: a config reload checks its new references this way."""
+        assert self._loop is not None, "load() is for a started store"
+        for scheme in sorted({ref.scheme for ref in refs} & set(self._sources) - set(self._missing)):
+            source = self._sources[scheme]
+            if source in self._started_sources:
+                continue
+            try:
+                await source.start()
+            except SecretUnavailable as exc:
+                self._missing[scheme] = str(exc)
+                continue
+            self._started_sources.append(source)
+        await self.refresh_due()
+        wanted = {ref.text for ref in refs}
+        return [status for status in self.status() if status.text in wanted]
+
     async def check(self) -> list[SecretStatus]:
         """Resolve every registered reference once, report, and close (``validate``)."""
         await self._open()

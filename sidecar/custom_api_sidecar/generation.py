@@ -1,0 +1,165 @@
+"""A generation: everything the sidecar derives from one config file (registry, catalog, egress,
+transports, authenticators, the composed pipeline). A config reload builds the next generation
+off the call path and swaps it in atomically; an API whose definition did not change carries
+its transport (connection pool), authenticator (OAuth2 token), egress and rate-limit windows
+over, so a reload costs it nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from opentelemetry import trace
+
+from .auth import Authenticator, build_authenticator
+from .config import ApiConfig, Config
+from .describe import Catalog
+from .egress import Egress, Lookup, ProxySettings, build_egress
+from .pipeline import Handler, compose
+from .pipeline.authenticate import Authenticate
+from .pipeline.bind import BindArguments
+from .pipeline.build import BuildRequest
+from .pipeline.check_response import ValidateResponse
+from .pipeline.context import ConversationContext
+from .pipeline.observe import Observe
+from .pipeline.record import CallObserver, Record
+from .pipeline.resolve import Resolve
+from .pipeline.retry import Retry
+from .pipeline.security import RateLimiter, UrlAllowlist
+from .pipeline.send import Send
+from .pipeline.shape import ShapeResponse
+from .registry import Registry
+from .secrets import SecretRef, SecretStore
+from .transport import TransportFactory
+from .validation import ValidatorWarmup
+
+log = logging.getLogger("custom_api_sidecar.reload")
+
+
+@dataclass
+class Shared:
+    """What every generation uses and no reload replaces."""
+
+    environment: str
+    tracer: trace.Tracer
+    secrets: SecretStore
+    observers: Sequence[CallObserver]
+    transport_factory: TransportFactory
+    token_transport: Callable[[Egress], httpx.AsyncBaseTransport]
+    proxies: ProxySettings
+    dns_lookup: Lookup
+
+
+@dataclass
+class Generation:
+    config: Config
+    registry: Registry
+    catalog: Catalog
+    egress: dict[str, Egress]
+    transports: dict[str, httpx.AsyncBaseTransport]
+    authenticators: dict[str, Authenticator]
+    rate_limiter: RateLimiter
+    handle: Handler
+    new_refs: list[SecretRef] = field(default_factory=list)  # references this generation added
+    # What this generation created itself (not carried over from the previous one).
+    own_transports: list[str] = field(default_factory=list)
+    own_authenticators: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def api_config(self, name: str) -> ApiConfig | None:
+        api = self.registry.apis.get(name)
+        return api.config if api is not None else None
+
+
+def build_generation(config: Config, shared: Shared, previous: Generation | None = None) -> Generation:
+    """Build (not start) a generation. ConfigError if the config cannot serve the environment."""
+    registry = Registry(config, shared.environment)
+    before = set(shared.secrets.references)
+    egress: dict[str, Egress] = {}
+    transports: dict[str, httpx.AsyncBaseTransport] = {}
+    authenticators: dict[str, Authenticator] = {}
+    own_transports, own_authenticators = [], []
+    for name, api in registry.apis.items():
+        kept = previous is not None and previous.api_config(name) == api.config
+        if kept and previous is not None:
+            egress[name] = previous.egress[name]
+            transports[name] = previous.transports[name]
+            if name in previous.authenticators:
+                authenticators[name] = previous.authenticators[name]
+            continue
+        egress[name] = build_egress(api.config, shared.secrets, shared.environment, shared.proxies, shared.dns_lookup)
+        transports[name] = shared.transport_factory(api.config, egress[name])
+        own_transports.append(name)
+        auth = build_authenticator(
+            api.config, shared.environment, shared.secrets, shared.tracer, _token_transport(shared, egress[name])
+        )
+        if auth is not None:
+            authenticators[name] = auth
+            own_authenticators.append(name)
+    unchanged = {n for n in registry.apis if n not in own_transports}
+    rate_limiter = RateLimiter(registry, previous.rate_limiter if previous else None, keep=unchanged)
+    handle = compose(
+        [
+            ConversationContext(),
+            Observe(shared.tracer, registry.environment),
+            Record(shared.observers),
+            Resolve(registry),
+            BindArguments(),
+            BuildRequest(),
+            UrlAllowlist(),
+            rate_limiter,
+            ShapeResponse(registry),
+            ValidateResponse(),
+            Authenticate(authenticators),  # outside Retry: retries reuse the credentials
+            Retry(),
+        ],
+        Send(shared.tracer, transports),
+    )
+    return Generation(
+        config=config,
+        registry=registry,
+        catalog=Catalog(registry),
+        egress=egress,
+        transports=transports,
+        authenticators=authenticators,
+        rate_limiter=rate_limiter,
+        handle=handle,
+        new_refs=[ref for ref in shared.secrets.references if ref not in before],
+        own_transports=own_transports,
+        own_authenticators=own_authenticators,
+    )
+
+
+def _token_transport(shared: Shared, egress: Egress) -> Callable[[str], httpx.AsyncBaseTransport]:
+    return lambda _api: shared.token_transport(egress)
+
+
+async def start_generation(generation: Generation) -> ValidatorWarmup:
+    """Start what the generation created itself (OAuth2 tokens are fetched now)."""
+    await asyncio.gather(*(generation.authenticators[name].start() for name in generation.own_authenticators))
+    warmup = ValidatorWarmup(generation.registry.validators())
+    await warmup.start()
+    return warmup
+
+
+async def close_generation(generation: Generation, successor: Generation | None) -> None:
+    """Close what ``generation`` owned and ``successor`` did not carry over."""
+    kept_transports = set(successor.transports.values()) if successor else set()
+    kept_authenticators = set(successor.authenticators.values()) if successor else set()
+    await asyncio.gather(
+        *(
+            generation.transports[name].aclose()
+            for name in generation.transports
+            if generation.transports[name] not in kept_transports
+        ),
+        *(
+            generation.authenticators[name].aclose()
+            for name in generation.authenticators
+            if generation.authenticators[name] not in kept_authenticators
+        ),
+    )

@@ -63,7 +63,16 @@ class AdminServer:
         return web.Response(text=self._sidecar.metrics.prometheus_text(), content_type="text/plain", charset="utf-8")
 
     async def _apis(self, request: web.Request) -> web.Response:
-        return web.json_response({"environment": self._sidecar.environment, "apis": self._sidecar.activity.apis()})
+        reload = self._sidecar.last_reload
+        config = {
+            "source": self._sidecar.config.source,
+            "last_reload": None
+            if reload is None
+            else {"ok": reload.ok, "at": reload.at, "source": reload.source, "problems": list(reload.problems)},
+        }
+        return web.json_response(
+            {"environment": self._sidecar.environment, "config": config, "apis": self._sidecar.activity.apis()}
+        )
 
     async def _calls(self, request: web.Request) -> web.Response:
         query = request.query

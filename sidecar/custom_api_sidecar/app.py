@@ -193,6 +193,11 @@ class Sidecar:
                 await asyncio.wait_for(previous.drained.wait(), drain_timeout)
         await close_generation(previous, candidate)
 
+    def reload_rejected(self, source: str, problems: list[str]) -> None:
+        """A config file that did not even parse: counted and reported like any rejected reload."""
+        self._reloads.add(1, {"outcome": "rejected"})
+        self.last_reload = ReloadStatus(False, time.time(), source, tuple(problems))
+
     async def _prepare(self, config: Config) -> Generation:
         try:
             candidate = build_generation(config, self._shared, self.generation)

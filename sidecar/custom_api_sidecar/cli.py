@@ -326,6 +326,7 @@ def _serve(args: argparse.Namespace) -> int:
                 announce=announce,
                 admin=admin,
                 health_listen=health_listen,
+                config_path=args.config,
             )
         )
     except ListenError as exc:

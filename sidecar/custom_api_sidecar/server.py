@@ -35,6 +35,7 @@ from .errors import SidecarError
 from .pipeline import Call
 from .pipeline.context import read_context
 from .reflection import enable_reflection
+from .reloader import ConfigReloader
 
 log = logging.getLogger("custom_api_sidecar")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CustomApiSidecar"].full_name
@@ -304,8 +305,10 @@ async def serve(
     announce: Callable[[str], None] = print,
     admin: tuple[str, int] | None = None,
     health_listen: str | None = None,
+    config_path: str | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then drain and return."""
+    """Serve until SIGTERM or SIGINT, then drain and return. With ``config_path``, the file is
+    watched and reloaded when it changes, and on SIGHUP."""
     server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin, health_listen)
     try:
         await server.start()
@@ -324,7 +327,14 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    reloader = ConfigReloader(sidecar, config_path) if config_path else None
+    if reloader is not None:
+        await reloader.start()
+        loop.add_signal_handler(signal.SIGHUP, reloader.request)
+        announce(f"watching {config_path} for changes (and reloading on SIGHUP)")
     await stopping.wait()
     announce(f"shutting down: draining in-flight calls for up to {grace:g} s")
+    if reloader is not None:
+        await reloader.aclose()
     await server.stop(grace)
     announce("stopped")

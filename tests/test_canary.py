@@ -83,7 +83,8 @@ def canary_config(upstream: Upstream, issuer: OAuth2MockServer, protected: Prote
     return "apis:" + "".join(
         f"""
   - name: {name}
-    connection: {{allow_http: true, private_network: true, base_url: "{base}/{name}", timeout_ms: 3000}}
+    connection: {{allow_http: true, private_network: true, base_url: "{base}/{name}", timeout_ms: 3000,
+                  circuit_breaker: {{enabled: false}}}}
     authentication: {auth}
     endpoints:
       - {{name: get, method: GET, path: /items, parameters: [{{name: q, in: query}}]}}

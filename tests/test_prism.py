@@ -47,7 +47,8 @@ def sidecar(prisms: dict[str, Prism]) -> Iterator[ThreadedSidecar]:
     entries = "".join(
         f"""
   - name: {name}
-    connection: {{allow_http: true, private_network: true, base_url: "{prisms[name].url}"}}
+    connection: {{allow_http: true, private_network: true, base_url: "{prisms[name].url}",
+                  circuit_breaker: {{enabled: false}}}}  # every operation, some answer 5xx on purpose
     openapi: {{spec: "{SPECS[name]}"}}
     authentication: {{type: bearer_token, config: {{token: "env://{TOKEN_ENV}"}}}}
     validation: {{response: "off"}}

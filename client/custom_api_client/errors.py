@@ -21,6 +21,8 @@ or by ``Response.raise_for_status()``::
     ├── InvalidArgument            INVALID_ARGUMENT (also raised locally, e.g. unencodable values)
     ├── UrlNotAllowed              URL_NOT_ALLOWED
     ├── EgressDenied               EGRESS_DENIED (the upstream's address is not one this API may reach)
+    ├── CircuitOpen                CIRCUIT_OPEN (the upstream keeps failing; the message says when it retries)
+    ├── JobNotFound                JOB_NOT_FOUND (no background job with that id)
     ├── ResponseTooLarge           RESPONSE_TOO_LARGE
     ├── RequestTooLarge            REQUEST_TOO_LARGE
     └── InternalError              INTERNAL, or an error the client does not recognise
@@ -131,6 +133,14 @@ class EgressDenied(CustomApiError):
     code = "EGRESS_DENIED"
 
 
+class CircuitOpen(CustomApiError):
+    code = "CIRCUIT_OPEN"
+
+
+class JobNotFound(CustomApiError):
+    code = "JOB_NOT_FOUND"
+
+
 class ResponseTooLarge(CustomApiError):
     code = "RESPONSE_TOO_LARGE"
 
@@ -160,6 +170,8 @@ _BY_CODE: dict[str, type[CustomApiError]] = {
         InvalidArgument,
         UrlNotAllowed,
         EgressDenied,
+        CircuitOpen,
+        JobNotFound,
         ResponseTooLarge,
         RequestTooLarge,
         InternalError,

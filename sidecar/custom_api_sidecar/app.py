@@ -112,6 +112,7 @@ class Sidecar:
             token_transport=lambda egress: AiohttpTransport(token_egress(egress)),
             proxies=proxies or ProxySettings.from_env(),
             dns_lookup=dns_lookup,
+            meter_provider=self.metrics.provider,
         )
         self.generation = build_generation(config, self._shared)
         self.activity.use(self.generation.registry)

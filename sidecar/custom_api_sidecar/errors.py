@@ -36,6 +36,8 @@ GRPC_STATUS: dict[int, grpc.StatusCode] = {
     ErrorCode.UPSTREAM_PROTOCOL_ERROR: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
     ErrorCode.EGRESS_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.CIRCUIT_OPEN: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.JOB_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from .auth import Authenticator, build_authenticator
 from .config import ApiConfig, Config
@@ -22,6 +22,7 @@ from .egress import Egress, Lookup, ProxySettings, build_egress
 from .pipeline import Handler, compose
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
+from .pipeline.breaker import CircuitBreaker
 from .pipeline.build import BuildRequest
 from .pipeline.check_response import ValidateResponse
 from .pipeline.context import ConversationContext
@@ -52,6 +53,7 @@ class Shared:
     token_transport: Callable[[Egress], httpx.AsyncBaseTransport]
     proxies: ProxySettings
     dns_lookup: Lookup
+    meter_provider: metrics.MeterProvider | None = None
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Generation:
     transports: dict[str, httpx.AsyncBaseTransport]
     authenticators: dict[str, Authenticator]
     rate_limiter: RateLimiter
+    breaker: CircuitBreaker
+    retry: Retry
     handle: Handler
     new_refs: list[SecretRef] = field(default_factory=list)  # references this generation added
     # What this generation created itself (not carried over from the previous one).
@@ -103,6 +107,8 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             own_authenticators.append(name)
     unchanged = {n for n in registry.apis if n not in own_transports}
     rate_limiter = RateLimiter(registry, previous.rate_limiter if previous else None, keep=unchanged)
+    breaker = CircuitBreaker(registry, previous.breaker if previous else None, unchanged, shared.meter_provider)
+    retry = Retry(registry, previous.retry if previous else None, unchanged)
     handle = compose(
         [
             ConversationContext(),
@@ -113,10 +119,11 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             BuildRequest(),
             UrlAllowlist(),
             rate_limiter,
+            breaker,  # outside retries: one call, all its attempts, is one result
             ShapeResponse(registry),
             ValidateResponse(),
             Authenticate(authenticators),  # outside Retry: retries reuse the credentials
-            Retry(),
+            retry,
         ],
         Send(shared.tracer, transports),
     )
@@ -128,6 +135,8 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         transports=transports,
         authenticators=authenticators,
         rate_limiter=rate_limiter,
+        breaker=breaker,
+        retry=retry,
         handle=handle,
         new_refs=[ref for ref in shared.secrets.references if ref not in before],
         own_transports=own_transports,

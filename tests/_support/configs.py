@@ -38,7 +38,9 @@ apis:
             currency: {{type: string}}
   - name: upstream
     description: The test upstream's own routes
-    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}", timeout_ms: 5000}}
+    # many tests here ask for errors on purpose: no breaker (tests/test_breaker.py tests it)
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}", timeout_ms: 5000,
+                  circuit_breaker: {{enabled: false}}}}
     endpoints:
       - {{name: status, method: GET, path: "/status/{{code}}", parameters: [{{name: code, in: path, type: integer}}]}}
       - {{name: bytes, method: GET, path: "/bytes/{{n}}", parameters: [{{name: n, in: path, type: integer}}]}}
@@ -82,7 +84,8 @@ apis:
       response_headers: {{keep: [set-cookie]}}  # test_multi_valued_headers_keep_order reads them
   - name: dead
     description: Nothing listens here
-    connection: {{allow_http: true, private_network: true, base_url: "http://127.0.0.1:{dead_port}", timeout_ms: 2000}}
+    connection: {{allow_http: true, private_network: true, base_url: "http://127.0.0.1:{dead_port}", timeout_ms: 2000,
+                  circuit_breaker: {{enabled: false}}}}
     endpoints:
       - {{name: ping, method: GET, path: /ping}}
   - name: limited

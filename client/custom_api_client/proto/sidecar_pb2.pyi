@@ -27,6 +27,8 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UPSTREAM_PROTOCOL_ERROR: _ClassVar[ErrorCode]
     INTERNAL: _ClassVar[ErrorCode]
     EGRESS_DENIED: _ClassVar[ErrorCode]
+    CIRCUIT_OPEN: _ClassVar[ErrorCode]
+    JOB_NOT_FOUND: _ClassVar[ErrorCode]
 ERROR_CODE_UNSPECIFIED: ErrorCode
 AUTHENTICATION_FAILED: ErrorCode
 ENDPOINT_NOT_FOUND: ErrorCode
@@ -45,6 +47,8 @@ CREDENTIALS_UNAVAILABLE: ErrorCode
 UPSTREAM_PROTOCOL_ERROR: ErrorCode
 INTERNAL: ErrorCode
 EGRESS_DENIED: ErrorCode
+CIRCUIT_OPEN: ErrorCode
+JOB_NOT_FOUND: ErrorCode
 
 class Value(_message.Message):
     __slots__ = ("null_value", "bool_value", "int_value", "double_value", "string_value", "bytes_value", "list_value", "map_value")

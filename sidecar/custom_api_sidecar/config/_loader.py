@@ -46,6 +46,7 @@ from ._model import (
     Validation,
 )
 from ._problems import ConfigError, Problem, Problems
+from ._resilience_loader import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
 
 _log = logging.getLogger(__name__)
 # libyaml when available: an imported spec can make a config file of several MB (3-4x faster).
@@ -75,7 +76,15 @@ _API_KEYS = {
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
 _OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http"}
-_CONNECTION_KEYS = {"base_url", "base_urls", "timeout_ms", "retry_attempts", "verify_ssl", *EGRESS_CONNECTION_KEYS}
+_CONNECTION_KEYS = {
+    "base_url",
+    "base_urls",
+    "timeout_ms",
+    "retry_attempts",
+    "verify_ssl",
+    *EGRESS_CONNECTION_KEYS,
+    *RESILIENCE_CONNECTION_KEYS,
+}
 _ENDPOINT_KEYS = {
     "name",
     "description",
@@ -354,6 +363,8 @@ def _connection(p: Problems, raw: Any, seed_ip_allowlist: Any = None) -> Connect
         retry_attempts=retries,
         verify_ssl=verify is not False,
         **parse_connection_egress(p, raw, seed_ip_allowlist),
+        retry=parse_retry(p, raw.get("retry")),
+        circuit_breaker=parse_circuit_breaker(p, raw.get("circuit_breaker")),
     )
 
 

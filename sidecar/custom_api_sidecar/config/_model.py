@@ -90,6 +90,31 @@ class TlsConfig:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """``connection.retry``: how ``retry_attempts`` are spent (backoff, Retry-After, budget)."""
+
+    backoff_ms: int = 50  # base of exponential backoff with full jitter
+    max_backoff_ms: int = 2000
+    # Retries may be at most this share of calls (a per-API budget), so they cannot multiply an outage.
+    budget_ratio: float = 0.2
+    # A POST/PATCH carrying this header may be retried after a 5xx (the upstream can de-duplicate).
+    idempotency_key_header: str = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class CircuitBreakerPolicy:
+    """``connection.circuit_breaker``: stop calling an upstream that keeps failing."""
+
+    enabled: bool = True
+    consecutive_failures: int = 5  # open after this many failures in a row ...
+    failure_ratio: float = 0.5  # ... or this share of failures ...
+    window_s: float = 30.0  # ... over this window ...
+    min_calls: int = 20  # ... once it holds this many calls
+    open_s: float = 30.0  # how long calls fail at once before probes are let through
+    half_open_probes: int = 1  # calls let through to test a recovering upstream
+
+
+@dataclass(frozen=True)
 class Connection:
     base_urls: dict[str, str]  # environment -> URL (draft already folded into sandbox)
     timeout_ms: int = DEFAULT_TIMEOUT_MS
@@ -101,6 +126,8 @@ class Connection:
     ip_allowlist: tuple[str, ...] = ()  # CIDRs; allows exactly these non-public networks
     proxy: str | None = None  # a forward proxy URL, or "direct"; None: HTTPS_PROXY/HTTP_PROXY/NO_PROXY
     tls: TlsConfig | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    circuit_breaker: CircuitBreakerPolicy = field(default_factory=CircuitBreakerPolicy)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,62 @@
+"""``connection.retry`` and ``connection.circuit_breaker``: every field optional, each checked."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+from ._model import HEADER_NAME, CircuitBreakerPolicy, RetryPolicy
+from ._problems import Problems
+
+RESILIENCE_CONNECTION_KEYS = {"retry", "circuit_breaker"}
+P = TypeVar("P", RetryPolicy, CircuitBreakerPolicy)
+
+
+def parse_retry(p: Problems, raw: Any) -> RetryPolicy:
+    policy = _fields(p, "connection.retry", raw, RetryPolicy())
+    if not 0 <= policy.budget_ratio <= 1:
+        p.add("connection.retry.budget_ratio", f"must be from 0 to 1, not {policy.budget_ratio!r}")
+    if policy.max_backoff_ms < policy.backoff_ms:
+        p.add("connection.retry.max_backoff_ms", "must be at least backoff_ms")
+    header = policy.idempotency_key_header
+    if header and not HEADER_NAME.match(header):
+        p.add("connection.retry.idempotency_key_header", f"{header!r} is not a valid header name ('' turns it off)")
+    return policy
+
+
+def parse_circuit_breaker(p: Problems, raw: Any) -> CircuitBreakerPolicy:
+    policy = _fields(p, "connection.circuit_breaker", raw, CircuitBreakerPolicy())
+    if not 0 < policy.failure_ratio <= 1:
+        p.add(
+            "connection.circuit_breaker.failure_ratio", f"must be above 0 and at most 1, not {policy.failure_ratio!r}"
+        )
+    for name in ("consecutive_failures", "min_calls", "half_open_probes"):
+        if getattr(policy, name) < 1:
+            p.add(f"connection.circuit_breaker.{name}", "must be at least 1")
+    for name in ("window_s", "open_s"):
+        if getattr(policy, name) <= 0:
+            p.add(f"connection.circuit_breaker.{name}", "must be positive")
+    return policy
+
+
+def _fields(p: Problems, where: str, raw: Any, defaults: P) -> P:
+    if raw is None:
+        return defaults
+    if not isinstance(raw, dict):
+        p.add(where, "must be a mapping")
+        return defaults
+    fields = {f.name: f for f in dataclasses.fields(defaults)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            p.add(f"{where}.{key}", f"unknown field; allowed: {', '.join(sorted(fields))}")
+            continue
+        expected = type(getattr(defaults, key))
+        ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            p.add(f"{where}.{key}", f"must be {expected.__name__}, not {value!r}")
+            continue
+        values[key] = value
+    return dataclasses.replace(defaults, **values)

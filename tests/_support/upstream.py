@@ -5,6 +5,8 @@ Routes:
                        a body over 1 MB only as its length and SHA-256)
   /status/<code>       that status, with a small JSON body
   /redirect?to=URL     302 to URL
+  /flaky/<key>?fail=N&status=S&retry_after=V
+                       the first N requests for <key> answer S (with Retry-After: V), then 200
   /bytes/<n>           n deterministic binary bytes (application/octet-stream)
   /empty               200 with an empty body
   /delay/<seconds>     waits, then 200
@@ -66,6 +68,15 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         if parts[0] == "echo" or "echo" in parts:
             self._json(200, {**record, "body": body.decode("utf-8", "replace") if "body_b64" in record else ""})
+        elif parts[0] == "flaky":  # /flaky/<key>?fail=N&status=503[&retry_after=V]: N failures, then 200
+            query = dict(pair.split("=", 1) for pair in record["query"].split("&") if "=" in pair)
+            with self.server.lock:
+                seen = self.server.flaky[parts[1]] = self.server.flaky.get(parts[1], 0) + 1
+            if seen <= int(query.get("fail", "1")):
+                extra = [("Retry-After", unquote(query["retry_after"]))] if "retry_after" in query else []
+                self._json(int(query.get("status", "503")), {"attempt": seen}, headers=extra)
+            else:
+                self._json(200, {"attempt": seen})
         elif parts[0] == "redirect":  # /redirect?to=URL: a 302 to anywhere
             target = dict(pair.split("=", 1) for pair in record["query"].split("&") if "=" in pair).get("to", "/")
             self._json(302, {"redirect": True}, headers=[("Location", unquote(target))])
@@ -116,6 +127,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict] = []
+        self.flaky: dict[str, int] = {}  # /flaky/<key>: requests seen per key
+        self.lock = threading.Lock()
 
     def handle_error(self, request, client_address) -> None:
         import sys

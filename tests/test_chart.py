@@ -285,7 +285,8 @@ def test_the_image_runs_with_the_rendered_container(chart, tmp_path):
         host[name].mkdir()
     for key, text in config_map["data"].items():
         (host["custom-api-sidecar-config"] / key).write_text(text)
-    os.chown(host["custom-api-sidecar-socket"], 10001, 10001)
+    for folder in host.values():  # what fsGroup: 10001 does for the pod's volumes
+        os.chown(folder, 10001, 10001)
     env: list[str] = []
     for item in container["env"]:
         value = item.get("value")

@@ -102,10 +102,12 @@ def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
 
 
 def rows(browser: webdriver.Chrome, table: str) -> list[list[str]]:
-    return [
-        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-        for row in browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")
-    ]
+    """The table's cells, read in one script run (the page re-renders its tables every 5 s)."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map("
+        "row => Array.from(row.cells).map(cell => cell.innerText.trim()))",
+        f"#{table} tbody tr",
+    )
 
 
 def wait_rows(browser: webdriver.Chrome, table: str, predicate) -> list[list[str]]:

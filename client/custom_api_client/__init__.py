@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import errors
 from ._conv import AsyncConv, Conv
+from ._jobs import Job
 from ._log import AsyncConvLog, ConvLog
 from ._request import RESERVED as RESERVED_ARGUMENTS
 from ._request import build_invoke_request
@@ -46,6 +47,7 @@ __all__ = [
     "CustomApiError",
     "HTTPError",
     "Headers",
+    "Job",
     "Response",
     "build_invoke_request",
     "connect",

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from ._context import CallContext
+from ._jobs import AsyncJobs, Jobs
 from ._log import AsyncConvLog, ConvLog
 from ._request import build_invoke_request
 from ._response import Response, from_invoke_response
@@ -114,6 +115,11 @@ class Api(_ApiBase):
 
 
 class ApiNamespace(_Namespace):
+    @property
+    def jobs(self) -> Jobs:
+        """Background calls: ``conv.api.jobs.get(job_id)`` / ``.wait(job_id)``."""
+        return Jobs(self._conv)
+
     def list(self) -> list[str]:
         return [api.name for api in self._conv._list_apis().apis]
 
@@ -156,6 +162,12 @@ class Conv:
     def _list_apis(self) -> pb.ListApisResponse:
         try:
             return self._stub.ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+
+    def _get_job(self, job_id: str) -> pb.GetJobResponse:
+        try:
+            return self._stub.GetJob(pb.GetJobRequest(job_id=job_id), timeout=DEFAULT_DEADLINE_SECONDS)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
 
@@ -220,6 +232,10 @@ class AsyncApi(_ApiBase):
 
 
 class AsyncApiNamespace(_Namespace):
+    @property
+    def jobs(self) -> AsyncJobs:
+        return AsyncJobs(self._conv)
+
     async def list(self) -> list[str]:
         return [api.name for api in (await self._conv._list_apis()).apis]
 
@@ -266,6 +282,12 @@ class AsyncConv:
     async def _list_apis(self) -> pb.ListApisResponse:
         try:
             return await self._get_stub().ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+
+    async def _get_job(self, job_id: str) -> pb.GetJobResponse:
+        try:
+            return await self._get_stub().GetJob(pb.GetJobRequest(job_id=job_id), timeout=DEFAULT_DEADLINE_SECONDS)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
 

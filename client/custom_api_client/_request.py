@@ -13,7 +13,7 @@ from .values import to_value
 
 # Keyword arguments that mean what they mean in requests; every other keyword
 # is an operation argument bound by the sidecar.
-RESERVED = frozenset({"params", "json", "data", "headers", "timeout"})
+RESERVED = frozenset({"params", "json", "data", "headers", "timeout", "background"})
 
 
 def build_invoke_request(api: str, operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> pb.InvokeRequest:
@@ -56,6 +56,11 @@ def build_invoke_request(api: str, operation: str, args: tuple[Any, ...], kwargs
     timeout = kwargs.get("timeout")
     if timeout is not None:
         request.timeout_seconds = _timeout_seconds(timeout)
+    background = kwargs.get("background")
+    if background is not None:
+        if not isinstance(background, bool):
+            raise InvalidArgument("background must be True or False", field="background")
+        request.background = background
     return request
 
 

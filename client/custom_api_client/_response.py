@@ -54,7 +54,7 @@ class Headers(Mapping[str, str]):
 
 
 class Response:
-    __slots__ = ("_encoding", "content", "elapsed", "headers", "http_version", "reason", "status_code", "url")
+    __slots__ = ("_encoding", "content", "elapsed", "headers", "http_version", "job_id", "reason", "status_code", "url")
 
     def __init__(
         self,
@@ -65,6 +65,7 @@ class Response:
         elapsed: datetime.timedelta,
         url: str,
         http_version: str = "",
+        job_id: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.reason = reason or _default_reason(status_code)
@@ -73,6 +74,7 @@ class Response:
         self.elapsed = elapsed
         self.url = url
         self.http_version = http_version
+        self.job_id = job_id  # set on the 202 of a background call: conv.api.jobs.get(job_id)
         self._encoding: str | None = None
 
     @property
@@ -148,4 +150,5 @@ def from_invoke_response(message: Any) -> Response:
         elapsed=datetime.timedelta(seconds=message.elapsed_seconds),
         url=message.url,
         http_version=message.http_version,
+        job_id=message.job_id or None,
     )

@@ -179,19 +179,24 @@ _BY_CODE: dict[str, type[CustomApiError]] = {
 }
 
 
+def from_error_detail(detail: Any) -> CustomApiError:
+    """The exception for an ErrorDetail (a failed call's trailer, or a failed background job)."""
+    code_name = sidecar_pb2.ErrorCode.Name(detail.code)
+    cls = _BY_CODE.get(code_name, InternalError)
+    return cls(
+        detail.message,
+        api=detail.api,
+        operation=detail.operation,
+        suggestions=tuple(detail.suggestions),
+        field=detail.field,
+    )
+
+
 def from_rpc_error(exc: grpc.RpcError, target: str) -> CustomApiError:
     """Translate a gRPC failure into the exception for its error code."""
     detail = _error_detail(exc)
     if detail is not None:
-        code_name = sidecar_pb2.ErrorCode.Name(detail.code)
-        cls = _BY_CODE.get(code_name, InternalError)
-        return cls(
-            detail.message,
-            api=detail.api,
-            operation=detail.operation,
-            suggestions=tuple(detail.suggestions),
-            field=detail.field,
-        )
+        return from_error_detail(detail)
     status = exc.code() if hasattr(exc, "code") else None
     details = exc.details() if hasattr(exc, "details") else str(exc)
     if status == grpc.StatusCode.UNAVAILABLE:

@@ -11,6 +11,8 @@ from typing import Protocol
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from custom_api_client.proto import sidecar_pb2 as pb
+
 from .activity import Activity, ConnectionStatus
 from .audit import AccessLog, AuditLog
 from .auth import Authenticator
@@ -18,7 +20,9 @@ from .config import Config, ConfigError, normalize_environment
 from .conv_log import ConvLogSink
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, system_lookup, token_egress
+from .errors import SidecarError
 from .generation import Generation, Shared, build_generation, close_generation, start_generation
+from .jobs import JobQueue, SqliteJobStore
 from .metrics import CallMetrics, Metrics, config_reloads, observe_token_fetches
 from .pipeline import Call, UpstreamResponse
 from .pipeline.record import CallObserver
@@ -78,13 +82,15 @@ class Sidecar:
         metrics: Metrics | None = None,
         audit: AuditLog | None = None,
         access_log: bool = True,
+        job_store: SqliteJobStore | None = None,
+        job_concurrency: int = 4,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
         ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable.
         ``proxies`` default to the ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables; ``dns_lookup``
         is how upstream names resolve before the egress check (tests answer names themselves).
         ``metrics`` (from ``make_metrics``) feeds OTLP and ``/metrics``; ``audit`` writes the JSON audit
-        stream; ``access_log`` the human line per call."""
+        stream; ``access_log`` the human line per call. ``job_store`` enables background calls."""
         self.environment = normalize_environment(environment)
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
@@ -119,6 +125,7 @@ class Sidecar:
         self.conv_log = ConvLogSink(tracer, audit, self.metrics.provider)
         observe_token_fetches(lambda: self.generation.authenticators, self.metrics.provider)
         self._reloads = config_reloads(self.metrics.provider)
+        self.jobs = JobQueue(job_store, self.handle, job_concurrency) if job_store is not None else None
         self._reload_lock = asyncio.Lock()
         self._warmup: ValidatorWarmup | None = None
         self.last_reload: ReloadStatus | None = None
@@ -156,6 +163,26 @@ class Sidecar:
             if generation.in_flight == 0:
                 generation.drained.set()
 
+    def wants_background(self, request: pb.InvokeRequest) -> bool:
+        """``background=True``, or unset on an operation configured ``background: true``."""
+        if request.HasField("background"):
+            return request.background
+        api = self.registry.apis.get(request.api)
+        op = api.operations.get(request.operation) if api else None
+        return bool(op and op.endpoint.background)
+
+    async def submit(self, call: Call) -> str:
+        """Check the call now (unknown operation, bad arguments fail at once), then queue it."""
+        if self.jobs is None:
+            raise SidecarError(
+                pb.ErrorCode.INVALID_ARGUMENT,
+                "background calls need a job store: serve with --jobs-db (a SQLite file)",
+                api=call.request.api,
+                operation=call.request.operation,
+            )
+        await self.generation.check(call)
+        return await self.jobs.submit(call.request, call.metadata)
+
     @property
     def max_request_bytes(self) -> int:
         return max(api.config.security.max_request_bytes for api in self.registry.apis.values())
@@ -170,6 +197,8 @@ class Sidecar:
         for service in self._services:
             await service.start()
         self._warmup = await start_generation(self.generation)
+        if self.jobs is not None:  # last: jobs left from before a restart run on a warm pipeline
+            await self.jobs.start()
 
     async def reload(self, config: Config, drain_timeout: float = 60.0) -> None:
         """Check ``config`` fully off the call path (registry, egress, secret references, OAuth2
@@ -218,6 +247,8 @@ class Sidecar:
         return candidate
 
     async def aclose(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.aclose()
         if self._warmup is not None:
             await self._warmup.aclose()
         await close_generation(self.generation, None)

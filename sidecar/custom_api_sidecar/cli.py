@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,8 @@ ENV_LOG_FORMAT = "CUSTOM_API_SIDECAR_LOG_FORMAT"
 ENV_AUDIT_FILE = "CUSTOM_API_SIDECAR_AUDIT_FILE"
 ENV_ADMIN_LISTEN = "CUSTOM_API_SIDECAR_ADMIN_LISTEN"
 ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
+ENV_JOBS_DB = "CUSTOM_API_SIDECAR_JOBS_DB"
+DEFAULT_JOBS_DB = "/tmp/custom-api-sidecar/jobs.sqlite3"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
 
 
@@ -70,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"host:port for /metrics and the dashboard; loopback unless --allow-remote; off by default "
         f"(${ENV_ADMIN_LISTEN})",
     )
+    serve.add_argument(
+        "--jobs-db",
+        default=os.environ.get(ENV_JOBS_DB, DEFAULT_JOBS_DB),
+        help=f"SQLite file for background calls; keep it on a volume that outlives the process "
+        f"(${ENV_JOBS_DB}, default {DEFAULT_JOBS_DB})",
+    )
+    serve.add_argument("--jobs-concurrency", type=int, default=4, help="background jobs run at once (default 4)")
     serve.add_argument(
         "--health-listen",
         default=os.environ.get(ENV_HEALTH_LISTEN),
@@ -279,6 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import Sidecar
     from .audit import AuditLog
+    from .jobs import SqliteJobStore
     from .metrics import make_metrics
     from .server import ListenError, parse_listen, run, serve
     from .tracing import make_tracer_provider
@@ -307,12 +318,17 @@ def _serve(args: argparse.Namespace) -> int:
             metrics=metrics,
             audit=AuditLog(audit_file) if audit_file else None,
             access_log=args.log_format == "text",
+            job_store=SqliteJobStore(args.jobs_db),
+            job_concurrency=args.jobs_concurrency,
         )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
     except ValueError as exc:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        print(f"custom-api-sidecar serve: cannot open --jobs-db {args.jobs_db}: {exc}", file=sys.stderr)
         return 2
     try:
         # stdout carries only JSON when the audit stream is there; startup lines go to stderr then

@@ -19,7 +19,7 @@ from .auth import Authenticator, build_authenticator
 from .config import ApiConfig, Config
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, build_egress
-from .pipeline import Handler, compose
+from .pipeline import Call, Handler, UpstreamResponse, compose
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
 from .pipeline.breaker import CircuitBreaker
@@ -68,6 +68,7 @@ class Generation:
     breaker: CircuitBreaker
     retry: Retry
     handle: Handler
+    check: Handler  # binds and builds a call without sending it (a background call's early errors)
     new_refs: list[SecretRef] = field(default_factory=list)  # references this generation added
     # What this generation created itself (not carried over from the previous one).
     own_transports: list[str] = field(default_factory=list)
@@ -127,6 +128,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         ],
         Send(shared.tracer, transports),
     )
+    check = compose([Resolve(registry), BindArguments(), BuildRequest()], _not_sent)
     return Generation(
         config=config,
         registry=registry,
@@ -138,10 +140,15 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         breaker=breaker,
         retry=retry,
         handle=handle,
+        check=check,
         new_refs=[ref for ref in shared.secrets.references if ref not in before],
         own_transports=own_transports,
         own_authenticators=own_authenticators,
     )
+
+
+async def _not_sent(call: Call) -> UpstreamResponse:
+    return UpstreamResponse(status_code=0, reason="", headers=[], body=b"", elapsed=0.0, url="")
 
 
 def _token_transport(shared: Shared, egress: Egress) -> Callable[[str], httpx.AsyncBaseTransport]:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -78,6 +79,15 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
             metadata=tuple(context.invocation_metadata() or ()),
             time_remaining=context.time_remaining(),
         )
+        if self._sidecar.wants_background(request):
+            job_id = await self._sidecar.submit(call)
+            return pb.InvokeResponse(
+                status_code=202,
+                reason="Accepted",
+                headers=[pb.KeyValue(key="Content-Type", value="application/json")],
+                body=json.dumps({"job_id": job_id, "state": "queued"}).encode(),
+                job_id=job_id,
+            )
         response = await self._sidecar.handle(call)
         return pb.InvokeResponse(
             status_code=response.status_code,
@@ -88,6 +98,26 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
             url=response.url,
             http_version=response.http_version,
         )
+
+    @translate_errors
+    async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.GetJobResponse:
+        job = await self._sidecar.jobs.get(request.job_id) if self._sidecar.jobs is not None else None
+        if job is None:
+            raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {request.job_id!r}")
+        reply = pb.GetJobResponse(
+            job_id=job.id,
+            state=job.state,
+            attempts=job.attempts,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            api=job.api,
+            operation=job.operation,
+        )
+        if job.response is not None:
+            reply.response.ParseFromString(job.response)
+        if job.error is not None:
+            reply.error.ParseFromString(job.error)
+        return reply
 
     @translate_errors
     async def Log(self, request: pb.LogRequest, context: grpc.aio.ServicerContext) -> pb.LogResponse:

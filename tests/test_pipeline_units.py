@@ -12,7 +12,7 @@ from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.values import from_value, to_value
 from custom_api_sidecar import Sidecar, SidecarError, parse_config
 from custom_api_sidecar.pipeline import Call
-from custom_api_sidecar.pipeline.security import RateLimiter
+from custom_api_sidecar.pipeline.security import LocalLimits, RateLimiter
 
 CONFIG = """
 apis:
@@ -134,7 +134,7 @@ async def test_rate_limiter_windows_reset():
     sidecar = Sidecar(
         parse_config(CONFIG.replace("endpoints:", "security: {rate_limit: {requests_per_minute: 2}}\n    endpoints:"))
     )
-    limiter = RateLimiter(sidecar.registry, clock=lambda: now[0])
+    limiter = RateLimiter(sidecar.registry, LocalLimits(sidecar.registry, clock=lambda: now[0]))
     op = sidecar.registry.operation("api", "get")
 
     async def ok(call):

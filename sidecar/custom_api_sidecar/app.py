@@ -21,6 +21,7 @@ from .conv_log import ConvLogSink
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, system_lookup, token_egress
 from .errors import SidecarError
+from .fleet import Fleet
 from .generation import Generation, Shared, build_generation, close_generation, start_generation
 from .jobs import JobQueue, SqliteJobStore
 from .metrics import CallMetrics, Metrics, config_reloads, observe_token_fetches
@@ -101,6 +102,10 @@ class Sidecar:
             meter_provider=self.metrics.provider,
         )
         self._services: list[Service] = [self.secrets]  # first: later services (OAuth2 tokens) read secrets
+        self.fleet: Fleet | None = None
+        if config.redis is not None:  # fleet mode: after the secrets (its URL is a reference), before tokens
+            self.fleet = Fleet(config.redis, self.secrets, self.environment, meter_provider=self.metrics.provider)
+            self._services.append(self.fleet)
         self.connection_status = ConnectionStatus()
         self.activity = Activity(self.connection_status)
         observers: list[CallObserver] = [CallMetrics(self.metrics.provider), self.activity]
@@ -119,6 +124,7 @@ class Sidecar:
             proxies=proxies or ProxySettings.from_env(),
             dns_lookup=dns_lookup,
             meter_provider=self.metrics.provider,
+            fleet=self.fleet,
         )
         self.generation = build_generation(config, self._shared)
         self.activity.use(self.generation.registry)

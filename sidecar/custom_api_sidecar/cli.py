@@ -9,9 +9,10 @@ import argparse
 import json
 import logging
 import os
-import sqlite3
 import sys
+import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from custom_api_client import DEFAULT_TARGET
 
@@ -31,7 +32,6 @@ ENV_AUDIT_FILE = "CUSTOM_API_SIDECAR_AUDIT_FILE"
 ENV_ADMIN_LISTEN = "CUSTOM_API_SIDECAR_ADMIN_LISTEN"
 ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
 ENV_JOBS_DB = "CUSTOM_API_SIDECAR_JOBS_DB"
-DEFAULT_JOBS_DB = "/tmp/custom-api-sidecar/jobs.sqlite3"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
 
 
@@ -75,9 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--jobs-db",
-        default=os.environ.get(ENV_JOBS_DB, DEFAULT_JOBS_DB),
-        help=f"SQLite file for background calls; keep it on a volume that outlives the process "
-        f"(${ENV_JOBS_DB}, default {DEFAULT_JOBS_DB})",
+        default=os.environ.get(ENV_JOBS_DB),
+        help="SQLite file for background calls, on a volume that outlives the process "
+        f"(${ENV_JOBS_DB}; default: next to the first unix socket, <socket>.jobs.sqlite3)",
     )
     serve.add_argument("--jobs-concurrency", type=int, default=4, help="background jobs run at once (default 4)")
     serve.add_argument(
@@ -273,6 +273,15 @@ def _test(args: argparse.Namespace) -> int:
     return 0 if all(report.ok for report in reports) else 1
 
 
+def _default_jobs_db(listeners: list[Any]) -> str:
+    """Beside the first unix socket (in Kubernetes, the volume shared with the agent, which
+    outlives a sidecar restart), else in the temporary directory."""
+    sockets = [listener.socket_path for listener in listeners if listener.socket_path]
+    if sockets:
+        return f"{sockets[0]}.jobs.sqlite3"
+    return os.path.join(tempfile.gettempdir(), "custom-api-sidecar", "jobs.sqlite3")
+
+
 def _admin_address(address: str, allow_remote: bool) -> tuple[str, int]:
     """The admin listener's host and port (TCP only; loopback unless --allow-remote)."""
     from .server import parse_listen
@@ -289,6 +298,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import Sidecar
     from .audit import AuditLog
+    from .errors import StartupError
     from .jobs import SqliteJobStore
     from .metrics import make_metrics
     from .server import ListenError, parse_listen, run, serve
@@ -318,7 +328,7 @@ def _serve(args: argparse.Namespace) -> int:
             metrics=metrics,
             audit=AuditLog(audit_file) if audit_file else None,
             access_log=args.log_format == "text",
-            job_store=SqliteJobStore(args.jobs_db),
+            job_store=SqliteJobStore(args.jobs_db or _default_jobs_db(listeners)),
             job_concurrency=args.jobs_concurrency,
         )
     except ConfigError as exc:
@@ -326,9 +336,6 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     except ValueError as exc:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, sqlite3.Error) as exc:
-        print(f"custom-api-sidecar serve: cannot open --jobs-db {args.jobs_db}: {exc}", file=sys.stderr)
         return 2
     try:
         # stdout carries only JSON when the audit stream is there; startup lines go to stderr then
@@ -345,7 +352,7 @@ def _serve(args: argparse.Namespace) -> int:
                 config_path=args.config,
             )
         )
-    except ListenError as exc:
+    except (ListenError, StartupError) as exc:
         print(f"custom-api-sidecar serve: {exc}", file=sys.stderr)
         return 2
     return 0

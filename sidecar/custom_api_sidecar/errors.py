@@ -85,5 +85,9 @@ class SidecarError(Exception):
         return f"SidecarError({self.code_name}, {self.message!r})"
 
 
+class StartupError(RuntimeError):
+    """The sidecar cannot start (an unusable key, say); the message says why, never a secret."""
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> list[str]:
     return difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)

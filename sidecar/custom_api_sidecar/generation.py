@@ -19,6 +19,7 @@ from .auth import Authenticator, build_authenticator
 from .config import ApiConfig, Config
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, build_egress
+from .fleet import Fleet, FleetLimits
 from .pipeline import Call, Handler, UpstreamResponse, compose
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
@@ -30,7 +31,7 @@ from .pipeline.observe import Observe
 from .pipeline.record import CallObserver, Record
 from .pipeline.resolve import Resolve
 from .pipeline.retry import Retry
-from .pipeline.security import RateLimiter, UrlAllowlist
+from .pipeline.security import Limits, LocalLimits, RateLimiter, UrlAllowlist
 from .pipeline.send import Send
 from .pipeline.shape import ShapeResponse
 from .registry import Registry
@@ -54,6 +55,7 @@ class Shared:
     proxies: ProxySettings
     dns_lookup: Lookup
     meter_provider: metrics.MeterProvider | None = None
+    fleet: Fleet | None = None  # the redis: section: fleet-wide limits and tokens
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Generation:
     transports: dict[str, httpx.AsyncBaseTransport]
     authenticators: dict[str, Authenticator]
     rate_limiter: RateLimiter
+    local_limits: LocalLimits
     breaker: CircuitBreaker
     retry: Retry
     handle: Handler
@@ -104,10 +107,16 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             api.config, shared.environment, shared.secrets, shared.tracer, _token_transport(shared, egress[name])
         )
         if auth is not None:
+            if shared.fleet is not None and hasattr(auth, "share"):  # an OAuth2 token: shared by the fleet
+                auth.share = shared.fleet.share_token(name, auth)
             authenticators[name] = auth
             own_authenticators.append(name)
     unchanged = {n for n in registry.apis if n not in own_transports}
-    rate_limiter = RateLimiter(registry, previous.rate_limiter if previous else None, keep=unchanged)
+    local_limits = LocalLimits(registry, previous.local_limits if previous else None, keep=unchanged)
+    limits: Limits = local_limits
+    if shared.fleet is not None and shared.fleet.settings.rate_limits:
+        limits = FleetLimits(registry, shared.fleet.redis, local_limits)  # falls back to the local ones
+    rate_limiter = RateLimiter(registry, limits)
     breaker = CircuitBreaker(registry, previous.breaker if previous else None, unchanged, shared.meter_provider)
     retry = Retry(registry, previous.retry if previous else None, unchanged)
     handle = compose(
@@ -137,6 +146,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         transports=transports,
         authenticators=authenticators,
         rate_limiter=rate_limiter,
+        local_limits=local_limits,
         breaker=breaker,
         retry=retry,
         handle=handle,

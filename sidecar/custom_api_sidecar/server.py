@@ -32,7 +32,7 @@ from .admin import AdminServer
 from .app import Sidecar
 from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
-from .errors import SidecarError
+from .errors import SidecarError, StartupError
 from .pipeline import Call
 from .pipeline.context import read_context
 from .reflection import enable_reflection
@@ -245,6 +245,9 @@ class SidecarServer:
         return server
 
     async def start(self) -> None:
+        for listener in self.listeners:  # before anything else starts: a clear error, nothing half-open
+            if listener.socket_path:
+                _check_socket_path(listener.socket_path)
         await self.sidecar.start()
         if self.admin is not None:
             try:
@@ -302,6 +305,12 @@ def _add_port(server: grpc.aio.Server, address: str) -> int:
         raise ListenError(f"cannot listen on {address}: in use, or the directory is missing or not writable") from exc
 
 
+def _check_socket_path(path: str) -> None:
+    if not os.path.isdir(os.path.dirname(path)):
+        raise ListenError(f"cannot listen on unix://{path}: the directory {os.path.dirname(path)} does not exist")
+    _remove_stale_socket(path)
+
+
 def _remove_stale_socket(path: str) -> None:
     """Unlink a socket left by a dead process; refuse to steal one that is still served."""
     try:
@@ -342,7 +351,7 @@ async def serve(
     server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin, health_listen)
     try:
         await server.start()
-    except ListenError:
+    except (ListenError, StartupError):
         await sidecar.aclose()
         raise
     apis = ", ".join(f"{name} ({len(api.operations)} operations)" for name, api in sidecar.registry.apis.items())

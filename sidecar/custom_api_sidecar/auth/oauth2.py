@@ -9,7 +9,10 @@ One token per API for the sidecar's environment, kept in memory:
   ``expires_in`` runs out, and a call with no usable token fetches one (shared);
 - an upstream 401 drops the token that was sent, so the retry gets a fresh one;
 - a rotated client id or secret (a new secret-store version) triggers a
-  background refresh while the old token keeps serving.
+  background refresh while the old token keeps serving;
+- with a ``share`` hook (fleet mode, Redis) every fetch first asks the fleet:
+  a token another sidecar fetched is used instead, so one token is fetched per
+  lifetime across all sidecars (``custom_api_sidecar.fleet.tokens``).
 
 A failing token endpoint is reported by its HTTP status or transport failure,
 never by its response body, which may echo the credentials.
@@ -46,6 +49,7 @@ from ..config import OAuth2Auth
 from ..errors import SidecarError
 from ._credentials import Credentials
 from ._parts import Part
+from ._shared import SharedToken, SharedTokenUnavailable, TokenShareHook
 
 log = logging.getLogger("custom_api_sidecar.auth")
 
@@ -91,8 +95,10 @@ class ClientCredentials:
         *,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
+        share: TokenShareHook | None = None,
     ) -> None:
         self.api = api
+        self.settings = settings
         self.header_names = frozenset({settings.auth_header_name.lower()})
         self._header = settings.auth_header_name
         self._prefix = f"{settings.token_prefix} " if settings.token_prefix else ""
@@ -129,6 +135,19 @@ class ClientCredentials:
         self._changed = asyncio.Event()
         self._refresher: asyncio.Task[None] | None = None
         self.fetches = 0  # token requests sent, for tests and benchmarks
+        self.share = share
+        self._rejected: str | None = None  # the token an upstream refused, for the fleet to drop too
+
+    def identity(self) -> str:
+        """Which token this is, for sharing: the same endpoint, client and grant parameters."""
+        return "\n".join(
+            (
+                self._url,
+                self._client_id.value(),
+                " ".join(sorted(self.settings.scopes)),
+                repr(sorted(self._params.items())),
+            )
+        )
 
     # --- lifetime -----------------------------------------------------------------
 
@@ -165,6 +184,7 @@ class ClientCredentials:
         token = self._token
         if token is not None and token.value in credentials.secrets:
             log.info("%s: upstream answered 401; dropping the OAuth2 token and fetching a new one", self.api)
+            self._rejected = token.value
             self._token = None
             self._changed.set()
         return True
@@ -199,12 +219,8 @@ class ClientCredentials:
 
     async def _fetch(self) -> Token:
         versions = self._versions()
-        client_id, client_secret = self._client_id.value(), self._client_secret.value()
-        started = self._clock()
-        self.fetches += 1
         try:
-            raw = await self._request(client_id, client_secret)
-            token = self._parse(raw, started, versions)
+            token = await (self._fetch_shared(versions) if self.share is not None else self._fetch_own(versions))
         except TokenEndpointError as exc:
             self._last_failure = (self._clock(), exc)
             raise
@@ -212,6 +228,35 @@ class ClientCredentials:
         self._last_failure = None
         self._changed.set()
         return token
+
+    async def _fetch_own(self, versions: tuple[int, int]) -> Token:
+        client_id, client_secret = self._client_id.value(), self._client_secret.value()
+        started = self._clock()
+        self.fetches += 1
+        raw = await self._request(client_id, client_secret)
+        return self._parse(raw, started, versions)
+
+    async def _fetch_shared(self, versions: tuple[int, int]) -> Token:
+        """Ask the fleet first; fetch (and share) only if no sidecar has a fresh token."""
+        assert self.share is not None
+        rejected, self._rejected = self._rejected, None
+
+        async def fetch_for_fleet() -> SharedToken:
+            offset = time.time() - self._clock()  # monotonic -> epoch, for the other sidecars
+            token = await self._fetch_own(versions)
+            return SharedToken(
+                token.value, token.refresh_at + offset, None if token.expires_at is None else token.expires_at + offset
+            )
+
+        try:
+            shared = await self.share.obtain(fetch_for_fleet, rejected)
+        except SharedTokenUnavailable as exc:
+            raise TokenEndpointError(str(exc)) from None
+        if shared is None:  # sharing is unavailable: this sidecar's own token, as without a fleet
+            return await self._fetch_own(versions)
+        offset = self._clock() - time.time()
+        expires_at = None if shared.expires_at is None else shared.expires_at + offset
+        return Token(shared.value, shared.refresh_at + offset, expires_at, versions)
 
     async def _request(self, client_id: str, client_secret: str) -> dict[str, Any]:
         with self._tracer.start_as_current_span(

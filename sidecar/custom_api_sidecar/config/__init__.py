@@ -10,6 +10,7 @@ from ._auth_model import (
     OAuth2Auth,
     references,
 )
+from ._fleet import RedisSettings, RedisTls
 from ._loader import load_config, parse_config
 from ._model import (
     DEFAULT_DROPPED_RESPONSE_HEADERS,
@@ -52,6 +53,8 @@ __all__ = [
     "Parameter",
     "Problem",
     "RateLimit",
+    "RedisSettings",
+    "RedisTls",
     "ResponseHeaders",
     "RetryPolicy",
     "Security",

@@ -23,7 +23,7 @@ from ..secrets import is_reference
 from ._model import REQUEST_CONTENT_TYPES
 from ._problems import Problems
 
-TOP_LEVEL_KEYS = {"apis", "tools", "custom_api", "vault", "secrets"}
+TOP_LEVEL_KEYS = {"apis", "tools", "custom_api", "vault", "secrets", "redis"}
 TOOL_KEYS = {
     "name",
     "execution_description",
@@ -69,7 +69,7 @@ def merge_documents(p: Problems, documents: list[Any]) -> dict[str, Any]:
         for key in document:
             if key not in TOP_LEVEL_KEYS:
                 p.add(f"{where}{key}", f"unknown field; allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}")
-        for key in ("vault", "secrets"):
+        for key in ("vault", "secrets", "redis"):
             if key in document:
                 if key in merged:
                     p.add(f"{where}{key}", "is given in more than one document")

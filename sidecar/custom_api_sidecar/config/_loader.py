@@ -21,8 +21,10 @@ from custom_api_client import RESERVED_ARGUMENTS as CLIENT_RESERVED_ARGUMENTS
 
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth_loader import parse_authentication
+from ._auth_model import OAuth2Auth
 from ._documents import merge_documents, resolve_local_refs, tool_problems
 from ._egress_loader import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
+from ._fleet import parse_redis
 from ._model import (
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
@@ -155,8 +157,16 @@ def parse_config(text: str, source: str = "<memory>") -> Config:
             seen.add(api.name)
             apis.append(api)
     problems.api = ""
+    redis = parse_redis(problems.add, data.get("redis"))
+    oauth2 = any(isinstance(api.authentication, OAuth2Auth) for api in apis)
+    if redis is not None and redis.share_tokens and redis.token_key is None and oauth2:
+        problems.add(
+            "redis.token_key",
+            "is required to share OAuth2 tokens across the fleet (they are encrypted at rest in Redis): "
+            "a secret reference to a base64-encoded 32-byte key; or set redis.share_tokens: false",
+        )
     problems.raise_if_any()
-    return Config(apis=tuple(apis), source=source, vault=vault, secrets=secrets)
+    return Config(apis=tuple(apis), source=source, vault=vault, secrets=secrets, redis=redis)
 
 
 def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConfig | None:

@@ -9,6 +9,7 @@ from typing import Any
 from ..secrets._settings import SecretSettings
 from ..secrets.vault._settings import VaultSettings
 from ._auth_model import Authentication, NoAuth
+from ._fleet import RedisSettings
 
 ENVIRONMENTS = ("sandbox", "pre-release", "live")
 ENVIRONMENT_ALIASES = {"draft": "sandbox"}
@@ -213,3 +214,4 @@ class Config:
     source: str = "<memory>"
     vault: VaultSettings | None = None  # the vault: section; CLI flags and VAULT_* variables override it
     secrets: SecretSettings = field(default_factory=SecretSettings)  # the secrets: section
+    redis: RedisSettings | None = None  # the redis: section (fleet mode)

@@ -63,6 +63,7 @@ class JobQueue:
         self._dispatcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await asyncio.to_thread(self.store.open)
         resumed = await asyncio.to_thread(self.store.recover)
         if resumed:
             log.warning("background jobs: %d were running when the sidecar stopped; running them again", resumed)

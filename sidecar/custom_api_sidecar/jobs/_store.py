@@ -8,12 +8,16 @@ Calls come from the event loop through ``asyncio.to_thread``: SQLite never block
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+from ..errors import StartupError
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 FINISHED = (SUCCEEDED, FAILED)
@@ -54,18 +58,39 @@ class Job:
 
 class SqliteJobStore:
     def __init__(self, path: str | Path) -> None:
+        """Nothing is opened until ``open()`` (the sidecar's start)."""
         self.path = str(path)
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged job survives power loss
-        self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._lock_file: IO[str] | None = None
+
+    def open(self) -> None:
+        """Create or open the file; StartupError if it is unusable or another sidecar holds it."""
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # One sidecar per file: another one would run (and "recover") this one's jobs.
+            self._lock_file = open(f"{self.path}.lock", "a")  # noqa: SIM115  # held until close()
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock_file.close()
+                raise StartupError(f"{self.path} is in use by another sidecar (give each its own --jobs-db)") from None
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # an acknowledged job survives power loss
+            db.executescript(SCHEMA)
+            self._db = db
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(f"cannot open the background job store {self.path}: {exc}") from None
+
+    def _open_db(self) -> sqlite3.Connection:
+        assert self._db is not None, "open() the store first"
+        return self._db
 
     def add(self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]) -> str:
         now = time.time()
         with self._lock:
-            self._db.execute(
+            self._open_db().execute(
                 "INSERT INTO jobs (id, state, api, operation, request, metadata, not_before, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, QUEUED, api, operation, request, json.dumps(metadata), now, now, now),
@@ -76,25 +101,29 @@ class SqliteJobStore:
         """Up to ``limit`` due queued jobs, oldest first, marked running."""
         now = time.time()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._open_db().execute("BEGIN IMMEDIATE")
             try:
-                rows = self._db.execute(
-                    "SELECT * FROM jobs WHERE state = ? AND not_before <= ? ORDER BY created_at LIMIT ?",
-                    (QUEUED, now, limit),
-                ).fetchall()
-                self._db.executemany(
+                rows = (
+                    self._open_db()
+                    .execute(
+                        "SELECT * FROM jobs WHERE state = ? AND not_before <= ? ORDER BY created_at LIMIT ?",
+                        (QUEUED, now, limit),
+                    )
+                    .fetchall()
+                )
+                self._open_db().executemany(
                     "UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
                     [(RUNNING, now, row[0]) for row in rows],
                 )
-                self._db.execute("COMMIT")
+                self._open_db().execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._open_db().execute("ROLLBACK")
                 raise
         return [_job(row, RUNNING, bump=True) for row in rows]
 
     def finish(self, job_id: str, state: str, response: bytes | None = None, error: bytes | None = None) -> None:
         with self._lock:
-            self._db.execute(
+            self._open_db().execute(
                 "UPDATE jobs SET state = ?, response = ?, error = ?, updated_at = ? WHERE id = ?",
                 (state, response, error, time.time(), job_id),
             )
@@ -102,7 +131,7 @@ class SqliteJobStore:
     def requeue(self, job_id: str, delay: float) -> None:
         now = time.time()
         with self._lock:
-            self._db.execute(
+            self._open_db().execute(
                 "UPDATE jobs SET state = ?, not_before = ?, updated_at = ? WHERE id = ?",
                 (QUEUED, now + delay, now, job_id),
             )
@@ -110,33 +139,42 @@ class SqliteJobStore:
     def recover(self) -> int:
         """After a crash or restart: jobs left running are queued again (at least once)."""
         with self._lock:
-            return self._db.execute(
-                "UPDATE jobs SET state = ?, updated_at = ? WHERE state = ?", (QUEUED, time.time(), RUNNING)
-            ).rowcount
+            return (
+                self._open_db()
+                .execute("UPDATE jobs SET state = ?, updated_at = ? WHERE state = ?", (QUEUED, time.time(), RUNNING))
+                .rowcount
+            )
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._open_db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
     def next_due(self) -> float | None:
         with self._lock:
-            row = self._db.execute("SELECT MIN(not_before) FROM jobs WHERE state = ?", (QUEUED,)).fetchone()
+            row = self._open_db().execute("SELECT MIN(not_before) FROM jobs WHERE state = ?", (QUEUED,)).fetchone()
         return row[0] if row and row[0] is not None else None
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+            return dict(self._open_db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
 
     def prune(self, older_than: float) -> int:
         with self._lock:
-            return self._db.execute(
-                "DELETE FROM jobs WHERE state IN (?, ?) AND updated_at < ?", (*FINISHED, older_than)
-            ).rowcount
+            return (
+                self._open_db()
+                .execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at < ?", (*FINISHED, older_than))
+                .rowcount
+            )
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
 
 def _job(row: tuple, state: str | None = None, bump: bool = False) -> Job:

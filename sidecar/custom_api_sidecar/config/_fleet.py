@@ -1,0 +1,192 @@
+"""The ``redis:`` section (fleet mode): where fleet-wide state lives, and how to reach it.
+
+Every secret part (URL with credentials, password, TLS keys, the token encryption key) is a
+secret reference; problems are reported through ``add(field, message)``, none raised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..secrets import is_reference, parse_reference
+
+AddProblem = Callable[[str, str], None]
+ON_UNAVAILABLE_MODES = ("fallback", "fail_closed")
+
+
+@dataclass(frozen=True)
+class RedisTls:
+    ca_cert: str | None = None  # PEM, as a secret reference or a literal path (file://...)
+    client_cert: str | None = None
+    client_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """The ``redis:`` section: fleet-wide limits, shared OAuth2 tokens, the job stream."""
+
+    url: str  # redis://, rediss:// or unix://; a secret reference or a literal without a password
+    password: str | None = None  # secret reference
+    username: str | None = None
+    tls: RedisTls | None = None
+    key_prefix: str = "custom-api-sidecar"
+    timeout_ms: int = 50  # no call waits on Redis longer than this; then the on_unavailable policy
+    on_unavailable: str = "fallback"  # or fail_closed
+    token_key: str | None = None  # secret reference: 32-byte AES-GCM key (base64) for tokens at rest
+    share_tokens: bool = True
+    rate_limits: bool = True
+
+
+REDIS_KEYS = {
+    "url",
+    "password",
+    "username",
+    "tls",
+    "key_prefix",
+    "timeout_ms",
+    "on_unavailable",
+    "token_key",
+    "share_tokens",
+    "rate_limits",
+}
+TLS_KEYS = {"ca_cert", "client_cert", "client_key"}
+
+
+class _Reader:
+    """Typed reads of one mapping, defaults from a dataclass instance, problems to ``add``."""
+
+    def __init__(self, add: AddProblem, where: str, raw: dict[str, Any], defaults: Any) -> None:
+        self.add, self.where, self.raw, self.defaults = add, where, raw, defaults
+
+    def _field(self, key: str) -> str:
+        return f"{self.where}.{key}"
+
+    def number(self, key: str, *, integer: bool = False, minimum: float = 0.0, maximum: float = math.inf) -> Any:
+        value = self.raw.get(key, getattr(self.defaults, key))
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or not minimum <= value <= maximum or not math.isfinite(value):
+            bounds = f"from {minimum:g}" + (f" to {maximum:g}" if maximum != math.inf else "")
+            self.add(self._field(key), f"must be {'an integer' if integer else 'a number'} {bounds}, not {value!r}")
+            return getattr(self.defaults, key)
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.raw.get(key, getattr(self.defaults, key))
+        if not isinstance(value, bool):
+            self.add(self._field(key), f"must be true or false, not {value!r}")
+            return bool(getattr(self.defaults, key))
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.raw.get(key, getattr(self.defaults, key))
+        if value not in choices:
+            self.add(self._field(key), f"{value!r} is not one of {', '.join(choices)}")
+            return str(getattr(self.defaults, key))
+        return str(value)
+
+    def statuses(self, key: str) -> tuple[int, ...]:
+        value = self.raw.get(key, list(getattr(self.defaults, key)))
+        if not isinstance(value, list) or not all(
+            isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 for code in value
+        ):
+            self.add(self._field(key), f"must be a list of HTTP status codes from 400 to 599, not {value!r}")
+            return tuple(getattr(self.defaults, key))
+        return tuple(value)
+
+
+def _mapping(add: AddProblem, where: str, raw: Any, allowed: set[str]) -> bool:
+    if not isinstance(raw, dict):
+        add(where, f"must be a mapping, not {type(raw).__name__}")
+        return False
+    for key in raw:
+        if key not in allowed:
+            add(f"{where}.{key}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+    return True
+
+
+def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
+    if raw is None or not _mapping(add, "redis", raw, REDIS_KEYS):
+        return None
+    url = _redis_url(add, raw.get("url"))
+    password = raw.get("password")
+    if password is not None and (not is_reference(password) or not _reference_ok(add, "redis.password", password)):
+        if not is_reference(password):
+            add("redis.password", "must be a secret reference (vault://, env:// or file://), not a literal")
+        password = None
+    token_key = raw.get("token_key")
+    if token_key is not None and (not is_reference(token_key) or not _reference_ok(add, "redis.token_key", token_key)):
+        if not is_reference(token_key):
+            add("redis.token_key", "must be a secret reference to a base64-encoded 32-byte key, not a literal")
+        token_key = None
+    username = raw.get("username")
+    if username is not None and (not isinstance(username, str) or not username):
+        add("redis.username", "must be a non-empty string")
+        username = None
+    prefix = raw.get("key_prefix", RedisSettings.key_prefix)
+    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{} \n"):
+        add("redis.key_prefix", "must be a non-empty string without braces or whitespace")
+        prefix = RedisSettings.key_prefix
+    r = _Reader(add, "redis", raw, RedisSettings(url=url or ""))
+    settings = RedisSettings(
+        url=url or "",
+        password=password,
+        username=username,
+        tls=_tls(add, raw.get("tls")),
+        key_prefix=prefix,
+        timeout_ms=r.number("timeout_ms", integer=True, minimum=1, maximum=10_000),
+        on_unavailable=r.choice("on_unavailable", ON_UNAVAILABLE_MODES),
+        token_key=token_key,
+        share_tokens=r.flag("share_tokens"),
+        rate_limits=r.flag("rate_limits"),
+    )
+    return settings if url else None
+
+
+def _redis_url(add: AddProblem, url: Any) -> str | None:
+    if not isinstance(url, str) or not url:
+        add("redis.url", "is required: redis://host:6379/0, rediss://... or unix:///path, or a secret reference")
+        return None
+    if not _reference_ok(add, "redis.url", url):
+        return None
+    if is_reference(url):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        add("redis.url", "must be a redis://, rediss:// or unix:// URL, or a secret reference")
+        return None
+    if parts.password:
+        add("redis.url", "must not contain a password; give redis.password as a secret reference")
+        return None
+    return url
+
+
+def _tls(add: AddProblem, raw: Any) -> RedisTls | None:
+    if raw is None or not _mapping(add, "redis.tls", raw, TLS_KEYS):
+        return None
+    values: dict[str, str] = {}
+    for key in TLS_KEYS:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not is_reference(value):
+            add(f"redis.tls.{key}", "must be a secret reference holding PEM text (file://, vault:// or env://)")
+        elif _reference_ok(add, f"redis.tls.{key}", value):
+            values[key] = value
+    if ("client_cert" in values) != ("client_key" in values):
+        add("redis.tls", "client_cert and client_key go together")
+    return RedisTls(**values)
+
+
+def _reference_ok(add: AddProblem, field: str, value: str) -> bool:
+    if not is_reference(value):
+        return True
+    try:
+        parse_reference(value)
+    except ValueError as exc:
+        add(field, str(exc))
+        return False
+    return True

@@ -1,0 +1,57 @@
+"""Fleet mode (the ``redis:`` section): state shared by every sidecar of a deployment.
+
+- ``FleetLimits``: rate limits exact across the fleet (``rate_limit.py``);
+- ``TokenShare``: one OAuth2 token fetch per lifetime across the fleet (``tokens.py``);
+- ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``).
+"""
+
+from __future__ import annotations
+
+from opentelemetry import metrics
+
+from ..config import RedisSettings
+from ..secrets import SecretStore
+from .rate_limit import FleetLimits
+from .redis import FleetRedis, RedisUnavailable
+from .tokens import TokenKeyError, TokenShare
+
+__all__ = ["Fleet", "FleetLimits", "FleetRedis", "RedisUnavailable", "TokenKeyError", "TokenShare"]
+
+
+class Fleet:
+    """The Sidecar service for fleet mode: started after the secret store (the Redis URL and
+    password are references) and before the authenticators (tokens are shared)."""
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        store: SecretStore,
+        environment: str,
+        *,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis = FleetRedis(settings, store, environment, meter_provider=meter_provider)
+        self.token_shares: dict[str, TokenShare] = {}
+        self._started = False
+
+    def share_token(self, api: str, manager: object) -> TokenShare | None:
+        """A share for the OAuth2 token manager of ``api`` (None when tokens are not shared)."""
+        if not self.settings.share_tokens:
+            return None
+        identity = manager.identity  # type: ignore[attr-defined]
+        timeout = manager.settings.timeout_ms / 1000  # type: ignore[attr-defined]
+        share = TokenShare(self.redis, api, identity, fetch_timeout=timeout)
+        if self._started:
+            share.check_key()
+        self.token_shares[api] = share
+        return share
+
+    async def start(self) -> None:
+        for share in self.token_shares.values():
+            share.check_key()  # a bad key stops the start, before any token is fetched
+        await self.redis.start()
+        self._started = True
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()

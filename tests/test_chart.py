@@ -52,6 +52,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "apiCIDRs": ["203.0.113.0/24"],
             "vaultCIDRs": ["10.20.0.0/16"],
             "otlpCIDRs": ["10.30.0.0/16"],
+            "redisCIDRs": ["10.40.0.0/16"],
         },
     },
     "everything": {
@@ -197,8 +198,10 @@ def test_network_policy(chart):
     assert [rule["to"][0]["ipBlock"]["cidr"] for rule in egress[1:]] == [
         "10.20.0.0/16",
         "10.30.0.0/16",
+        "10.40.0.0/16",
         "203.0.113.0/24",
     ]
+    assert egress[3]["ports"] == [{"port": 6379, "protocol": "TCP"}]
     assert {p["port"] for p in policy["spec"]["ingress"][0]["ports"]} == {8086, 8080}
     assert render(chart, VALUE_SETS["native"])["networkpolicy.yaml"] == []
 

@@ -213,7 +213,7 @@ def test_a_hung_redis_costs_a_call_at_most_its_timeout(fleet: Fleet):
     print(f"\nhung redis (timeout_ms 250): call latencies {[round(x * 1000) for x in latencies]} ms")
     assert max(latencies) < 0.250 + 0.5  # the bound plus this machine's noise
     assert max(latencies[3:]) < 0.1  # after 3 timeouts in a row Redis counts as down: no more waiting
-    assert "redis: unavailable (3 commands in a row took longer than 250 ms)" in fleet.sidecars[0].output
+    assert "redis: unavailable (3 commands in a row took longer than " in fleet.sidecars[0].output
 
 
 # --- in-process checks: config, policies, counters ---------------------------------------------

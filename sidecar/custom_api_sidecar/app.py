@@ -21,9 +21,9 @@ from .conv_log import ConvLogSink
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, system_lookup, token_egress
 from .errors import SidecarError
-from .fleet import Fleet
+from .fleet import Fleet, FleetJobStore, RedisJobStore
 from .generation import Generation, Shared, build_generation, close_generation, start_generation
-from .jobs import JobQueue, SqliteJobStore
+from .jobs import JobQueue, JobStore
 from .metrics import CallMetrics, Metrics, config_reloads, observe_token_fetches
 from .pipeline import Call, UpstreamResponse
 from .pipeline.record import CallObserver
@@ -83,7 +83,7 @@ class Sidecar:
         metrics: Metrics | None = None,
         audit: AuditLog | None = None,
         access_log: bool = True,
-        job_store: SqliteJobStore | None = None,
+        job_store: JobStore | None = None,
         job_concurrency: int = 4,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
@@ -91,7 +91,8 @@ class Sidecar:
         ``proxies`` default to the ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables; ``dns_lookup``
         is how upstream names resolve before the egress check (tests answer names themselves).
         ``metrics`` (from ``make_metrics``) feeds OTLP and ``/metrics``; ``audit`` writes the JSON audit
-        stream; ``access_log`` the human line per call. ``job_store`` enables background calls."""
+        stream; ``access_log`` the human line per call. ``job_store`` enables background calls; in fleet
+        mode (``redis.jobs``) jobs go to a Redis Stream, and ``job_store`` is the fallback."""
         self.environment = normalize_environment(environment)
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
@@ -131,6 +132,9 @@ class Sidecar:
         self.conv_log = ConvLogSink(tracer, audit, self.metrics.provider)
         observe_token_fetches(lambda: self.generation.authenticators, self.metrics.provider)
         self._reloads = config_reloads(self.metrics.provider)
+        if job_store is not None and self.fleet is not None and self.fleet.settings.jobs:
+            shared = RedisJobStore(self.fleet.redis, claim_after=self.fleet.settings.job_claim_after_s)
+            job_store = FleetJobStore(self.fleet.redis, shared, job_store)
         self.jobs = JobQueue(job_store, self.handle, job_concurrency) if job_store is not None else None
         self._reload_lock = asyncio.Lock()
         self._warmup: ValidatorWarmup | None = None

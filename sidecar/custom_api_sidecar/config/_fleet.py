@@ -39,6 +39,8 @@ class RedisSettings:
     token_key: str | None = None  # secret reference: 32-byte AES-GCM key (base64) for tokens at rest
     share_tokens: bool = True
     rate_limits: bool = True
+    jobs: bool = True  # background jobs in a Redis Stream any sidecar runs (else each sidecar's SQLite)
+    job_claim_after_s: float = 15.0  # a job whose sidecar went silent this long is run by another
 
 
 REDIS_KEYS = {
@@ -52,6 +54,8 @@ REDIS_KEYS = {
     "token_key",
     "share_tokens",
     "rate_limits",
+    "jobs",
+    "job_claim_after_s",
 }
 TLS_KEYS = {"ca_cert", "client_cert", "client_key"}
 
@@ -142,6 +146,8 @@ def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
         token_key=token_key,
         share_tokens=r.flag("share_tokens"),
         rate_limits=r.flag("rate_limits"),
+        jobs=r.flag("jobs"),
+        job_claim_after_s=r.number("job_claim_after_s", minimum=1, maximum=3600),
     )
     return settings if url else None
 

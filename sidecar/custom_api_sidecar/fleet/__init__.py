@@ -2,6 +2,8 @@
 
 - ``FleetLimits``: rate limits exact across the fleet (``rate_limit.py``);
 - ``TokenShare``: one OAuth2 token fetch per lifetime across the fleet (``tokens.py``);
+- ``RedisJobStore`` / ``FleetJobStore``: background jobs in a Redis Stream any sidecar runs,
+  with this sidecar's SQLite store as the fallback (``jobs.py``);
 - ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``).
 """
 
@@ -11,11 +13,21 @@ from opentelemetry import metrics
 
 from ..config import RedisSettings
 from ..secrets import SecretStore
+from .jobs import FleetJobStore, RedisJobStore
 from .rate_limit import FleetLimits
 from .redis import FleetRedis, RedisUnavailable
 from .tokens import TokenKeyError, TokenShare
 
-__all__ = ["Fleet", "FleetLimits", "FleetRedis", "RedisUnavailable", "TokenKeyError", "TokenShare"]
+__all__ = [
+    "Fleet",
+    "FleetJobStore",
+    "FleetLimits",
+    "FleetRedis",
+    "RedisJobStore",
+    "RedisUnavailable",
+    "TokenKeyError",
+    "TokenShare",
+]
 
 
 class Fleet:

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from opentelemetry import metrics
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -109,7 +111,9 @@ class FleetRedis:
     def _connect(self) -> aioredis.Redis:
         kwargs: dict[str, Any] = {
             "socket_connect_timeout": max(self.timeout, 0.5),
-            "retry_on_timeout": False,
+            # One immediate retry on a fresh connection (a pooled one may predate a Redis restart);
+            # redis-py's default (10, with backoff) would spend the whole bound on a dead Redis.
+            "retry": Retry(NoBackoff(), 1),
             "max_connections": 64,
         }
         if self._password is not None:
@@ -147,14 +151,15 @@ class FleetRedis:
         """``fn(client)`` within the bound; RedisUnavailable at once when Redis is known to be down."""
         if not self.available or self.client is None:
             raise RedisUnavailable("redis is unavailable")
+        bound = timeout or self.timeout
         try:
-            async with asyncio.timeout(timeout or self.timeout):
+            async with asyncio.timeout(bound):
                 result = await fn(self.client)
         except TimeoutError:
             self._timeouts += 1
             if self._timeouts >= TIMEOUTS_BEFORE_DOWN:
-                self._down(f"{self._timeouts} commands in a row took longer than {self.timeout * 1000:g} ms")
-            raise RedisUnavailable(f"redis did not answer within {self.timeout * 1000:g} ms") from None
+                self._down(f"{self._timeouts} commands in a row took longer than {bound * 1000:g} ms")
+            raise RedisUnavailable(f"redis did not answer within {bound * 1000:g} ms") from None
         except (RedisConnectionError, OSError) as exc:
             self._down(_why(exc))
             raise RedisUnavailable(_why(exc)) from None
@@ -190,6 +195,9 @@ class FleetRedis:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(1.0):
+                    # Pooled connections from before the outage are dead or hung: start afresh, or each
+                    # would fail one call (and mark Redis down again) after sharing resumes.
+                    await self.client.connection_pool.disconnect()
                     await self.client.ping()
             except (RedisError, OSError, TimeoutError):
                 continue

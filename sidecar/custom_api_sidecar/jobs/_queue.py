@@ -18,7 +18,7 @@ from custom_api_client.proto import sidecar_pb2 as pb
 
 from ..errors import SidecarError
 from ..pipeline import Call, UpstreamResponse
-from ._store import FAILED, SUCCEEDED, Job, SqliteJobStore
+from ._store import FAILED, SUCCEEDED, Job, JobStore
 
 log = logging.getLogger("custom_api_sidecar.jobs")
 # Failures that may pass: the job is tried again later. Any other error, or an HTTP answer, is final.
@@ -41,7 +41,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 class JobQueue:
     def __init__(
         self,
-        store: SqliteJobStore,
+        store: JobStore,
         run: Callable[[Call], Awaitable[UpstreamResponse]],
         concurrency: int = 4,
         max_attempts: int = 5,
@@ -63,11 +63,11 @@ class JobQueue:
         self._dispatcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.store.open)
-        resumed = await asyncio.to_thread(self.store.recover)
+        await self.store.open()
+        resumed = await self.store.recover()
         if resumed:
             log.warning("background jobs: %d were running when the sidecar stopped; running them again", resumed)
-        await asyncio.to_thread(self.store.prune, time.time() - self._retention)
+        await self.store.prune(time.time() - self._retention)
         self._dispatcher = asyncio.create_task(self._dispatch(), name="background-jobs")
 
     async def submit(self, request: pb.InvokeRequest, metadata: tuple[tuple[str, str], ...]) -> str:
@@ -78,26 +78,24 @@ class JobQueue:
         stored.background = False  # when it runs, it runs now
         if not any(h.key.lower() == IDEMPOTENCY_HEADER.lower() for h in stored.headers):
             stored.headers.add(key=IDEMPOTENCY_HEADER, value=job_id)  # stable across every try
-        await asyncio.to_thread(
-            self.store.add, job_id, request.api, request.operation, stored.SerializeToString(), metadata
-        )
+        await self.store.add(job_id, request.api, request.operation, stored.SerializeToString(), metadata)
         self._wake.set()
         return job_id
 
     async def get(self, job_id: str) -> Job | None:
-        return await asyncio.to_thread(self.store.get, job_id)
+        return await self.store.get(job_id)
 
     async def _dispatch(self) -> None:
         while True:
             free = self._concurrency - len(self._running)
-            jobs = await asyncio.to_thread(self.store.claim, free) if free > 0 else []
+            jobs = await self.store.claim(free) if free > 0 else []
             for job in jobs:
                 task = asyncio.create_task(self._execute(job))
                 self._running.add(task)
                 task.add_done_callback(self._done)
             if jobs and len(self._running) < self._concurrency:
                 continue  # more may be due
-            due = await asyncio.to_thread(self.store.next_due)
+            due = await self.store.next_due()
             wait = 5.0 if due is None else min(5.0, max(0.0, due - time.time()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -117,7 +115,7 @@ class JobQueue:
             if err.code in TRANSIENT and job.attempts < self._max_attempts:
                 await self._retry(job, err.code_name)
                 return
-            await asyncio.to_thread(self.store.finish, job.id, FAILED, None, err.detail().SerializeToString())
+            await self.store.finish(job.id, FAILED, None, err.detail().SerializeToString())
             log.warning(
                 "background job %s (%s) failed after %d attempt(s): %s", job.id, name, job.attempts, err.code_name
             )
@@ -125,19 +123,19 @@ class JobQueue:
         except Exception:  # a bug: the job fails, the worker goes on
             log.exception("background job %s (%s) crashed", job.id, name)
             detail = pb.ErrorDetail(code=pb.ErrorCode.INTERNAL, message="internal sidecar error")
-            await asyncio.to_thread(self.store.finish, job.id, FAILED, None, detail.SerializeToString())
+            await self.store.finish(job.id, FAILED, None, detail.SerializeToString())
             return
         if response.status_code in TRANSIENT_STATUSES and job.attempts < self._max_attempts:
             await self._retry(job, f"HTTP {response.status_code}")
             return
-        await asyncio.to_thread(self.store.finish, job.id, SUCCEEDED, _response_bytes(response), None)
+        await self.store.finish(job.id, SUCCEEDED, _response_bytes(response), None)
         log.info(
             "background job %s (%s) done: HTTP %d after %d attempt(s)", job.id, name, response.status_code, job.attempts
         )
 
     async def _retry(self, job: Job, why: str) -> None:
         delay = random.uniform(0, min(self._max_backoff, self._backoff * 2 ** (job.attempts - 1)))
-        await asyncio.to_thread(self.store.requeue, job.id, delay)
+        await self.store.requeue(job.id, delay)
         log.info("background job %s: %s on attempt %d; trying again in %.1f s", job.id, why, job.attempts, delay)
         self._wake.set()
 
@@ -150,7 +148,7 @@ class JobQueue:
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
-        await asyncio.to_thread(self.store.close)
+        await self.store.close()
 
 
 def _response_bytes(response: UpstreamResponse) -> bytes:

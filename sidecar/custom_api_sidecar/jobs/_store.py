@@ -1,13 +1,16 @@
-"""Where background jobs live: a SQLite file (WAL mode, every commit fsynced before the job is
-acknowledged). One row per job: the InvokeRequest as protobuf bytes, the caller's metadata
-(conversation id, trace context: never credentials, which are injected when the job runs), its
-state, and once it has run, the response or the error.
+"""Where background jobs live. ``JobStore`` is what the queue needs; ``SqliteJobStore`` is the
+embedded default: a SQLite file (WAL mode, every commit fsynced before the job is acknowledged).
+One row per job: the InvokeRequest as protobuf bytes, the caller's metadata (conversation id,
+trace context: never credentials, which are injected when the job runs), its state, and once it
+has run, the response or the error. (Fleet mode keeps jobs in a Redis Stream instead:
+``custom_api_sidecar.fleet.jobs``.)
 
-Calls come from the event loop through ``asyncio.to_thread``: SQLite never blocks the loop.
+Every SQLite statement runs in a worker thread (``asyncio.to_thread``): it never blocks the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import sqlite3
@@ -15,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from ..errors import StartupError
 
@@ -56,6 +59,39 @@ class Job:
     error: bytes | None = None  # an ErrorDetail
 
 
+class JobStore(Protocol):
+    """Durable storage for the queue; every method is a coroutine."""
+
+    async def open(self) -> None:
+        """Create or connect; StartupError when unusable."""
+
+    async def add(
+        self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+    ) -> None:
+        """Store a queued job durably; only then is it acknowledged."""
+
+    async def claim(self, limit: int) -> list[Job]:
+        """Up to ``limit`` due jobs, marked running (attempts counted)."""
+
+    async def finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None: ...
+
+    async def requeue(self, job_id: str, delay: float) -> None:
+        """Queued again, due in ``delay`` seconds."""
+
+    async def recover(self) -> int:
+        """At start: jobs a dead sidecar left running are queued again; how many."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def next_due(self) -> float | None:
+        """When (epoch seconds) a queued job is due next, if known."""
+
+    async def prune(self, older_than: float) -> int:
+        """Forget finished jobs last updated before ``older_than``."""
+
+    async def close(self) -> None: ...
+
+
 class SqliteJobStore:
     def __init__(self, path: str | Path) -> None:
         """Nothing is opened until ``open()`` (the sidecar's start)."""
@@ -64,7 +100,46 @@ class SqliteJobStore:
         self._db: sqlite3.Connection | None = None
         self._lock_file: IO[str] | None = None
 
-    def open(self) -> None:
+    # --- the JobStore protocol: each statement in a worker thread ------------------------------
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    async def add(
+        self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+    ) -> None:
+        await asyncio.to_thread(self._add, job_id, api, operation, request, metadata)
+
+    async def claim(self, limit: int) -> list[Job]:
+        return await asyncio.to_thread(self._claim, limit)
+
+    async def finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None:
+        await asyncio.to_thread(self._finish, job_id, state, response, error)
+
+    async def requeue(self, job_id: str, delay: float) -> None:
+        await asyncio.to_thread(self._requeue, job_id, delay)
+
+    async def recover(self) -> int:
+        return await asyncio.to_thread(self._recover)
+
+    async def get(self, job_id: str) -> Job | None:
+        return await asyncio.to_thread(self._get, job_id)
+
+    async def next_due(self) -> float | None:
+        return await asyncio.to_thread(self._next_due)
+
+    async def counts(self) -> dict[str, int]:
+        return await asyncio.to_thread(self._counts)
+
+    async def prune(self, older_than: float) -> int:
+        return await asyncio.to_thread(self._prune, older_than)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def _open(self) -> None:
         """Create or open the file; StartupError if it is unusable or another sidecar holds it."""
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -83,91 +158,84 @@ class SqliteJobStore:
         except (OSError, sqlite3.Error) as exc:
             raise StartupError(f"cannot open the background job store {self.path}: {exc}") from None
 
-    def _open_db(self) -> sqlite3.Connection:
+    def _execute(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        """One statement under the lock (callers hold it)."""
         assert self._db is not None, "open() the store first"
-        return self._db
+        return self._db.execute(sql, args)
 
-    def add(self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]) -> str:
+    def _add(
+        self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+    ) -> None:
         now = time.time()
         with self._lock:
-            self._open_db().execute(
+            self._execute(
                 "INSERT INTO jobs (id, state, api, operation, request, metadata, not_before, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, QUEUED, api, operation, request, json.dumps(metadata), now, now, now),
             )
-        return job_id
 
-    def claim(self, limit: int) -> list[Job]:
+    def _claim(self, limit: int) -> list[Job]:
         """Up to ``limit`` due queued jobs, oldest first, marked running."""
         now = time.time()
         with self._lock:
-            self._open_db().execute("BEGIN IMMEDIATE")
+            self._execute("BEGIN IMMEDIATE")
             try:
-                rows = (
-                    self._open_db()
-                    .execute(
-                        "SELECT * FROM jobs WHERE state = ? AND not_before <= ? ORDER BY created_at LIMIT ?",
-                        (QUEUED, now, limit),
+                rows = self._execute(
+                    "SELECT * FROM jobs WHERE state = ? AND not_before <= ? ORDER BY created_at LIMIT ?",
+                    (QUEUED, now, limit),
+                ).fetchall()
+                for row in rows:
+                    self._execute(
+                        "UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                        (RUNNING, now, row[0]),
                     )
-                    .fetchall()
-                )
-                self._open_db().executemany(
-                    "UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                    [(RUNNING, now, row[0]) for row in rows],
-                )
-                self._open_db().execute("COMMIT")
+                self._execute("COMMIT")
             except BaseException:
-                self._open_db().execute("ROLLBACK")
+                self._execute("ROLLBACK")
                 raise
         return [_job(row, RUNNING, bump=True) for row in rows]
 
-    def finish(self, job_id: str, state: str, response: bytes | None = None, error: bytes | None = None) -> None:
+    def _finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None:
         with self._lock:
-            self._open_db().execute(
+            self._execute(
                 "UPDATE jobs SET state = ?, response = ?, error = ?, updated_at = ? WHERE id = ?",
                 (state, response, error, time.time(), job_id),
             )
 
-    def requeue(self, job_id: str, delay: float) -> None:
+    def _requeue(self, job_id: str, delay: float) -> None:
         now = time.time()
         with self._lock:
-            self._open_db().execute(
+            self._execute(
                 "UPDATE jobs SET state = ?, not_before = ?, updated_at = ? WHERE id = ?",
                 (QUEUED, now + delay, now, job_id),
             )
 
-    def recover(self) -> int:
+    def _recover(self) -> int:
         """After a crash or restart: jobs left running are queued again (at least once)."""
         with self._lock:
-            return (
-                self._open_db()
-                .execute("UPDATE jobs SET state = ?, updated_at = ? WHERE state = ?", (QUEUED, time.time(), RUNNING))
-                .rowcount
-            )
+            sql = "UPDATE jobs SET state = ?, updated_at = ? WHERE state = ?"
+            return self._execute(sql, (QUEUED, time.time(), RUNNING)).rowcount
 
-    def get(self, job_id: str) -> Job | None:
+    def _get(self, job_id: str) -> Job | None:
         with self._lock:
-            row = self._open_db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
-    def next_due(self) -> float | None:
+    def _next_due(self) -> float | None:
         with self._lock:
-            row = self._open_db().execute("SELECT MIN(not_before) FROM jobs WHERE state = ?", (QUEUED,)).fetchone()
+            row = self._execute("SELECT MIN(not_before) FROM jobs WHERE state = ?", (QUEUED,)).fetchone()
         return row[0] if row and row[0] is not None else None
 
-    def counts(self) -> dict[str, int]:
+    def _counts(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._open_db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+            return dict(self._execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
 
-    def prune(self, older_than: float) -> int:
+    def _prune(self, older_than: float) -> int:
         with self._lock:
-            return (
-                self._open_db()
-                .execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at < ?", (*FINISHED, older_than))
-                .rowcount
-            )
+            sql = "DELETE FROM jobs WHERE state IN (?, ?) AND updated_at < ?"
+            return self._execute(sql, (*FINISHED, older_than)).rowcount
 
-    def close(self) -> None:
+    def _close(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.close()

@@ -1,0 +1,366 @@
+"""Background jobs in a Redis Stream, shared by the fleet: any sidecar of the deployment runs
+them, ``conv.api.jobs.get`` answers on any sidecar, and a job outlives the pod that took it.
+
+Keys (one hash tag, so one Redis Cluster shard holds a deployment's queue):
+- ``<prefix>:{<env>:background-jobs}:stream``: one entry per job to run, read through the
+  consumer group ``workers``; every sidecar process is a consumer of its own;
+- ``...:job:<id>``: the job (a hash: state, attempts, request, metadata, response or error),
+  written in the same MULTI as its stream entry; it expires ``retention`` after finishing;
+- ``...:delayed``: a sorted set of jobs waiting out a retry delay, moved to the stream when due.
+
+At least once: an entry is acknowledged only when its job is finished or requeued. While a
+job runs, its sidecar claims the entry again every ``claim_after / 3`` (a heartbeat); an entry
+idle for ``claim_after`` belonged to a sidecar that died and is claimed by another (XAUTOCLAIM),
+so a crash costs at most ``claim_after`` of delay. A sidecar that stops gracefully hands its
+running jobs back to the stream at once.
+
+Durability is Redis's: run it with ``appendonly yes`` (``appendfsync always`` for no loss at
+all on a Redis crash; ``everysec`` loses at most a second).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from ..jobs import QUEUED, Job, JobStore
+from .redis import FleetRedis, RedisUnavailable
+
+log = logging.getLogger("custom_api_sidecar.jobs")
+GROUP = "workers"
+SCOPE = "background-jobs"  # not an API name (those are identifiers): no key collides with an API's
+COMMAND_TIMEOUT_S = 2.0  # background work, not a caller's path: more patience than timeout_ms
+POLL_S = 1.0  # how often the stream is looked at for jobs other sidecars queued
+PROMOTE_BATCH = 100
+CONSUMER_CLEANUP_S = 600.0  # how often consumers of stopped sidecars are removed from the group
+CONSUMER_IDLE_MS = 3_600_000  # a consumer idle this long with nothing pending is gone
+
+# KEYS: delayed set, stream. ARGV: now, batch. Due jobs move from the set to the stream, atomically.
+PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('XADD', KEYS[2], '*', 'job', id)
+end
+return #due
+"""
+
+# KEYS: the job. ARGV: now. Mark it running and count the attempt, unless it is gone or finished
+# (a stale entry: a duplicate, or a job whose record expired); returns its fields, or nil.
+START = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'queued' and state ~= 'running' then return false end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
+class RedisJobStore:
+    """The JobStore protocol on a Redis Stream (see the module docstring)."""
+
+    def __init__(self, redis: FleetRedis, *, claim_after: float = 15.0, retention: float = 86_400.0) -> None:
+        self._redis = redis
+        self._claim_after_ms = int(claim_after * 1000)
+        self._retention_ms = int(retention * 1000)
+        self._stream = redis.key(SCOPE, "stream")
+        self._delayed = redis.key(SCOPE, "delayed")
+        self._consumer = redis.instance_id
+        self._entries: dict[str, bytes] = {}  # running here: job id -> its stream entry
+        self._group_ready = False
+        self._last_heartbeat = 0.0
+        self._last_cleanup = time.monotonic()
+
+    def _job_key(self, job_id: str) -> str:
+        return self._redis.key(SCOPE, f"job:{job_id}")
+
+    async def _run(self, fn: Any) -> Any:
+        try:
+            return await self._redis.run(fn, timeout=COMMAND_TIMEOUT_S)
+        except RedisUnavailable as exc:
+            if "NOGROUP" in str(exc):  # Redis restarted without its data: make the group again
+                self._group_ready = False
+            raise
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+
+        async def create(client: aioredis.Redis) -> None:
+            try:
+                await client.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):  # already there: another sidecar made it
+                    raise
+
+        await self._run(create)
+        self._group_ready = True
+
+    # --- the JobStore protocol ------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            await self._ensure_group()
+        except RedisUnavailable as exc:  # made when Redis answers; until then jobs stay local
+            log.warning("background jobs: the Redis stream is not ready (%s); using the local store meanwhile", exc)
+
+    async def add(
+        self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+    ) -> None:
+        await self._ensure_group()
+        now = time.time()
+        fields: dict[Any, str | bytes | float] = {
+            "state": QUEUED,
+            "api": api,
+            "operation": operation,
+            "request": request,
+            "metadata": json.dumps(metadata),
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+        async def add(client: aioredis.Redis) -> None:
+            async with client.pipeline(transaction=True) as tx:
+                tx.hset(self._job_key(job_id), mapping=fields)
+                tx.xadd(self._stream, {"job": job_id})
+                await tx.execute()
+
+        await self._run(add)
+
+    async def claim(self, limit: int) -> list[Job]:
+        await self._ensure_group()
+        now = time.time()
+        await self._run(lambda c: c.eval(PROMOTE, 2, self._delayed, self._stream, now, PROMOTE_BATCH))
+        # First entries a dead sidecar left behind, then new ones.
+        claimed = await self._run(
+            lambda c: c.xautoclaim(self._stream, GROUP, self._consumer, self._claim_after_ms, "0-0", count=limit)
+        )
+        stale = claimed[1]  # [next cursor, entries, deleted ids]
+        entries = list(stale)
+        if stale:
+            log.warning("background jobs: claimed %d job(s) a stopped sidecar left running", len(stale))
+        if len(entries) < limit:
+            read = await self._run(
+                lambda c: c.xreadgroup(GROUP, self._consumer, {self._stream: ">"}, count=limit - len(entries))
+            )
+            for _, new in read or ():
+                entries.extend(new)
+        await self._remove_gone_consumers()
+        jobs = []
+        for entry_id, fields in entries:
+            job = await self._start(entry_id, fields.get(b"job", b"").decode())
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    async def _start(self, entry_id: bytes, job_id: str) -> Job | None:
+        flat = await self._run(lambda c: c.eval(START, 1, self._job_key(job_id), time.time()))
+        if not flat:
+            await self._run(lambda c: self._forget(c, entry_id))
+            return None
+        self._entries[job_id] = entry_id
+        return _job(job_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    async def _forget(self, client: aioredis.Redis, entry_id: bytes) -> None:
+        async with client.pipeline(transaction=True) as tx:
+            tx.xack(self._stream, GROUP, entry_id)
+            tx.xdel(self._stream, entry_id)
+            await tx.execute()
+
+    async def _remove_gone_consumers(self) -> None:
+        """Each process is a consumer of its own: forget those of sidecars long stopped."""
+        if time.monotonic() - self._last_cleanup < CONSUMER_CLEANUP_S:
+            return
+        self._last_cleanup = time.monotonic()
+        consumers = await self._run(lambda c: c.xinfo_consumers(self._stream, GROUP))
+        for consumer in consumers:
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if name != self._consumer and consumer["pending"] == 0 and consumer["idle"] > CONSUMER_IDLE_MS:
+                await self._run(lambda c, name=name: c.xgroup_delconsumer(self._stream, GROUP, name))
+
+    async def _heartbeat(self) -> None:
+        """Claim this sidecar's running entries again, so nobody takes them for a dead sidecar's."""
+        now = time.monotonic()
+        if not self._entries or now - self._last_heartbeat < self._claim_after_ms / 3000:
+            return
+        self._last_heartbeat = now
+        entries = list(self._entries.values())
+        await self._run(lambda c: c.xclaim(self._stream, GROUP, self._consumer, 0, entries, justid=True))
+
+    async def finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None:
+        entry_id = self._entries.pop(job_id, None)
+        key = self._job_key(job_id)
+        fields: dict[Any, str | bytes | float] = {"state": state, "updated_at": time.time()}
+        if response is not None:
+            fields["response"] = response
+        if error is not None:
+            fields["error"] = error
+
+        async def finish(client: aioredis.Redis) -> None:
+            async with client.pipeline(transaction=True) as tx:
+                tx.hset(key, mapping=fields)
+                tx.pexpire(key, self._retention_ms)
+                if entry_id is not None:
+                    tx.xack(self._stream, GROUP, entry_id)
+                    tx.xdel(self._stream, entry_id)
+                await tx.execute()
+
+        await self._run(finish)
+
+    async def requeue(self, job_id: str, delay: float) -> None:
+        entry_id = self._entries.pop(job_id, None)
+        now = time.time()
+
+        async def requeue(client: aioredis.Redis) -> None:
+            async with client.pipeline(transaction=True) as tx:
+                tx.hset(self._job_key(job_id), mapping={"state": QUEUED, "updated_at": now})
+                if delay > 0:
+                    tx.zadd(self._delayed, {job_id: now + delay})
+                else:
+                    tx.xadd(self._stream, {"job": job_id})
+                if entry_id is not None:
+                    tx.xack(self._stream, GROUP, entry_id)
+                    tx.xdel(self._stream, entry_id)
+                await tx.execute()
+
+        await self._run(requeue)
+
+    async def recover(self) -> int:
+        """Nothing to do at start: a dead sidecar's entries are claimed when idle (``claim``)."""
+        return 0
+
+    async def get(self, job_id: str) -> Job | None:
+        fields = await self._run(lambda c: c.hgetall(self._job_key(job_id)))
+        return _job(job_id, fields) if fields else None
+
+    async def next_due(self) -> float | None:
+        """Other sidecars queue jobs here too: look again within POLL_S."""
+        await self._heartbeat()  # the dispatcher asks this on every turn, even with every worker busy
+        head = await self._run(lambda c: c.zrange(self._delayed, 0, 0, withscores=True))
+        soon = time.time() + POLL_S
+        return min(soon, head[0][1]) if head else soon
+
+    async def prune(self, older_than: float) -> int:
+        """Finished jobs expire by themselves (``retention``)."""
+        return 0
+
+    async def close(self) -> None:
+        """Hand the jobs still running here back to the stream, for the next sidecar to run."""
+        for job_id in list(self._entries):
+            try:
+                await self.requeue(job_id, 0)
+            except RedisUnavailable:
+                break  # Redis is gone: the entries stay pending and are claimed when idle
+        self._entries.clear()
+
+
+class FleetJobStore:
+    """Jobs in Redis while it answers; in this sidecar's own SQLite store while it doesn't (a job
+    is never refused for want of Redis: the local store is just as durable, only not shared)."""
+
+    def __init__(self, redis: FleetRedis, shared: RedisJobStore, local: JobStore) -> None:
+        self._redis = redis
+        self.shared = shared
+        self.local = local
+        self._local_ids: set[str] = set()  # running jobs that came from the local store
+
+    async def open(self) -> None:
+        await self.local.open()
+        await self.shared.open()
+
+    async def add(
+        self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+    ) -> None:
+        try:
+            await self.shared.add(job_id, api, operation, request, metadata)
+            return
+        except RedisUnavailable as exc:
+            self._redis.fell_back("background_jobs")
+            log.info("background job %s: kept in this sidecar's own store (%s)", job_id, exc)
+        await self.local.add(job_id, api, operation, request, metadata)
+
+    async def claim(self, limit: int) -> list[Job]:
+        jobs = await self.local.claim(limit)
+        self._local_ids.update(job.id for job in jobs)
+        if len(jobs) < limit and self._redis.available:
+            # On failure, entries read but not returned stay pending: claimed again when idle.
+            with contextlib.suppress(RedisUnavailable):
+                jobs.extend(await self.shared.claim(limit - len(jobs)))
+        return jobs
+
+    async def finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None:
+        if job_id in self._local_ids:
+            self._local_ids.discard(job_id)
+            await self.local.finish(job_id, state, response, error)
+            return
+        try:
+            await self.shared.finish(job_id, state, response, error)
+        except RedisUnavailable as exc:
+            log.warning("background job %s: its outcome could not be stored in Redis (%s); it runs again", job_id, exc)
+
+    async def requeue(self, job_id: str, delay: float) -> None:
+        if job_id in self._local_ids:
+            self._local_ids.discard(job_id)
+            await self.local.requeue(job_id, delay)
+            return
+        try:
+            await self.shared.requeue(job_id, delay)
+        except RedisUnavailable as exc:
+            log.warning("background job %s: could not be requeued in Redis (%s); it runs again", job_id, exc)
+
+    async def recover(self) -> int:
+        return await self.local.recover() + await self.shared.recover()
+
+    async def get(self, job_id: str) -> Job | None:
+        if self._redis.available:
+            try:
+                job = await self.shared.get(job_id)
+                if job is not None:
+                    return job
+            except RedisUnavailable:
+                pass
+        return await self.local.get(job_id)
+
+    async def next_due(self) -> float | None:
+        due = [await self.local.next_due()]
+        if self._redis.available:
+            with contextlib.suppress(RedisUnavailable):
+                due.append(await self.shared.next_due())
+        known = [d for d in due if d is not None]
+        return min(known) if known else None
+
+    async def prune(self, older_than: float) -> int:
+        return await self.local.prune(older_than) + await self.shared.prune(older_than)
+
+    async def close(self) -> None:
+        await self.shared.close()
+        await self.local.close()
+
+
+def _job(job_id: str, fields: dict[bytes, bytes]) -> Job:
+    def text(name: str) -> str:
+        return fields.get(name.encode(), b"").decode()
+
+    return Job(
+        id=job_id,
+        state=text("state"),
+        api=text("api"),
+        operation=text("operation"),
+        request=fields.get(b"request", b""),
+        metadata=tuple((str(k), str(v)) for k, v in json.loads(text("metadata") or "[]")),
+        attempts=int(text("attempts") or 0),
+        created_at=float(text("created_at") or 0),
+        updated_at=float(text("updated_at") or 0),
+        response=fields.get(b"response"),
+        error=fields.get(b"error"),
+    )
+
+
+__all__ = ["FleetJobStore", "RedisJobStore"]

@@ -174,7 +174,7 @@ apis:
             time.sleep(0.05)
         with connect(f"unix://{socket_path}") as conv:
             for n in range(1000):
-                job_ids.append(conv.api.slow.book(str(n), delay="0.05", json={"n": n}, background=True).job_id)
+                job_ids.append(conv.api.slow.book(str(n), delay="0.3", json={"n": n}, background=True).job_id)
         os.kill(proc.pid, signal.SIGKILL)  # mid-run: some done, some running, most queued
         proc.wait(10)
     finally:

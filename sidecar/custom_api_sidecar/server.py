@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -33,6 +32,7 @@ from .app import Sidecar
 from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
 from .errors import SidecarError
+from .invoke import invoke
 from .pipeline import Call
 from .pipeline.context import read_context
 from .reflection import enable_reflection
@@ -79,25 +79,7 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
             metadata=tuple(context.invocation_metadata() or ()),
             time_remaining=context.time_remaining(),
         )
-        if self._sidecar.wants_background(request):
-            job_id = await self._sidecar.submit(call)
-            return pb.InvokeResponse(
-                status_code=202,
-                reason="Accepted",
-                headers=[pb.KeyValue(key="Content-Type", value="application/json")],
-                body=json.dumps({"job_id": job_id, "state": "queued"}).encode(),
-                job_id=job_id,
-            )
-        response = await self._sidecar.handle(call)
-        return pb.InvokeResponse(
-            status_code=response.status_code,
-            reason=response.reason,
-            headers=[pb.KeyValue(key=k, value=v) for k, v in response.headers],
-            body=response.body,
-            elapsed_seconds=response.elapsed,
-            url=response.url,
-            http_version=response.http_version,
-        )
+        return await invoke(self._sidecar, call)
 
     @translate_errors
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.GetJobResponse:

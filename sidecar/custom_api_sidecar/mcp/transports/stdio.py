@@ -1,0 +1,45 @@
+"""``custom-api-sidecar mcp``: MCP over stdin/stdout, for a client that starts the process
+(Claude Desktop, the MCP Inspector). stdout carries only protocol messages: while serving, the SDK
+points file descriptor 1 at stderr, and every log line goes to stderr. The process serves until
+the client closes stdin, or SIGTERM/SIGINT, then closes the sidecar (the audit stream is flushed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+from mcp.server.stdio import stdio_server
+
+from ...app import Sidecar
+from .._filter import ToolFilter
+from ..server import build_server
+
+__all__ = ["serve_stdio"]
+
+
+async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter) -> None:
+    server = build_server(sidecar, tool_filter)
+
+    async def serve() -> None:
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+    await sidecar.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.create_task(serve(), name="mcp-stdio")
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (serving, stopping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await sidecar.aclose()

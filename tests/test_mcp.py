@@ -460,7 +460,7 @@ def serve_process(config_file, workdir) -> Iterator[tuple[subprocess.Popen[str],
         )
     try:
         deadline = time.monotonic() + 60
-        while not (found := re.search(r"mcp: Streamable HTTP on (\S+)", out.read_text())):
+        while not (found := re.search(r"mcp: Streamable HTTP on (http://\S+/mcp)", out.read_text())):
             assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
             time.sleep(0.1)
         yield proc, found.group(1)
@@ -485,18 +485,27 @@ async def test_serve_with_an_mcp_listener(serve_process, workdir):
     assert rebound.status_code == 421 and cross.status_code == 403
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
-    assert "mcp: Streamable HTTP on" in (workdir / "serve.out").read_text()
+    assert f"mcp: Streamable HTTP on {url}: 1 tool (apis salesforce)\n" in (workdir / "serve.out").read_text()
 
 
-def test_the_mcp_listener_is_loopback_unless_allow_remote(config_file):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mcp-listen", "0.0.0.0:0"], "'0.0.0.0:0' is not loopback; pass --allow-remote"),
+        (["--mcp-listen", "127.0.0.1:0", "--mcp-exclude", "nothing.*"], "--mcp-exclude 'nothing.*' matches no"),
+    ],
+)
+def test_serve_refuses_a_remote_mcp_listener_and_a_filter_naming_nothing(config_file, workdir, args, message):
     result = subprocess.run(
-        [str(BIN), "serve", "--config", str(config_file), "--mcp-listen", "0.0.0.0:0"],
+        [
+            *(str(BIN), "serve", "--config", str(config_file), "--listen", f"unix://{workdir}/refused.sock"),
+            *("--jobs-db", str(workdir / "refused.sqlite3"), *args),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
-    assert "'0.0.0.0:0' is not loopback; pass --allow-remote" in result.stderr
+    assert result.returncode == 2 and message in result.stderr
 
 
 def test_serve_without_mcp_listen_never_imports_the_sdk(config_file, workdir):

@@ -356,7 +356,7 @@ async def serve(
         host = admin[0] if admin else ""
         announce(f"admin: dashboard and /metrics on http://{host}:{server.admin.bound_port}/")
     if server.mcp is not None:
-        announce(f"mcp: Streamable HTTP on {server.mcp.url} ({server.mcp.settings.tool_filter})")
+        announce(f"mcp: {server.mcp.describe()}")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

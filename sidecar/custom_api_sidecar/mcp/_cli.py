@@ -66,11 +66,11 @@ def tool_filter_from_flags(args: argparse.Namespace, prefix: str = "") -> ToolFi
     )
 
 
-def check_filter(tool_filter: ToolFilter, sidecar: Sidecar) -> None:
+def check_filter(tool_filter: ToolFilter, sidecar: Sidecar, flag_prefix: str = "--") -> None:
     """ValueError naming each filter part that names nothing in the config."""
     from ._tools import ExposedTools
 
-    problems = tool_filter.problems(ExposedTools(sidecar.generation, tool_filter).operations)
+    problems = tool_filter.problems(ExposedTools(sidecar.generation, tool_filter).operations, flag_prefix)
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -97,7 +97,7 @@ def http_settings_from_flags(args: argparse.Namespace, sidecar: Sidecar) -> McpH
         raise ValueError(f"--mcp-listen {args.mcp_listen!r} must be host:port")
     host, _, port = listener.address.rpartition(":")
     tool_filter = tool_filter_from_flags(args, prefix="mcp-")
-    check_filter(tool_filter, sidecar)
+    check_filter(tool_filter, sidecar, "--mcp-")
     return McpHttpSettings(host.strip("[]"), int(port), tool_filter)
 
 

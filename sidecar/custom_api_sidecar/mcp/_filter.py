@@ -30,18 +30,18 @@ class ToolFilter:
             return False
         return not _matches(self.exclude, keys)
 
-    def problems(self, operations: Iterable[tuple[str, str, str]]) -> list[str]:
+    def problems(self, operations: Iterable[tuple[str, str, str]], flag_prefix: str = "--") -> list[str]:
         """What in this filter names nothing among ``(api, operation, tool)``: an API that is not
         configured, a pattern that matches no operation (a typo must not silently expose more, or
-        nothing)."""
+        nothing). ``flag_prefix`` names the flags as given (``--mcp-`` for ``serve``)."""
         operations = list(operations)
         configured = sorted({api for api, _, _ in operations})
         found = [
-            f"--api {name!r} is not a configured API (the configured APIs are: {', '.join(configured)})"
+            f"{flag_prefix}api {name!r} is not a configured API (the configured APIs are: {', '.join(configured)})"
             for name in self.apis
             if name not in configured
         ]
-        for flag, patterns in (("--include", self.include), ("--exclude", self.exclude)):
+        for flag, patterns in ((f"{flag_prefix}include", self.include), (f"{flag_prefix}exclude", self.exclude)):
             for pattern in patterns:
                 if not any(_matches((pattern,), (f"{api}.{op}", tool)) for api, op, tool in operations):
                     found.append(
@@ -50,9 +50,11 @@ class ToolFilter:
         return found
 
     def __str__(self) -> str:
-        parts = [f"--api {a}" for a in self.apis]
-        parts += [f"--include {p}" for p in self.include] + [f"--exclude {p}" for p in self.exclude]
-        return " ".join(parts) or "no filter"
+        parts = [f"{label} {', '.join(values)}" for label, values in self._parts() if values]
+        return "; ".join(parts) or "every operation"
+
+    def _parts(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return (("apis", self.apis), ("include", self.include), ("exclude", self.exclude))
 
 
 def _matches(patterns: Iterable[str], keys: tuple[str, str]) -> bool:

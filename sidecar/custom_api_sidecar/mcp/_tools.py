@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..app import Sidecar
     from ..generation import Generation
 
-__all__ = ["ExposedTools", "ToolIndex", "UnknownTool"]
+__all__ = ["ExposedTools", "ToolIndex", "UnknownTool", "describe_exposed"]
 
 
 class UnknownTool(LookupError):
@@ -86,3 +86,9 @@ class ToolIndex:
         if self._tools is None or generation is not self._generation:
             self._tools, self._generation = ExposedTools(generation, self._filter), generation
         return self._tools
+
+
+def describe_exposed(sidecar: Sidecar, tool_filter: ToolFilter) -> str:
+    """``3 tools (apis crm; exclude crm.delete_*)``: for the start-up line."""
+    count = len(ExposedTools(sidecar.generation, tool_filter).definitions)
+    return f"{count} tool{'' if count == 1 else 's'} ({tool_filter})"

@@ -23,6 +23,7 @@ import uvicorn
 
 from ...app import Sidecar
 from .._settings import McpHttpSettings
+from .._tools import describe_exposed
 from ..server import build_server
 
 __all__ = ["McpHttpListener"]
@@ -41,6 +42,10 @@ class McpHttpListener:
         self.bound_port = 0
         self._server: _EmbeddedUvicorn | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def describe(self) -> str:
+        """``Streamable HTTP on http://127.0.0.1:8765/mcp: 3 tools (apis crm)``."""
+        return f"Streamable HTTP on {self.url}: {describe_exposed(self._sidecar, self.settings.tool_filter)}"
 
     @property
     def url(self) -> str:

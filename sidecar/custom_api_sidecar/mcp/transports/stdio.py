@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 
 from mcp.server.stdio import stdio_server
 
 from ...app import Sidecar
 from .._filter import ToolFilter
+from .._tools import describe_exposed
 from ..server import build_server
 
 __all__ = ["serve_stdio"]
+
+log = logging.getLogger("custom_api_sidecar.mcp")
 
 
 async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter) -> None:
@@ -32,6 +36,7 @@ async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(serve(), name="mcp-stdio")
+    log.info("MCP server on stdio: %s", describe_exposed(sidecar, tool_filter))
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -509,7 +509,8 @@ def test_serve_refuses_a_remote_mcp_listener_and_a_filter_naming_nothing(config_
 
 
 def test_serve_without_mcp_listen_never_imports_the_sdk(config_file, workdir):
-    """The SDK, starlette and uvicorn cost start time and memory: only --mcp-listen loads them."""
+    """The SDK (and pydantic, starlette, uvicorn, httpx2) cost start time and memory: only --mcp-listen loads them."""
+    heavy = {"mcp", "mcp_types", "starlette", "sse_starlette", "uvicorn", "httpx2", "pydantic"}
     sock = workdir / "plain.sock"
     argv = ["serve", "--config", str(config_file), "--listen", f"unix://{sock}", "--jobs-db", str(workdir / "p.db")]
     probe = f"""
@@ -518,7 +519,7 @@ def report():
     while not os.path.exists({str(sock)!r}):
         time.sleep(0.05)
     time.sleep(0.5)
-    loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {{'mcp', 'mcp_types', 'starlette', 'uvicorn', 'httpx2'}})
+    loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {heavy!r})
     print('LOADED', loaded, file=sys.stderr, flush=True)
     os.kill(os.getpid(), signal.SIGTERM)
 threading.Thread(target=report, daemon=True).start()

@@ -7,6 +7,7 @@ nothing else, spans and audit records are written, and the filters hide and refu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -35,6 +36,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from custom_api_client import connect, errors
+from custom_api_sidecar import parse_config
 from custom_api_sidecar.audit import AuditLog
 from custom_api_sidecar.cli import main
 from custom_api_sidecar.jobs import SqliteJobStore
@@ -391,6 +393,28 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._into.append(self.format(record))
+
+
+async def test_the_tools_follow_a_config_reload(upstream, workdir):
+    def config(operation: str) -> str:
+        return f"""
+apis:
+  - name: crm
+    connection: {{allow_http: true, private_network: true, base_url: "{upstream.url}/echo/crm"}}
+    endpoints: [{{name: {operation}, method: GET, path: /{operation}}}]
+"""
+
+    running = start_sidecar(config("before"), str(workdir / "reload.sock"), mcp=McpHttpSettings("127.0.0.1", 0))
+    try:
+        async with http_session(running.mcp_url) as session:
+            assert [tool.name for tool in (await session.list_tools()).tools] == ["crm__before"]
+            await asyncio.to_thread(running.run, running.sidecar.reload(parse_config(config("after"), "apis.yaml")))
+            assert [tool.name for tool in (await session.list_tools()).tools] == ["crm__after"]
+            assert texts(await session.call_tool("crm__after", {}))[0] == "HTTP 200 OK"
+            with pytest.raises(MCPError):
+                await session.call_tool("crm__before", {})
+    finally:
+        running.stop()
 
 
 # --- filters ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from .reloader import ConfigReloader
 
 if TYPE_CHECKING:
     from .mcp import McpHttpSettings
+    from .mcp.transports.http import McpHttpListener
 
 log = logging.getLogger("custom_api_sidecar")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CustomApiSidecar"].full_name
@@ -214,7 +215,7 @@ class SidecarServer:
         self.bound_health = ""
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
-        self.mcp = None
+        self.mcp: McpHttpListener | None = None
         if mcp is not None:
             from .mcp.transports.http import McpHttpListener
 

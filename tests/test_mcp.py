@@ -578,14 +578,17 @@ def inspector(*args: str, env: dict[str, str], cwd: pathlib.Path) -> subprocess.
 
 
 def test_the_mcp_inspector_cli_lists_and_calls_tools(config_file, workdir, sidecar):
+    home = workdir / "inspector-home"  # the Inspector keeps state in ~/.mcp-inspector: not the real home
+    home.mkdir(exist_ok=True)
     env = {
-        "MCP_CATALOG_PATH": str(workdir / "inspector-catalog.json"),  # not ~/.mcp-inspector
+        "HOME": str(home),
+        "MCP_CATALOG_PATH": str(home / "catalog.json"),
         "CUSTOM_API_SIDECAR_CONFIG": str(config_file),  # the Inspector reads --config itself
         CANARY_ENV: CANARY,
     }
     version = inspector("--version", env=env, cwd=workdir)
     assert version.returncode == 0 and version.stdout.strip() == "2.12.0", version.stderr
-    server_env = [arg for k, v in env.items() if k != "MCP_CATALOG_PATH" for arg in ("-e", f"{k}={v}")]
+    server_env = [arg for k, v in env.items() if k.startswith(("CUSTOM_API", CANARY_ENV)) for arg in ("-e", f"{k}={v}")]
     over_stdio = [*server_env, str(BIN), "mcp"]
     listed = inspector(*over_stdio, "--api", "upstream", "--method", "tools/list", env=env, cwd=workdir)
     assert listed.returncode == 0, listed.stderr

@@ -271,3 +271,45 @@ def test_short_lived_tokens_are_refreshed_before_expiry_and_no_call_waits(issuer
     assert len({token for _, token, _, _ in seen}) >= 3  # several tokens over 5 s ...
     assert fetches >= 3
     assert slowest < 0.25  # ... and no call waited on the 300 ms token endpoint
+
+
+async def test_the_token_request_goes_through_our_httpx_client_with_httpx2_installed():
+    """authlib >= 1.9 binds its httpx integration to httpx2 whenever that is installed (the MCP SDK
+    depends on it, so it is here); the token client uses only authlib's protocol part, over our
+    httpx client and the transport it is given (the egress-checked one in the sidecar)."""
+    import httpx
+    import httpx2  # installed with the sidecar extra: this suite runs with both
+
+    assert httpx2.__version__.startswith("2.")
+    sent: list[httpx.Request] = []
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"access_token": "tok-1", "token_type": "Bearer", "expires_in": 60})
+
+    store = build_secret_store(environ={"S": SECRET})
+    settings = OAuth2Auth(
+        token_url="https://issuer.example/token", client_id=CLIENT_ID, client_secret="env://S", scopes=("read",)
+    )
+    from custom_api_sidecar.auth._parts import Part
+
+    source = ClientCredentials(
+        "crm",
+        settings,
+        Part(CLIENT_ID, store, "sandbox"),
+        Part("env://S", store, "sandbox"),
+        trace.get_tracer("t"),
+        transport=httpx.MockTransport(token_endpoint),
+    )
+    await store.start()
+    try:
+        credentials = await source.credentials(5.0)
+    finally:
+        await source.aclose()
+        await store.aclose()
+    assert credentials.headers == (("Authorization", "Bearer tok-1"),)
+    (request,) = sent
+    assert request.method == "POST" and str(request.url) == "https://issuer.example/token"
+    assert request.headers["authorization"] == "Basic " + base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
+    assert request.headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert request.content == b"grant_type=client_credentials&scope=read"

@@ -29,6 +29,7 @@ def operation_dict(op: Any) -> dict[str, Any]:
         "input_schema": _schema(op.input_schema_json),
         "request_body_schema": _schema(op.request_body_schema_json),
         "output_schema": _schema(op.output_schema_json),
+        "background": op.background,
     }
 
 

@@ -28,13 +28,19 @@ def tool_definitions(apis: Iterable[dict[str, Any]], format: str = "openai") -> 
     """Tool definitions for every operation of ``apis`` (``api_dict`` shapes), in order."""
     if format not in FORMATS:
         raise ValueError(f"unknown tool format {format!r}; use one of {', '.join(FORMATS)}")
-    tools: list[dict[str, Any]] = []
+    formatter = _FORMATTERS[format]
+    return [formatter(name, _description(api, op), _input_schema(op), op) for name, api, op in named_operations(apis)]
+
+
+def named_operations(apis: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """``(tool name, api, operation)`` for every operation of ``apis``, in order: the names
+    ``tool_definitions`` gives, for a server that maps a called tool back to its operation."""
+    named: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     taken: set[str] = set()
     for api in apis:
         for op in api["operations"]:
-            name = _unique(tool_name(api["name"], op["name"]), taken)
-            tools.append(_FORMATTERS[format](name, _description(api, op), _input_schema(op), op))
-    return tools
+            named.append((_unique(tool_name(api["name"], op["name"]), taken), api, op))
+    return named
 
 
 def tool_name(api: str, operation: str) -> str:
@@ -93,7 +99,8 @@ def _mcp(name: str, description: str, schema: dict[str, Any], op: dict[str, Any]
         },
     }
     output = op.get("output_schema")
-    if isinstance(output, dict) and output.get("type") == "object":  # MCP output schemas describe objects only
+    # MCP output schemas describe objects only; a background operation answers with its job instead
+    if isinstance(output, dict) and output.get("type") == "object" and not op.get("background"):
         tool["outputSchema"] = output
     return tool
 

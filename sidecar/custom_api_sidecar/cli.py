@@ -1,4 +1,4 @@
-"""``custom-api-sidecar``: serve, validate, tools, import-openapi.
+"""``custom-api-sidecar``: serve, validate, tools, test, health, import-openapi, mcp.
 
 Every setting is a flag falling back to a documented environment variable.
 """
@@ -19,6 +19,7 @@ from custom_api_client import DEFAULT_TARGET
 from .config import ENVIRONMENTS, ApiConfig, ConfigError, load_config
 from .config._egress_loader import may_reach_private
 from .config._model import ENVIRONMENT_ALIASES
+from .mcp import _cli as mcp_cli
 from .openapi import _cli as openapi_cli
 from .secrets._cli import add_vault_flags, check_references, vault_settings_from_flags
 from .secrets._store import SecretStore
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         help="host:port serving grpc.health.v1 only, for kubelet grpc probes (may be 0.0.0.0: nothing else is "
         f"served there); off by default (${ENV_HEALTH_LISTEN})",
     )
+    mcp_cli.add_serve_flags(serve)
     add_vault_flags(serve)
 
     validate = sub.add_parser("validate", help="check a config file and exit")
@@ -119,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
 
     openapi_cli.add_parser(sub)
+    mcp_cli.add_parser(sub, _environment_flag, ENV_CONFIG, ENV_LOG_LEVEL, ENV_AUDIT_FILE)
     return parser
 
 
@@ -146,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _test(args)
     if args.command == "tools":
         return _tools(args)
+    if args.command == mcp_cli.COMMAND:
+        return mcp_cli.run(args)
     return _serve(args)
 
 
@@ -331,6 +336,7 @@ def _serve(args: argparse.Namespace) -> int:
             job_store=SqliteJobStore(args.jobs_db or _default_jobs_db(listeners)),
             job_concurrency=args.jobs_concurrency,
         )
+        mcp = mcp_cli.http_settings_from_flags(args, sidecar)  # None without --mcp-listen
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -350,6 +356,7 @@ def _serve(args: argparse.Namespace) -> int:
                 admin=admin,
                 health_listen=health_listen,
                 config_path=args.config,
+                mcp=mcp,
             )
         )
     except (ListenError, StartupError) as exc:

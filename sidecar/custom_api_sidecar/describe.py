@@ -69,6 +69,7 @@ def _operation(op: Operation) -> pb.OperationDescription:
         input_schema_json=json.dumps(input_schema(op), sort_keys=True),
         output_schema_json=json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else "",
         request_body_schema_json=json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else "",
+        background=endpoint.background,
     )
 
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -19,7 +18,7 @@ import socket
 import stat
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,10 +32,15 @@ from .app import Sidecar
 from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
 from .errors import SidecarError, StartupError
+from .invoke import invoke
 from .pipeline import Call
 from .pipeline.context import read_context
 from .reflection import enable_reflection
 from .reloader import ConfigReloader
+
+if TYPE_CHECKING:
+    from .mcp import McpHttpSettings
+    from .mcp.transports.http import McpHttpListener
 
 log = logging.getLogger("custom_api_sidecar")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CustomApiSidecar"].full_name
@@ -79,25 +83,7 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
             metadata=tuple(context.invocation_metadata() or ()),
             time_remaining=context.time_remaining(),
         )
-        if self._sidecar.wants_background(request):
-            job_id = await self._sidecar.submit(call)
-            return pb.InvokeResponse(
-                status_code=202,
-                reason="Accepted",
-                headers=[pb.KeyValue(key="Content-Type", value="application/json")],
-                body=json.dumps({"job_id": job_id, "state": "queued"}).encode(),
-                job_id=job_id,
-            )
-        response = await self._sidecar.handle(call)
-        return pb.InvokeResponse(
-            status_code=response.status_code,
-            reason=response.reason,
-            headers=[pb.KeyValue(key=k, value=v) for k, v in response.headers],
-            body=response.body,
-            elapsed_seconds=response.elapsed,
-            url=response.url,
-            http_version=response.http_version,
-        )
+        return await invoke(self._sidecar, call)
 
     @translate_errors
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.GetJobResponse:
@@ -213,10 +199,12 @@ class SidecarServer:
         socket_mode: int = 0o600,
         admin: tuple[str, int] | None = None,
         health_listen: str | None = None,
+        mcp: McpHttpSettings | None = None,
     ) -> None:
         """``admin``: host and port of the admin listener (/metrics and the dashboard), or None.
         ``health_listen``: host:port of a listener that serves grpc.health.v1 and nothing else
-        (kubelet's grpc probes connect to the pod IP, while Invoke stays on the socket/loopback)."""
+        (kubelet's grpc probes connect to the pod IP, while Invoke stays on the socket/loopback).
+        ``mcp``: the Streamable HTTP MCP listener's settings, or None (the SDK is then never imported)."""
         self.sidecar = sidecar
         self.listeners = listeners
         self.socket_mode = socket_mode
@@ -227,6 +215,11 @@ class SidecarServer:
         self.bound_health = ""
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
+        self.mcp: McpHttpListener | None = None
+        if mcp is not None:
+            from .mcp.transports.http import McpHttpListener
+
+            self.mcp = McpHttpListener(sidecar, mcp)
 
     def _make_server(self) -> grpc.aio.Server:
         """Built inside the running loop: grpc.aio binds a server to the loop it was made in."""
@@ -254,6 +247,11 @@ class SidecarServer:
                 await self.admin.start()
             except OSError as exc:
                 raise ListenError(f"cannot listen on the admin address: {exc.strerror or exc}") from exc
+        if self.mcp is not None:
+            try:
+                await self.mcp.start()
+            except OSError as exc:
+                raise ListenError(f"cannot listen on the MCP address: {exc.strerror or exc}") from exc
         self.server = server = self._make_server()
         for listener in self.listeners:
             path = listener.socket_path
@@ -285,8 +283,11 @@ class SidecarServer:
     async def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight ones finish within ``grace`` seconds, then close."""
         await self.health.enter_graceful_shutdown()
+        mcp_closed = asyncio.create_task(self.mcp.aclose(grace)) if self.mcp is not None else None  # drains alongside
         if self.server is not None:
             await self.server.stop(grace)
+        if mcp_closed is not None:
+            await mcp_closed
         if self.admin is not None:
             await self.admin.aclose()
         if self.health_server is not None:
@@ -345,10 +346,12 @@ async def serve(
     admin: tuple[str, int] | None = None,
     health_listen: str | None = None,
     config_path: str | None = None,
+    mcp: McpHttpSettings | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return. With ``config_path``, the file is
-    watched and reloaded when it changes, and on SIGHUP."""
-    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin, health_listen)
+    watched and reloaded when it changes, and on SIGHUP. With ``mcp``, the operations are MCP
+    tools too (Streamable HTTP)."""
+    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin, health_listen, mcp)
     try:
         await server.start()
     except (ListenError, StartupError):
@@ -362,6 +365,8 @@ async def serve(
     if server.admin is not None:
         host = admin[0] if admin else ""
         announce(f"admin: dashboard and /metrics on http://{host}:{server.admin.bound_port}/")
+    if server.mcp is not None:
+        announce(f"mcp: {server.mcp.describe()}")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

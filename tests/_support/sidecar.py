@@ -6,14 +6,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custom_api_sidecar import Sidecar, SidecarServer, parse_config, parse_listen
+
+if TYPE_CHECKING:
+    from custom_api_sidecar.mcp import McpHttpSettings
 
 
 class ThreadedSidecar:
     def __init__(
-        self, sidecar: Sidecar, socket_path: str, tcp: bool = True, admin: tuple[str, int] | None = None
+        self,
+        sidecar: Sidecar,
+        socket_path: str,
+        tcp: bool = True,
+        admin: tuple[str, int] | None = None,
+        mcp: McpHttpSettings | None = None,
     ) -> None:
         self.sidecar = sidecar
         self.loop = asyncio.new_event_loop()
@@ -22,11 +30,12 @@ class ThreadedSidecar:
         listeners = [parse_listen(f"unix://{socket_path}")]
         if tcp:
             listeners.append(parse_listen("127.0.0.1:0"))
-        self.server = SidecarServer(sidecar, listeners, admin=admin)
+        self.server = SidecarServer(sidecar, listeners, admin=admin, mcp=mcp)
         self.run(self.server.start())
         self.unix_target = f"unix://{socket_path}"
         self.admin_url = f"http://127.0.0.1:{self.server.admin.bound_port}" if self.server.admin else None
         self.tcp_target = self.server.bound[1] if tcp else None
+        self.mcp_url = self.server.mcp.url if self.server.mcp else None
 
     def run(self, coro: Any, timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -42,10 +51,11 @@ def start_sidecar(
     socket_path: str,
     environment: str = "sandbox",
     admin: tuple[str, int] | None = None,
+    mcp: McpHttpSettings | None = None,
     **kwargs: Any,
 ) -> ThreadedSidecar:
     sidecar = Sidecar(parse_config(config_text, "test.yaml"), environment, **kwargs)
-    return ThreadedSidecar(sidecar, socket_path, admin=admin)
+    return ThreadedSidecar(sidecar, socket_path, admin=admin, mcp=mcp)
 
 
 def closed_port() -> int:

@@ -1,4 +1,4 @@
-"""``oauth2``: the client-credentials grant (RFC 6749 §4.4) through authlib's httpx client.
+"""``oauth2``: the client-credentials grant (RFC 6749 §4.4): authlib's protocol client over our httpx.
 
 One token per API for the sidecar's environment, kept in memory:
 
@@ -16,6 +16,11 @@ One token per API for the sidecar's environment, kept in memory:
 
 A failing token endpoint is reported by its HTTP status or transport failure,
 never by its response body, which may echo the credentials.
+
+authlib builds the token request (grant body, scope, client authentication) and parses the
+answer; the HTTP client is ours: ``httpx`` with the egress-checked transport. authlib's own
+httpx integration is not used, because authlib >= 1.9 binds it to ``httpx2`` whenever that is
+installed (the MCP SDK depends on it), and then our ``httpx.Timeout`` and transport do not fit.
 """
 
 from __future__ import annotations
@@ -25,23 +30,16 @@ import contextlib
 import logging
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from authlib.deprecate import AuthlibDeprecationWarning  # first: its "always" filter must precede ours
+from authlib.oauth2 import OAuth2Client, OAuth2Error
+from authlib.oauth2.client import DEFAULT_HEADERS
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-
-with warnings.catch_warnings():
-    # authlib >= 1.9 prefers the httpx2 fork and warns when it falls back to httpx, which
-    # the sidecar uses everywhere else; the fallback is the same client.
-    warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
-    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
-from authlib.oauth2.client import DEFAULT_HEADERS
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
@@ -120,13 +118,16 @@ class ClientCredentials:
         self._client_secret = client_secret
         self._tracer = tracer
         self._clock = clock
-        self._client = AsyncOAuth2Client(
-            token_endpoint_auth_method=CLIENT_AUTH_METHODS[settings.client_auth],
-            scope=" ".join(settings.scopes) or None,
+        self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(self._timeout),
             follow_redirects=False,  # a redirect could carry the client secret elsewhere
             trust_env=False,  # no ambient proxies or .netrc credentials
             transport=transport,  # None: httpx's own, TLS verified
+        )
+        self._client = _TokenRequests(
+            self._http,
+            token_endpoint_auth_method=CLIENT_AUTH_METHODS[settings.client_auth],
+            scope=" ".join(settings.scopes) or None,
         )
         self._client.register_compliance_hook("access_token_response", _raise_unless_2xx)
         self._token: Token | None = None
@@ -167,7 +168,7 @@ class ClientCredentials:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        await self._client.aclose()
+        await self._http.aclose()
 
     # --- the call path ----------------------------------------------------------------
 
@@ -282,7 +283,7 @@ class ClientCredentials:
             except httpx.HTTPError as exc:
                 name = type(exc).__name__
                 raise self._span_error(span, name, f"could not be reached ({name})") from None
-            except (OAuthError, ValueError):  # a 2xx whose body is not a token
+            except (OAuth2Error, ValueError):  # a 2xx whose body is not a token
                 raise self._span_error(span, "invalid_response", "answered without a usable token") from None
             span.set_attribute("http.response.status_code", 200)
             return dict(token)
@@ -342,6 +343,24 @@ class ClientCredentials:
                 log.exception("%s: OAuth2 token refresh failed unexpectedly", self.api)
             else:
                 failures = 0
+
+
+class _TokenRequests(OAuth2Client):
+    """authlib's protocol client (``fetch_token`` prepares the body and signs it with the client
+    authentication method) sending through ``http``, our httpx client."""
+
+    def __init__(self, http: httpx.AsyncClient, **kwargs: Any) -> None:
+        super().__init__(session=None, **kwargs)
+        self._http = http
+
+    async def _fetch_token(  # called, not awaited, by fetch_token: so fetch_token returns this coroutine
+        self, url: str, body: str = "", headers: Any = None, auth: Any = None, method: str = "POST", **kwargs: Any
+    ) -> Any:
+        url, signed_headers, body = auth.prepare(method, url, dict(headers or {}), body)
+        response = await self._http.post(url, content=body.encode(), headers=signed_headers)
+        for hook in self.compliance_hook["access_token_response"]:
+            response = hook(response)
+        return self.parse_response_token(response)
 
 
 def _raise_unless_2xx(response: httpx.Response) -> httpx.Response:

@@ -1,0 +1,40 @@
+"""One Invoke, whoever asks: the gRPC servicer and the MCP server both answer through ``invoke``,
+so a call runs the same pipeline (binding, validation, auth, egress, limits, breaker, tracing,
+audit) and gets the same answer shape whichever protocol carried it."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from custom_api_client.proto import sidecar_pb2 as pb
+
+if TYPE_CHECKING:
+    from .app import Sidecar
+    from .pipeline import Call
+
+__all__ = ["invoke"]
+
+
+async def invoke(sidecar: Sidecar, call: Call) -> pb.InvokeResponse:
+    """The upstream's answer (a 4xx/5xx included), or 202 with a job id for a background call.
+    A failure with no upstream answer raises SidecarError."""
+    if sidecar.wants_background(call.request):
+        job_id = await sidecar.submit(call)
+        return pb.InvokeResponse(
+            status_code=202,
+            reason="Accepted",
+            headers=[pb.KeyValue(key="Content-Type", value="application/json")],
+            body=json.dumps({"job_id": job_id, "state": "queued"}).encode(),
+            job_id=job_id,
+        )
+    response = await sidecar.handle(call)
+    return pb.InvokeResponse(
+        status_code=response.status_code,
+        reason=response.reason,
+        headers=[pb.KeyValue(key=k, value=v) for k, v in response.headers],
+        body=response.body,
+        elapsed_seconds=response.elapsed,
+        url=response.url,
+        http_version=response.http_version,
+    )

@@ -1,0 +1,94 @@
+"""The tools an MCP server exposes, and the InvokeRequest a tool call becomes.
+
+Definitions come from ``custom_api_client.tools`` (format ``mcp``) over the DescribeApi answers
+of the current config: the same names, descriptions and input schemas as ``conv.api.tools()`` and
+``custom-api-sidecar tools --format mcp``, never a base URL, an auth setting or a secret. Tool
+names are computed over every configured API, so a filter never renames a tool.
+
+Arguments are encoded exactly as the Python client encodes keyword arguments
+(``custom_api_client._request``): a declared parameter or body property is a keyword ``Value``;
+``json``, ``params``, ``data``, ``headers``, ``timeout`` and ``background`` keep their requests
+meaning. The sidecar then binds and validates them, as for any gRPC call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from custom_api_client._request import build_invoke_request
+from custom_api_client.discovery import api_dict
+from custom_api_client.errors import CustomApiError
+from custom_api_client.proto import sidecar_pb2 as pb
+from custom_api_client.tools import named_operations, tool_definitions
+
+from ..errors import SidecarError, did_you_mean
+from ._filter import ToolFilter
+
+if TYPE_CHECKING:
+    from ..app import Sidecar
+    from ..generation import Generation
+
+__all__ = ["ExposedTools", "ToolIndex", "UnknownTool", "describe_exposed"]
+
+
+class UnknownTool(LookupError):
+    """No exposed tool has this name; the message suggests close names among the exposed ones."""
+
+
+class ExposedTools:
+    """One config generation's tools, through a filter."""
+
+    def __init__(self, generation: Generation, tool_filter: ToolFilter) -> None:
+        catalog = generation.catalog
+        apis = [api_dict(catalog.describe(name).api) for name in generation.registry.apis]
+        named = named_operations(apis)
+        self.operations = [(api["name"], op["name"], name) for name, api, op in named]  # every one, exposed or not
+        self.definitions: list[dict[str, Any]] = []
+        self._targets: dict[str, tuple[str, str]] = {}
+        for (name, api, op), definition in zip(named, tool_definitions(apis, "mcp"), strict=True):
+            if tool_filter.allows(api["name"], op["name"], name):
+                self.definitions.append(definition)
+                self._targets[name] = (api["name"], op["name"])
+
+    def invoke_request(self, tool: str, arguments: Mapping[str, Any]) -> pb.InvokeRequest:
+        """UnknownTool for a name that is not exposed; SidecarError(INVALID_ARGUMENT) for a value
+        the client's encoding refuses (an integer over 64 bits, a bad ``timeout``)."""
+        target = self._targets.get(tool)
+        if target is None:
+            close = did_you_mean(tool, self._targets)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise UnknownTool(f"Unknown tool: {tool!r}{hint}")
+        api, operation = target
+        try:
+            return build_invoke_request(api, operation, (), dict(arguments))
+        except CustomApiError as exc:
+            raise SidecarError(
+                pb.ErrorCode.INVALID_ARGUMENT,
+                f"{api}.{operation}: {exc.message}",
+                api=api,
+                operation=operation,
+                field=exc.field,
+            ) from None
+
+
+class ToolIndex:
+    """The current generation's tools: rebuilt when a config reload swaps the generation."""
+
+    def __init__(self, sidecar: Sidecar, tool_filter: ToolFilter) -> None:
+        self._sidecar = sidecar
+        self._filter = tool_filter
+        self._generation: Generation | None = None
+        self._tools: ExposedTools | None = None
+
+    def current(self) -> ExposedTools:
+        generation = self._sidecar.generation
+        if self._tools is None or generation is not self._generation:
+            self._tools, self._generation = ExposedTools(generation, self._filter), generation
+        return self._tools
+
+
+def describe_exposed(sidecar: Sidecar, tool_filter: ToolFilter) -> str:
+    """``3 tools (apis crm; exclude crm.delete_*)``: for the start-up line."""
+    count = len(ExposedTools(sidecar.generation, tool_filter).definitions)
+    return f"{count} tool{'' if count == 1 else 's'} ({tool_filter})"

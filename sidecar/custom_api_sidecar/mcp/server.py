@@ -1,0 +1,98 @@
+"""The MCP server: the SDK's low-level ``Server`` answering ``tools/list`` and ``tools/call``.
+
+The low-level server, not ``MCPServer``: the tools' exact JSON input schemas already exist
+(``custom_api_client.tools``), and the sidecar binds and validates arguments itself, so the SDK
+neither infers schemas nor validates input (an invalid argument gets the sidecar's own
+INVALID_ARGUMENT message, as over gRPC). There are no resources or prompts.
+
+A call becomes an InvokeRequest and goes through ``invoke``, the gRPC servicer's own entry:
+the same pipeline, spans, metrics and audit record. Trace context comes from ``_meta``
+(``traceparent``, ``tracestate``) or, over HTTP, from the request headers, which may also carry
+``x-conversation-id`` and ``x-agent-id`` (checked by the pipeline as gRPC metadata is).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from typing import Any
+
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from custom_api_client.proto import sidecar_pb2 as pb
+
+from ..app import Sidecar
+from ..errors import SidecarError
+from ..invoke import invoke
+from ..pipeline import Call
+from ._filter import ToolFilter
+from ._results import error_result, tool_result
+from ._tools import ToolIndex, UnknownTool
+
+__all__ = ["SERVER_NAME", "build_server"]
+
+log = logging.getLogger("custom_api_sidecar.mcp")
+SERVER_NAME = "custom-api-sidecar"
+_META_KEYS = ("traceparent", "tracestate")
+_HEADER_KEYS = ("x-conversation-id", "x-agent-id", "traceparent", "tracestate")
+INSTRUCTIONS = (
+    "Each tool calls one operation of an HTTP API through custom-api-sidecar, which adds the "
+    "credentials and enforces the API's limits. A result starts with the HTTP status line, then the "
+    "response body; an error result starts with an error code."
+)
+
+
+def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
+    tools = ToolIndex(sidecar, tool_filter)
+
+    async def list_tools(ctx: Any, params: types.PaginatedRequestParams) -> dict[str, Any]:
+        return {"tools": tools.current().definitions}  # the definitions as they are: no model round trip
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, Any]:
+        try:
+            request = tools.current().invoke_request(params.name, params.arguments or {})
+            response = await invoke(sidecar, Call(request=request, metadata=_metadata(ctx)))
+        except UnknownTool as exc:  # a protocol error, as the MCP spec has it: no such tool here
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+        except SidecarError as err:
+            return error_result(err)
+        except Exception:
+            log.exception("internal error in tools/call %s", params.name)
+            return error_result(
+                SidecarError(pb.ErrorCode.INTERNAL, "internal sidecar error (details are in the sidecar log)")
+            )
+        return tool_result(response, params.name)
+
+    server: Server[Any] = Server(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS)
+    # Registered as generic handlers, which may answer with the wire dicts as they are.
+    server.add_request_handler("tools/list", types.PaginatedRequestParams, list_tools)
+    server.add_request_handler("tools/call", types.CallToolRequestParams, call_tool)
+    # The SDK's OpenTelemetry middleware records to the global tracer provider, which the sidecar
+    # does not set (it has its own); the pipeline's Invoke span continues the caller's trace instead.
+    server.middleware = []
+    return server
+
+
+def _metadata(ctx: Any) -> tuple[tuple[str, str], ...]:
+    found: dict[str, str] = {}
+    headers = getattr(ctx.request, "headers", None)  # a Starlette request over HTTP; None over stdio
+    if headers is not None:
+        for key in _HEADER_KEYS:
+            value = headers.get(key)
+            if value is not None:
+                found[key] = value
+    meta = ctx.meta or {}
+    for key in _META_KEYS:
+        value = meta.get(key)
+        if isinstance(value, str):
+            found[key] = value
+    return tuple(found.items())
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("custom-api-sidecar")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"

@@ -15,11 +15,12 @@ import time
 from collections.abc import Mapping
 
 import httpx
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
+from ..call_spans import CallTracer
 from ..egress import EgressRefused
 from ..errors import SidecarError
 from ..registry import Operation
@@ -37,7 +38,8 @@ DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encod
 class Send:
     def __init__(self, tracer: trace.Tracer, transports: Mapping[str, httpx.AsyncBaseTransport]) -> None:
         """``transports``: one per API (from a ``TransportFactory``); their generation owns and closes them."""
-        self._tracer = tracer
+        self._spans = CallTracer(tracer)
+        self._span_heads: dict[int, tuple[str, dict[str, str | int]]] = {}  # per operation, built once
         # Transports, not an httpx.AsyncClient: a client keeps one cookie jar for
         # every conversation, and its auth and redirect machinery is per-call work
         # this stage never wants (redirects are not followed: they could carry
@@ -48,19 +50,10 @@ class Send:
         op, out = call.operation, call.outbound
         assert op is not None and out is not None
         redacted = out.redacted_url()
-        with self._tracer.start_as_current_span(
-            f"{out.method} {op.url_template}",
-            kind=SpanKind.CLIENT,
-            record_exception=False,
-            set_status_on_exception=False,
-            attributes={
-                "http.request.method": out.method,
-                "url.full": redacted,
-                "url.template": op.url_template,
-                "server.address": op.api.host,
-                "server.port": op.api.port,
-            },
-        ) as span:
+        name, attributes = self._span_heads.get(id(op)) or self._span_head(op)
+        span = self._spans.start(name, SpanKind.CLIENT, {**attributes, "url.full": redacted}, context.get_current())
+        token = context.attach(trace.set_span_in_context(span))
+        try:
             headers = list(out.headers)
             present = {name.lower() for name, _ in headers}
             headers.extend(h for h in DEFAULT_HEADERS if h[0].lower() not in present)
@@ -75,11 +68,27 @@ class Send:
                 raise
             span.set_attribute("http.response.status_code", response.status_code)
             if response.http_version:
-                span.set_attribute("network.protocol.version", response.http_version.removeprefix("HTTP/"))
+                span.set_attribute("network.protocol.version", _protocol_version(response.http_version))
             if response.status_code >= 400:
                 span.set_attribute("error.type", str(response.status_code))
                 span.set_status(Status(StatusCode.ERROR))
             return response
+        finally:
+            context.detach(token)
+            span.end()
+
+    def _span_head(self, op: Operation) -> tuple[str, dict[str, str | int]]:
+        """The client span's name and the attributes every call of ``op`` shares."""
+        head = self._span_heads[id(op)] = (
+            f"{op.method} {op.url_template}",
+            {
+                "http.request.method": op.method,
+                "url.template": op.url_template,
+                "server.address": op.api.host,
+                "server.port": op.api.port,
+            },
+        )
+        return head
 
     async def _send(self, call: Call, op: Operation, headers: list[tuple[str, str]], redacted: str) -> UpstreamResponse:
         out = call.outbound
@@ -93,7 +102,7 @@ class Send:
             out.url(),
             headers=headers,
             content=out.content,
-            extensions={"timeout": httpx.Timeout(remaining).as_dict()},
+            extensions={"timeout": {"connect": remaining, "read": remaining, "write": remaining, "pool": remaining}},
         )
         limit = op.api.config.security.max_response_bytes
         start = time.perf_counter()
@@ -117,6 +126,13 @@ class Send:
             url=redacted,
             http_version=response.http_version,
         )
+
+
+_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2"}
+
+
+def _protocol_version(http_version: str) -> str:
+    return _VERSIONS.get(http_version) or http_version.removeprefix("HTTP/")
 
 
 async def _read_limited(response: httpx.Response, limit: int, op: Operation, url: str) -> bytes:

@@ -274,6 +274,10 @@ def _serve_sidecar(fast_socket: str, argv: list[str]) -> int:
             listener.close()
 
     server.serve = serve_with_fast_path  # type: ignore[assignment]  # the CLI imports it at call time
+    if os.environ.get("BENCH_GC") == "off":
+        import gc
+
+        gc.disable()
     return cli.main(argv)
 
 

@@ -21,6 +21,7 @@ from custom_api_sidecar.server import run
 
 from . import __main__ as bench
 from ._load import open_loop
+from ._proc import cpu_seconds
 from ._upstream import BenchUpstream, free_port
 
 
@@ -78,7 +79,11 @@ def main() -> int:
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(0.5)
-            await open_loop(call, args.rate, args.seconds)
+            before = cpu_seconds(sidecar.pid)
+            result = await open_loop(call, args.rate, args.seconds)
+            cpu = (cpu_seconds(sidecar.pid) - before) / (len(result.samples_us) + result.errors) * 1000
+            summary = result.summary()
+            print(f"sidecar CPU {cpu:.3f} s/1000 calls; p50 {summary['p50_us']:.0f} µs, p99 {summary['p99_us']:.0f} µs")
             spy.wait(30)
 
         run(load())

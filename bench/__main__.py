@@ -121,7 +121,9 @@ def _sidecar(tmp: pathlib.Path, name: str, config: pathlib.Path, env: dict[str, 
     admin = free_port()
     args = [sys.executable, "-m", "bench._fastpath", str(fast), "serve", "--config", str(config)]
     args += ["--listen", f"unix://{sock}", "--jobs-db", str(tmp / f"{name}.jobs"), "--grace", "1"]
-    args += ["--audit-file", str(tmp / f"{name}.audit.jsonl"), "--admin-listen", f"127.0.0.1:{admin}"]
+    # --log-format json: the audit stream is the per-call record (to a file here), no text access line
+    args += ["--log-format", "json", "--audit-file", str(tmp / f"{name}.audit.jsonl")]
+    args += ["--admin-listen", f"127.0.0.1:{admin}"]
     process = Process(args, lambda: sock.exists() and fast.exists(), env=env)
     return process, f"unix://{sock}", str(fast)
 
@@ -340,7 +342,8 @@ def report(r: dict[str, Any]) -> None:
     meta = r["meta"]
     print(
         f"\nupstream {meta['upstream']}; {meta['apis_configured']} APIs; {meta['cpus']} CPUs shared by everything; "
-        f"sidecar features: api_key auth, validation, egress check, audit file, metrics, access log (+ tracing: _on)"
+        "sidecar features: api_key auth, validation, egress check, audit stream (file), "
+        "metrics (/metrics + OTLP); tracing exported in sidecar_on and sidecar_fast"
     )
     seq, ol, cl, cpu = r["sequential"], r["open_loop"], r["closed_loop"], r["cpu_s_per_1000"]
     print(

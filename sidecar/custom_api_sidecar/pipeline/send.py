@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 import time
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 import httpx
 from opentelemetry import context, propagate, trace
@@ -40,6 +42,7 @@ class Send:
         """``transports``: one per API (from a ``TransportFactory``); their generation owns and closes them."""
         self._spans = CallTracer(tracer)
         self._span_heads: dict[int, tuple[str, dict[str, str | int]]] = {}  # per operation, built once
+        self._origins: dict[str, httpx.URL] = {}  # per origin, parsed once
         # Transports, not an httpx.AsyncClient: a client keeps one cookie jar for
         # every conversation, and its auth and redirect machinery is per-call work
         # this stage never wants (redirects are not followed: they could carry
@@ -90,6 +93,20 @@ class Send:
         )
         return head
 
+    def _url(self, origin: str, path: str, query: str) -> httpx.URL:
+        """``httpx.URL(origin + path + "?" + query)`` without parsing it again: path and query come
+        percent-encoded from the bind stage, so when they hold nothing but what httpx would keep as
+        it is, the parsed origin takes them as they are (the checked case), else httpx parses."""
+        base = self._origins.get(origin)
+        if base is None:
+            base = self._origins[origin] = httpx.URL(origin)
+        if _ENCODED.match(path) and _ENCODED.match(query):
+            url = httpx.URL.__new__(httpx.URL)
+            # httpx 0.28 (its last release) keeps a parsed URL as this named tuple.
+            url._uri_reference = base._uri_reference._replace(path=path, query=query or None)
+            return url
+        return httpx.URL(origin + path + (f"?{query}" if query else ""))
+
     async def _send(self, call: Call, op: Operation, headers: list[tuple[str, str]], redacted: str) -> UpstreamResponse:
         out = call.outbound
         assert out is not None
@@ -99,7 +116,7 @@ class Send:
         call.attempts += 1
         request = httpx.Request(
             out.method,
-            out.url(),
+            self._url(out.origin, out.path, urlencode(out.query) if out.query else ""),
             headers=headers,
             content=out.content,
             extensions={"timeout": {"connect": remaining, "read": remaining, "write": remaining, "pool": remaining}},
@@ -128,6 +145,9 @@ class Send:
         )
 
 
+# Characters httpx leaves as they are in a path or query (RFC 3986 unreserved, sub-delims, ":@/?",
+# and %XX escapes): a string of only these parses to itself.
+_ENCODED = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*\Z")
 _VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2"}
 
 

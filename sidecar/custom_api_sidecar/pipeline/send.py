@@ -119,8 +119,7 @@ class Send:
             self._url(out.origin, out.path, urlencode(out.query) if out.query else ""),
             headers=headers,
             content=out.content,
-            extensions={"timeout": {"connect": remaining, "read": remaining, "write": remaining, "pool": remaining}},
-        )
+        )  # no timeout extension: asyncio.timeout below bounds connect, send and read together
         limit = op.api.config.security.max_response_bytes
         start = time.perf_counter()
         try:

@@ -13,6 +13,9 @@ In one run, side by side, against one upstream returning 1 KB of JSON (nginx whe
                 OTLP), the access log
   sidecar_on    the same with tracing exported over OTLP/gRPC to a collector
   sidecar_fast  sidecar_on's process, over the prototype fast path (bench/_fastpath.py)
+  baseline_off/_on  with --baseline DIR: sidecar_off/_on run from another checkout's sidecar/
+                and client/ (e.g. ``git worktree add /tmp/base <commit>``), measured in the same
+                run, so before and after are side by side
 Shapes: sequential; open loop at --rate requests/s (latency from each request's scheduled
 start); closed loop at --concurrency. CPU seconds per 1,000 requests (during the open loop)
 and RSS come from /proc. sidecar_off and sidecar_on are measured --repeat times, interleaved.
@@ -136,6 +139,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2, help="open loops of sidecar_off/sidecar_on (default 2)")
     parser.add_argument("--quick", action="store_true", help="short run (smoke check)")
+    parser.add_argument("--baseline", help="a checkout whose sidecar/ and client/ also run (before/after)")
     parser.add_argument("--json", default="bench/results/latest.json", help="where to write the results")
     args = parser.parse_args()
     if args.quick:
@@ -169,8 +173,17 @@ def main() -> int:
         started.append(off)
         on, on_target, on_fast = _sidecar(tmp, "on", config, env)
         started.append(on)
+        baseline: dict[str, tuple[Process, str]] = {}
+        if args.baseline:
+            root = pathlib.Path(args.baseline).resolve()
+            pythonpath = f"{root / 'sidecar'}:{root / 'client'}:{pathlib.Path.cwd()}"
+            for name, extra in (("baseline_off", {"OTEL_TRACES_EXPORTER": "none"}), ("baseline_on", {})):
+                process, target, _ = _sidecar(tmp, name, config, env | extra | {"PYTHONPATH": pythonpath})
+                started.append(process)
+                baseline[name] = (process, target)
         time.sleep(2)  # start-up work (validator warm-up) settles
         rss = {"sidecar_off": rss_mb(off.pid), "sidecar_on": rss_mb(on.pid), "floor_grpc": rss_mb(floor.pid)}
+        rss |= {name: rss_mb(process.pid) for name, (process, _) in baseline.items()}
         paths = {
             "direct": _direct(upstream.url),
             "floor_grpc": _grpc(f"unix://{floor_sock}", floor.pid),
@@ -178,10 +191,12 @@ def main() -> int:
             "sidecar_off": _grpc(off_target, off.pid),
             "sidecar_on": _grpc(on_target, on.pid),
             "sidecar_fast": _fast(on_fast, on.pid),
+            **{name: _grpc(target, process.pid) for name, (process, target) in baseline.items()},
         }
         results = measure(args, paths, upstream.url)
         results["rss_after_start_mb"] = rss
         results["peak_rss_mb"] = {"sidecar_off": peak_rss_mb(off.pid), "sidecar_on": peak_rss_mb(on.pid)}
+        results["peak_rss_mb"] |= {name: peak_rss_mb(process.pid) for name, (process, _) in baseline.items()}
         results["meta"] = {
             "upstream": upstream.kind,
             "apis_configured": FILLER_APIS + 1,
@@ -296,8 +311,10 @@ def measure(args: argparse.Namespace, paths: dict[str, Path], upstream_url: str)
         for call in calls.values():
             for _ in range(300):  # warm the connections and pools
                 await call()
-        order = [n for n in paths if n not in ("sidecar_off", "sidecar_on")]
-        order[3:3] = ["sidecar_off", "sidecar_on"] * args.repeat  # interleaved: drift hits both alike
+        pairs = [("sidecar_off", "sidecar_on"), ("baseline_off", "baseline_on")]
+        paired = [name for pair in pairs for name in pair if name in paths]
+        order = [n for n in paths if n not in paired]
+        order[3:3] = [name for _ in range(args.repeat) for name in paired]  # interleaved: drift hits all alike
         runs: dict[str, list[dict[str, float]]] = {}
         for name in order:
             pid = paths[name].pid
@@ -315,8 +332,11 @@ def measure(args: argparse.Namespace, paths: dict[str, Path], upstream_url: str)
                 out["open_loop"][name]["runs"] = summaries
             if "cpu_s_per_1000" in summaries[0]:
                 out["cpu_s_per_1000"][name] = out["open_loop"][name]["cpu_s_per_1000"]
-        pairs = zip(runs["sidecar_on"], runs["sidecar_off"], strict=True)
-        out["p99_on_over_off_runs"] = [on["p99_us"] / off["p99_us"] for on, off in pairs]
+        for prefix in ("sidecar", "baseline"):
+            if f"{prefix}_on" in runs:
+                both = zip(runs[f"{prefix}_on"], runs[f"{prefix}_off"], strict=True)
+                key = "p99_on_over_off_runs" if prefix == "sidecar" else "baseline_p99_on_over_off_runs"
+                out[key] = [on["p99_us"] / off["p99_us"] for on, off in both]
         for name, call in calls.items():
             out["closed_loop"][name] = (await closed_loop(call, args.concurrency, args.seconds / 2)).summary()
 
@@ -350,7 +370,8 @@ def report(r: dict[str, Any]) -> None:
         f"\n{'path':<14}{'seq p50':>9}{'seq p99':>9}  |{'open p50':>9}{'p90':>8}{'p99':>9}{'CPU s/1000':>11}"
         f"  |{'closed rps':>11}"
     )
-    for name in ["direct", "floor_grpc", "floor_raw", "aiohttp", "sidecar_off", "sidecar_on", "sidecar_fast"]:
+    names = ["direct", "floor_grpc", "floor_raw", "aiohttp", "sidecar_off", "sidecar_on", "sidecar_fast"]
+    for name in [*names, *(n for n in ("baseline_off", "baseline_on") if n in seq)]:
         s, o, c = seq.get(name), ol.get(name), cl.get(name)
         seq_text = f"{s['p50_us']:>9.0f}{s['p99_us']:>9.0f}" if s else f"{'-':>9}{'-':>9}"
         cpu_text = f"{cpu[name]:>11.3f}" if name in cpu else f"{'-':>11}"
@@ -389,6 +410,16 @@ def report(r: dict[str, Any]) -> None:
         f"(target <= 50), floor_grpc {rss['floor_grpc']:.1f} MB; peak (after the closed loop): "
         f"sidecar_on {peak['sidecar_on']:.1f} MB, sidecar_off {peak['sidecar_off']:.1f} MB"
     )
+    if "baseline_on" in seq:
+        base_runs = ", ".join(f"{x:.2f}" for x in r["baseline_p99_on_over_off_runs"])
+        ratios["baseline_open_p99_on_over_off"] = ol["baseline_on"]["p99_us"] / ol["baseline_off"]["p99_us"]
+        ratios["baseline_tracing_cpu_s_per_1000"] = cpu["baseline_on"] - cpu["baseline_off"]
+        print(
+            f"baseline (before): CPU s/1000 on {cpu['baseline_on']:.3f}, off {cpu['baseline_off']:.3f}; "
+            f"p99 on / off {ratios['baseline_open_p99_on_over_off']:.2f} (runs: {base_runs}); RSS after start "
+            f"{rss['baseline_on']:.1f} MB, peak {peak['baseline_on']:.1f} MB; sequential p50 overhead "
+            f"{(seq['baseline_on']['p50_us'] - direct) / seq['floor_grpc']['p50_us']:.2f}x the floor"
+        )
     print(f"spans received by the collector: {r['spans_exported']}")
 
 

@@ -44,7 +44,7 @@ from custom_api_sidecar.server import run
 
 from ._fastpath import FastClient, SyncFastClient
 from ._load import closed_loop, open_loop, sequential
-from ._proc import cpu_seconds, peak_rss_mb, rss_mb
+from ._proc import cpu_seconds, peak_rss_mb, reset_peak, rss_mb
 from ._upstream import BenchUpstream, free_port
 
 SECRET_ENV = "BENCH_API_KEY"
@@ -337,6 +337,9 @@ def measure(args: argparse.Namespace, paths: dict[str, Path], upstream_url: str)
                 both = zip(runs[f"{prefix}_on"], runs[f"{prefix}_off"], strict=True)
                 key = "p99_on_over_off_runs" if prefix == "sidecar" else "baseline_p99_on_over_off_runs"
                 out[key] = [on["p99_us"] / off["p99_us"] for on, off in both]
+        for path in paths.values():
+            if path.pid:
+                reset_peak(path.pid)  # the peak reported is the closed loop's, not an overloaded open loop's
         for name, call in calls.items():
             out["closed_loop"][name] = (await closed_loop(call, args.concurrency, args.seconds / 2)).summary()
 
@@ -367,7 +370,7 @@ def report(r: dict[str, Any]) -> None:
     )
     seq, ol, cl, cpu = r["sequential"], r["open_loop"], r["closed_loop"], r["cpu_s_per_1000"]
     print(
-        f"\n{'path':<14}{'seq p50':>9}{'seq p99':>9}  |{'open p50':>9}{'p90':>8}{'p99':>9}{'CPU s/1000':>11}"
+        f"\n{'path':<14}{'seq p50':>9}{'seq p99':>9}  |{'open p50':>10}{'p90':>10}{'p99':>10}{'CPU s/1000':>11}"
         f"  |{'closed rps':>11}"
     )
     names = ["direct", "floor_grpc", "floor_raw", "aiohttp", "sidecar_off", "sidecar_on", "sidecar_fast"]
@@ -375,7 +378,7 @@ def report(r: dict[str, Any]) -> None:
         s, o, c = seq.get(name), ol.get(name), cl.get(name)
         seq_text = f"{s['p50_us']:>9.0f}{s['p99_us']:>9.0f}" if s else f"{'-':>9}{'-':>9}"
         cpu_text = f"{cpu[name]:>11.3f}" if name in cpu else f"{'-':>11}"
-        ol_text = f"{o['p50_us']:>9.0f}{o['p90_us']:>8.0f}{o['p99_us']:>9.0f}" if o else f"{'-':>26}"
+        ol_text = f"{o['p50_us']:>10.0f}{o['p90_us']:>10.0f}{o['p99_us']:>10.0f}" if o else f"{'-':>30}"
         cl_text = f"{c['rps']:>11.0f}" if c else f"{'-':>11}"
         print(f"{name:<14}{seq_text}  |{ol_text}{cpu_text}  |{cl_text}")
     direct = seq["direct"]["p50_us"]
@@ -384,7 +387,8 @@ def report(r: dict[str, Any]) -> None:
         "seq_p50_overhead_over_floor_grpc_tracing_off": (seq["sidecar_off"]["p50_us"] - direct)
         / seq["floor_grpc"]["p50_us"],
         "seq_p50_fast_overhead_over_floor_grpc": (seq["sidecar_fast"]["p50_us"] - direct) / seq["floor_grpc"]["p50_us"],
-        "open_p99_on_over_off": ol["sidecar_on"]["p99_us"] / ol["sidecar_off"]["p99_us"],
+        # the median of the interleaved pairs' ratios: each pair ran back to back, so drift cancels
+        "open_p99_on_over_off": statistics.median(r["p99_on_over_off_runs"]),
         "tracing_cpu_s_per_1000": cpu["sidecar_on"] - cpu["sidecar_off"],
         "cpu_grpc_over_fast": cpu["sidecar_on"] / cpu["sidecar_fast"],
         "cpu_sidecar_on_over_floor_grpc": cpu["sidecar_on"] / cpu["floor_grpc"],
@@ -407,12 +411,12 @@ def report(r: dict[str, Any]) -> None:
     rss, peak = r["rss_after_start_mb"], r["peak_rss_mb"]
     print(
         f"RSS after start: sidecar_on {rss['sidecar_on']:.1f} MB, sidecar_off {rss['sidecar_off']:.1f} MB "
-        f"(target <= 50), floor_grpc {rss['floor_grpc']:.1f} MB; peak (after the closed loop): "
+        f"(target <= 50), floor_grpc {rss['floor_grpc']:.1f} MB; peak during the closed loop: "
         f"sidecar_on {peak['sidecar_on']:.1f} MB, sidecar_off {peak['sidecar_off']:.1f} MB"
     )
     if "baseline_on" in seq:
         base_runs = ", ".join(f"{x:.2f}" for x in r["baseline_p99_on_over_off_runs"])
-        ratios["baseline_open_p99_on_over_off"] = ol["baseline_on"]["p99_us"] / ol["baseline_off"]["p99_us"]
+        ratios["baseline_open_p99_on_over_off"] = statistics.median(r["baseline_p99_on_over_off_runs"])
         ratios["baseline_tracing_cpu_s_per_1000"] = cpu["baseline_on"] - cpu["baseline_off"]
         print(
             f"baseline (before): CPU s/1000 on {cpu['baseline_on']:.3f}, off {cpu['baseline_off']:.3f}; "

@@ -12,7 +12,8 @@ In one run, side by side, against one upstream returning 1 KB of JSON (nginx whe
                 schema, the egress check, the audit stream to a file, metrics (/metrics and
                 OTLP), the access log
   sidecar_on    the same with tracing exported over OTLP/gRPC to a collector
-  sidecar_fast  sidecar_on's process, over the prototype fast path (bench/_fastpath.py)
+  sidecar_fast  sidecar_on's setup in a process of its own, over the prototype fast path
+                (bench/_fastpath.py)
   baseline_off/_on  with --baseline DIR: sidecar_off/_on run from another checkout's sidecar/
                 and client/ (e.g. ``git worktree add /tmp/base <commit>``), measured in the same
                 run, so before and after are side by side
@@ -60,7 +61,14 @@ def config_text(upstream_url: str) -> str:
         f"""
   - name: bench
     description: The benchmarked API
-    connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}", timeout_ms: 5000}}
+    connection:
+      allow_http: true
+      private_network: true
+      base_url: "{upstream_url}"
+      timeout_ms: 5000
+      # The breaker runs on every call but never opens: an overloaded run's timeouts would
+      # otherwise turn the rest of it into fast failures, and it would measure those.
+      circuit_breaker: {{consecutive_failures: 1000000000, min_calls: 1000000000}}
     authentication:
       type: api_key
       config: {{header_name: X-API-Key, key: "env://{SECRET_ENV}"}}
@@ -171,8 +179,12 @@ def main() -> int:
         started.append(raw)
         off, off_target, _ = _sidecar(tmp, "off", config, env | {"OTEL_TRACES_EXPORTER": "none"})
         started.append(off)
-        on, on_target, on_fast = _sidecar(tmp, "on", config, env)
+        on, on_target, _ = _sidecar(tmp, "on", config, env)
         started.append(on)
+        # The fast path gets a process of its own: it has no flow control, so an overloaded open
+        # loop over it leaves thousands of calls queued in the sidecar (see README).
+        fast, _, fast_socket = _sidecar(tmp, "fast", config, env)
+        started.append(fast)
         baseline: dict[str, tuple[Process, str]] = {}
         if args.baseline:
             root = pathlib.Path(args.baseline).resolve()
@@ -183,6 +195,7 @@ def main() -> int:
                 baseline[name] = (process, target)
         time.sleep(2)  # start-up work (validator warm-up) settles
         rss = {"sidecar_off": rss_mb(off.pid), "sidecar_on": rss_mb(on.pid), "floor_grpc": rss_mb(floor.pid)}
+        rss["sidecar_fast"] = rss_mb(fast.pid)
         rss |= {name: rss_mb(process.pid) for name, (process, _) in baseline.items()}
         paths = {
             "direct": _direct(upstream.url),
@@ -190,12 +203,13 @@ def main() -> int:
             "floor_raw": _fast(str(raw_sock), raw.pid),
             "sidecar_off": _grpc(off_target, off.pid),
             "sidecar_on": _grpc(on_target, on.pid),
-            "sidecar_fast": _fast(on_fast, on.pid),
+            "sidecar_fast": _fast(fast_socket, fast.pid),
             **{name: _grpc(target, process.pid) for name, (process, target) in baseline.items()},
         }
         results = measure(args, paths, upstream.url)
         results["rss_after_start_mb"] = rss
         results["peak_rss_mb"] = {"sidecar_off": peak_rss_mb(off.pid), "sidecar_on": peak_rss_mb(on.pid)}
+        results["peak_rss_mb"]["sidecar_fast"] = peak_rss_mb(fast.pid)
         results["peak_rss_mb"] |= {name: peak_rss_mb(process.pid) for name, (process, _) in baseline.items()}
         results["meta"] = {
             "upstream": upstream.kind,
@@ -370,15 +384,17 @@ def report(r: dict[str, Any]) -> None:
     )
     seq, ol, cl, cpu = r["sequential"], r["open_loop"], r["closed_loop"], r["cpu_s_per_1000"]
     print(
-        f"\n{'path':<14}{'seq p50':>9}{'seq p99':>9}  |{'open p50':>10}{'p90':>10}{'p99':>10}{'CPU s/1000':>11}"
-        f"  |{'closed rps':>11}"
+        f"\n{'path':<14}{'seq p50':>9}{'seq p99':>9}  |{'open p50':>10}{'p90':>10}{'p99':>10}{'errors':>7}"
+        f"{'CPU s/1000':>11}  |{'closed rps':>11}"
     )
     names = ["direct", "floor_grpc", "floor_raw", "aiohttp", "sidecar_off", "sidecar_on", "sidecar_fast"]
     for name in [*names, *(n for n in ("baseline_off", "baseline_on") if n in seq)]:
         s, o, c = seq.get(name), ol.get(name), cl.get(name)
         seq_text = f"{s['p50_us']:>9.0f}{s['p99_us']:>9.0f}" if s else f"{'-':>9}{'-':>9}"
         cpu_text = f"{cpu[name]:>11.3f}" if name in cpu else f"{'-':>11}"
-        ol_text = f"{o['p50_us']:>10.0f}{o['p90_us']:>10.0f}{o['p99_us']:>10.0f}" if o else f"{'-':>30}"
+        ol_text = (
+            f"{o['p50_us']:>10.0f}{o['p90_us']:>10.0f}{o['p99_us']:>10.0f}{o['errors']:>7.0f}" if o else f"{'-':>37}"
+        )
         cl_text = f"{c['rps']:>11.0f}" if c else f"{'-':>11}"
         print(f"{name:<14}{seq_text}  |{ol_text}{cpu_text}  |{cl_text}")
     direct = seq["direct"]["p50_us"]

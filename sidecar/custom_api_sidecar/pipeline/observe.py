@@ -14,6 +14,17 @@ from ._compose import Handler
 SPAN_NAME = "custom_api_sidecar.v1.CustomApiSidecar/Invoke"
 
 
+def _parent(metadata: tuple[tuple[str, object], ...]) -> Context:
+    """The caller's trace context; an empty one, without asking the propagators, when the call
+    carries none of the fields they read (a conversation id alone, say)."""
+    carrier = {k: v for k, v in metadata if isinstance(v, str)}
+    propagator = propagate.get_global_textmap()
+    fields = propagator.fields
+    if not carrier or (fields and not any(k in carrier for k in fields)):
+        return Context()
+    return propagator.extract(carrier)
+
+
 class Observe:
     def __init__(self, tracer: trace.Tracer, environment: str) -> None:
         self._spans = CallTracer(tracer)
@@ -26,9 +37,7 @@ class Observe:
         }
 
     async def __call__(self, call: Call, call_next: Handler) -> UpstreamResponse:
-        parent = (
-            propagate.extract({k: v for k, v in call.metadata if isinstance(v, str)}) if call.metadata else Context()
-        )
+        parent = _parent(call.metadata)
         request = call.request
         attributes = {**self._base, "custom_api.api": request.api, "custom_api.operation": request.operation}
         if call.conversation_id:

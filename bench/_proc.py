@@ -30,3 +30,12 @@ def _status_mb(pid: int, key: str) -> float:
             if line.startswith(key):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def reset_peak(pid: int) -> None:
+    """Start VmHWM afresh (Linux: ``5`` to clear_refs), so a later peak is that shape's own."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # not permitted here: the peak stays the process's lifetime peak

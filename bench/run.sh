@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The benchmark from a fresh clone: makes .venv, installs the sidecar, runs
-# `python -m bench` (args pass through, e.g. --quick). Uses nginx as the
-# upstream when it is installed (Debian: apt-get install nginx), else a small
-# built-in server. Not part of the test suite.
+# The benchmark from a fresh clone: makes .venv-bench with the sidecar's own dependencies only
+# (what the image has: no test tools, so RSS is what a pod sees), runs `python -m bench`
+# (args pass through, e.g. --quick). Uses nginx as the upstream when it is installed
+# (Debian: apt-get install nginx), else a small built-in server. Not part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ]; then
-  "${PYTHON:-python3}" -m venv .venv
+if [ ! -x .venv-bench/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv-bench
 fi
-. .venv/bin/activate
+. .venv-bench/bin/activate
 pip install -q --disable-pip-version-check -e '.[sidecar]' 2>&1 | grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2 || true
 python -m bench "$@"

@@ -7,6 +7,7 @@ Seed 004's two screens read it: the APIs list (``apis()``) and the API logs (``c
 from __future__ import annotations
 
 import collections
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class Activity:
         counters = self._counters.get(record.api)
         if counters is None:  # an unknown API: the logs show it, the list does not
             return
-        day = time.strftime("%Y-%m-%d", time.gmtime(record.time))
+        day = _day(int(record.time // 86_400))
         if counters.day != day:
             counters.day, counters.today = day, 0
         counters.today += 1
@@ -171,6 +172,12 @@ class Activity:
         if counters.last_used is not None:
             return {"state": "connected", "detail": "recent calls succeed"}
         return {"state": "unknown", "detail": "not tested and not used yet"}
+
+
+@functools.lru_cache(maxsize=4)
+def _day(epoch_day: int) -> str:
+    """``YYYY-MM-DD`` of a day number, formatted once per day, not once per call."""
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch_day * 86_400))
 
 
 def _status_matches(record: CallRecord, wanted: str) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from opentelemetry import metrics
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     Gauge,
     Histogram,
@@ -69,7 +69,11 @@ def make_metrics(admin: bool, env: Mapping[str, str] = os.environ) -> Metrics:
     if not readers:
         return Metrics(None, None)
     attributes = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "custom-api-sidecar"}
-    return Metrics(MeterProvider(metric_readers=readers, resource=Resource.create(attributes)), scrape)
+    # Exemplars (a sampled trace id per histogram bucket) cost every measurement a reservoir
+    # offer while tracing is on; nothing here reads them. OTEL_METRICS_EXEMPLAR_FILTER brings them back.
+    exemplars = None if env.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
+    provider = MeterProvider(metric_readers=readers, resource=Resource.create(attributes), exemplar_filter=exemplars)
+    return Metrics(provider, scrape)
 
 
 class CallMetrics:
@@ -77,8 +81,14 @@ class CallMetrics:
 
     def __init__(self, provider: metrics.MeterProvider | None = None) -> None:
         meter = (provider or metrics.get_meter_provider()).get_meter(METER_NAME)
-        self._calls = meter.create_counter(
-            "custom_api_sidecar.calls", unit="{call}", description="Invoke calls by API, operation and outcome"
+        # Calls are counted in a plain dict and observed at collection time, like in-flight calls:
+        # an SDK measurement costs every reader its attribute hashing and locking, on each call.
+        self._call_counts: dict[tuple[str, str, str], int] = {}
+        meter.create_observable_counter(
+            "custom_api_sidecar.calls",
+            callbacks=[self._observe_calls],
+            unit="{call}",
+            description="Invoke calls by API, operation and outcome",
         )
         self._duration = meter.create_histogram(
             "http.client.request.duration",
@@ -104,7 +114,12 @@ class CallMetrics:
             unit="{call}",
             description="Invoke calls in progress",
         )
-        self._call_attributes: dict[tuple[str, str, str], dict[str, str]] = {}  # reused, not rebuilt per call
+
+    def _observe_calls(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        return [
+            metrics.Observation(n, {"custom_api.api": api, "custom_api.operation": operation, "outcome": outcome})
+            for (api, operation, outcome), n in list(self._call_counts.items())
+        ]
 
     def _observe_in_flight(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
         return [metrics.Observation(n, {"custom_api.api": api}) for api, n in list(self._in_flight.items())]
@@ -118,14 +133,7 @@ class CallMetrics:
         self._in_flight[record.api] -= 1
         outcome = "ok" if record.ok else ("http_error" if record.error is None else "error")
         key = (record.api, record.operation, outcome)
-        attributes = self._call_attributes.get(key)
-        if attributes is None:
-            attributes = self._call_attributes[key] = {
-                **api,
-                "custom_api.operation": record.operation,
-                "outcome": outcome,
-            }
-        self._calls.add(1, attributes)
+        self._call_counts[key] = self._call_counts.get(key, 0) + 1
         if record.error is not None:
             self._errors.add(1, {**api, "error.type": record.error})
             if record.error == "RATE_LIMITED":

@@ -27,7 +27,6 @@ from custom_api_client import DEFAULT_TARGET
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.proto import sidecar_pb2_grpc
 
-from .admin import AdminServer
 from .app import Sidecar
 from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
@@ -46,6 +45,9 @@ log = logging.getLogger("custom_api_sidecar")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CustomApiSidecar"].full_name
 # Room for headers and framing on top of the largest configured body.
 MESSAGE_OVERHEAD_BYTES = 1024 * 1024
+
+if TYPE_CHECKING:
+    from .admin import AdminServer  # aiohttp.web: imported only when the admin listener is on
 
 R = TypeVar("R")
 
@@ -208,7 +210,11 @@ class SidecarServer:
         self.sidecar = sidecar
         self.listeners = listeners
         self.socket_mode = socket_mode
-        self.admin = AdminServer(sidecar, *admin) if admin is not None else None
+        self.admin: AdminServer | None = None
+        if admin is not None:
+            from .admin import AdminServer
+
+            self.admin = AdminServer(sidecar, *admin)
         self.health_listen = health_listen
         self.health_server: grpc.aio.Server | None = None
         self.bound: list[str] = []

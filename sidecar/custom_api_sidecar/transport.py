@@ -90,10 +90,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
-        timeout = request.extensions.get("timeout", {})
+        timeout = request.extensions.get("timeout")
         url = URL(str(request.url), encoded=True)  # as built: never re-quoted or normalized
         headers = CIMultiDict(request.headers.multi_items())
         options: dict[str, object] = {}
+        if timeout:  # the send stage bounds the whole call itself and sends none (no timer per read)
+            options["timeout"] = aiohttp.ClientTimeout(
+                total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
+            )
         try:
             options["ssl"] = self._egress.tls.context()  # rebuilt after a client certificate rotates
             proxy = self._egress.proxy_for(str(request.url))
@@ -105,9 +109,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=request.content or None,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
-                ),
                 **options,  # type: ignore[arg-type]
             )
         except aiohttp.ClientError as exc:

@@ -57,6 +57,7 @@ class Breaker:
         self.state = CLOSED
         self.consecutive = 0
         self.window: collections.deque[tuple[float, bool]] = collections.deque()
+        self.failures = 0  # failed calls in the window, kept as it moves (not counted per call)
         self.retry_at = 0.0
         self.probes = 0
         self.reason = ""
@@ -83,17 +84,19 @@ class Breaker:
                 self._become(CLOSED, "a probe call succeeded")
                 self.consecutive = 0
                 self.window.clear()
+                self.failures = 0
             return
         self.consecutive = self.consecutive + 1 if failed else 0
         self.window.append((now, failed))
+        self.failures += failed
         while self.window and self.window[0][0] < now - self.policy.window_s:
-            self.window.popleft()
+            self.failures -= self.window.popleft()[1]
         if self.state != CLOSED:
             return
         if self.consecutive >= self.policy.consecutive_failures:
             self._open(now, f"{self.consecutive} failures in a row")
             return
-        failures = sum(1 for _, bad in self.window if bad)
+        failures = self.failures
         if len(self.window) >= self.policy.min_calls and failures / len(self.window) >= self.policy.failure_ratio:
             self._open(now, f"{failures} of the last {len(self.window)} calls failed")
 

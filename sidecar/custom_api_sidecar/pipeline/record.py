@@ -4,6 +4,7 @@ its trace and span ids. Observers must be cheap and never raise: they run on the
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -67,7 +68,13 @@ class CallRecord:
 
 
 def _rfc3339(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+    return _second(int(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(epoch_second: int) -> str:
+    """The formatted second, once per second rather than once per call (records arrive in order)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_second))
 
 
 class CallObserver(Protocol):

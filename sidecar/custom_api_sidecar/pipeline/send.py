@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 import time
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 import httpx
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
+from ..call_spans import CallTracer
 from ..egress import EgressRefused
 from ..errors import SidecarError
 from ..registry import Operation
@@ -37,7 +40,9 @@ DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encod
 class Send:
     def __init__(self, tracer: trace.Tracer, transports: Mapping[str, httpx.AsyncBaseTransport]) -> None:
         """``transports``: one per API (from a ``TransportFactory``); their generation owns and closes them."""
-        self._tracer = tracer
+        self._spans = CallTracer(tracer)
+        self._span_heads: dict[int, tuple[str, dict[str, str | int]]] = {}  # per operation, built once
+        self._origins: dict[str, httpx.URL] = {}  # per origin, parsed once
         # Transports, not an httpx.AsyncClient: a client keeps one cookie jar for
         # every conversation, and its auth and redirect machinery is per-call work
         # this stage never wants (redirects are not followed: they could carry
@@ -48,19 +53,10 @@ class Send:
         op, out = call.operation, call.outbound
         assert op is not None and out is not None
         redacted = out.redacted_url()
-        with self._tracer.start_as_current_span(
-            f"{out.method} {op.url_template}",
-            kind=SpanKind.CLIENT,
-            record_exception=False,
-            set_status_on_exception=False,
-            attributes={
-                "http.request.method": out.method,
-                "url.full": redacted,
-                "url.template": op.url_template,
-                "server.address": op.api.host,
-                "server.port": op.api.port,
-            },
-        ) as span:
+        name, attributes = self._span_heads.get(id(op)) or self._span_head(op)
+        span = self._spans.start(name, SpanKind.CLIENT, {**attributes, "url.full": redacted}, context.get_current())
+        token = context.attach(trace.set_span_in_context(span))
+        try:
             headers = list(out.headers)
             present = {name.lower() for name, _ in headers}
             headers.extend(h for h in DEFAULT_HEADERS if h[0].lower() not in present)
@@ -75,11 +71,41 @@ class Send:
                 raise
             span.set_attribute("http.response.status_code", response.status_code)
             if response.http_version:
-                span.set_attribute("network.protocol.version", response.http_version.removeprefix("HTTP/"))
+                span.set_attribute("network.protocol.version", _protocol_version(response.http_version))
             if response.status_code >= 400:
                 span.set_attribute("error.type", str(response.status_code))
                 span.set_status(Status(StatusCode.ERROR))
             return response
+        finally:
+            context.detach(token)
+            span.end()
+
+    def _span_head(self, op: Operation) -> tuple[str, dict[str, str | int]]:
+        """The client span's name and the attributes every call of ``op`` shares."""
+        head = self._span_heads[id(op)] = (
+            f"{op.method} {op.url_template}",
+            {
+                "http.request.method": op.method,
+                "url.template": op.url_template,
+                "server.address": op.api.host,
+                "server.port": op.api.port,
+            },
+        )
+        return head
+
+    def _url(self, origin: str, path: str, query: str) -> httpx.URL:
+        """``httpx.URL(origin + path + "?" + query)`` without parsing it again: path and query come
+        percent-encoded from the bind stage, so when they hold nothing but what httpx would keep as
+        it is, the parsed origin takes them as they are (the checked case), else httpx parses."""
+        base = self._origins.get(origin)
+        if base is None:
+            base = self._origins[origin] = httpx.URL(origin)
+        if _ENCODED.match(path) and _ENCODED.match(query):
+            url = httpx.URL.__new__(httpx.URL)
+            # httpx 0.28 (its last release) keeps a parsed URL as this named tuple.
+            url._uri_reference = base._uri_reference._replace(path=path, query=query or None)
+            return url
+        return httpx.URL(origin + path + (f"?{query}" if query else ""))
 
     async def _send(self, call: Call, op: Operation, headers: list[tuple[str, str]], redacted: str) -> UpstreamResponse:
         out = call.outbound
@@ -90,11 +116,10 @@ class Send:
         call.attempts += 1
         request = httpx.Request(
             out.method,
-            out.url(),
+            self._url(out.origin, out.path, urlencode(out.query) if out.query else ""),
             headers=headers,
             content=out.content,
-            extensions={"timeout": httpx.Timeout(remaining).as_dict()},
-        )
+        )  # no timeout extension: asyncio.timeout below bounds connect, send and read together
         limit = op.api.config.security.max_response_bytes
         start = time.perf_counter()
         try:
@@ -117,6 +142,16 @@ class Send:
             url=redacted,
             http_version=response.http_version,
         )
+
+
+# Characters httpx leaves as they are in a path or query (RFC 3986 unreserved, sub-delims, ":@/?",
+# and %XX escapes): a string of only these parses to itself.
+_ENCODED = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*\Z")
+_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2"}
+
+
+def _protocol_version(http_version: str) -> str:
+    return _VERSIONS.get(http_version) or http_version.removeprefix("HTTP/")
 
 
 async def _read_limited(response: httpx.Response, limit: int, op: Operation, url: str) -> bytes:

@@ -20,15 +20,17 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import fastjsonschema
-from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
-from jsonschema.exceptions import SchemaError as MetaSchemaError
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from ._formats import STRING_FORMATS
 from ._openapi import Direction, openapi_to_json_schema
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
+
+# jsonschema and fastjsonschema (about 3 MB) are imported with the first schema, not before:
+# a config without schemas never needs them.
 
 
 def _for_strings(check: Callable[[str], bool]) -> Callable[[object], bool]:
@@ -36,9 +38,14 @@ def _for_strings(check: Callable[[str], bool]) -> Callable[[object], bool]:
     return lambda value: not isinstance(value, str) or check(value)
 
 
-_FORMAT_CHECKER = FormatChecker(formats=())
-for _name, _is_valid in STRING_FORMATS.items():
-    _FORMAT_CHECKER.checks(_name)(_for_strings(_is_valid))
+@functools.cache
+def _format_checker() -> FormatChecker:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    for name, is_valid in STRING_FORMATS.items():
+        checker.checks(name)(_for_strings(is_valid))
+    return checker
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +94,12 @@ class SchemaValidator:
         """None when ``instance`` is valid, else the most relevant violation."""
         verdict = self._verdict
         if verdict is None:
-            error = best_match(self._explainer.iter_errors(instance))
+            error = _best_match(self._explainer.iter_errors(instance))
             return None if error is None else self._violation(error)
         try:
             verdict(instance)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            error = best_match(self._explainer.iter_errors(instance))
+        except _fastjsonschema().JsonSchemaValueException as exc:  # evaluated only when something is raised
+            error = _best_match(self._explainer.iter_errors(instance))
             if error is not None:
                 return self._violation(error)
             # The libraries disagree on an edge case: trust the verdict, say what it saw.
@@ -118,16 +125,31 @@ _NEWER_KEYWORDS = (
 )
 
 
+@functools.cache
+def _fastjsonschema() -> Any:
+    import fastjsonschema
+
+    return fastjsonschema
+
+
+def _best_match(errors: Iterable[ValidationError]) -> ValidationError | None:
+    from jsonschema.exceptions import best_match
+
+    return best_match(errors)
+
+
 @functools.lru_cache(maxsize=4096)
 def _explainer(schema_json: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     schema = json.loads(schema_json)
     _check(schema)
-    return Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+    return Draft202012Validator(schema, format_checker=_format_checker())
 
 
 @functools.lru_cache(maxsize=4096)
 def _fast(schema_json: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(json.loads(schema_json), formats=STRING_FORMATS, use_default=False)
+    return _fastjsonschema().compile(json.loads(schema_json), formats=STRING_FORMATS, use_default=False)
 
 
 def _check(schema: dict[str, Any] | bool) -> None:
@@ -154,6 +176,9 @@ def _check(schema: dict[str, Any] | bool) -> None:
 
 @functools.lru_cache(maxsize=8192)
 def _check_part(part_json: str) -> None:
+    from jsonschema import Draft7Validator
+    from jsonschema.exceptions import SchemaError as MetaSchemaError
+
     try:
         Draft7Validator.check_schema(json.loads(part_json))
     except MetaSchemaError as exc:

@@ -170,14 +170,15 @@ def test_with_redis_down_a_background_call_is_kept_locally_and_runs(tmp_path, re
         assert sent_keys(upstream, "/echo/bookings/local-1") == {accepted.job_id: 1}
         # Redis comes back empty (no persistence here): the stream and its group are made again.
         redis.start()
-        deadline = time.monotonic() + 10
-        while not fleet.redis.available:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         for attempt in range(2):  # the second time, Redis restarts under a sidecar whose group existed
             if attempt:
                 redis.kill()
                 redis.start()
+                time.sleep(1.5)  # the job store's next poll notices the restart (or the outage, if it fell in it)
+            deadline = time.monotonic() + 10
+            while not fleet.redis.available:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
             with connect(running.unix_target) as conv:
                 accepted = conv.api.crm.book(f"shared-{attempt}", delay="0", json={}, background=True)
                 assert conv.api.jobs.wait(accepted.job_id, timeout=15).state == "succeeded"

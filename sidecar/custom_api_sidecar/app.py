@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from custom_api_client.proto import sidecar_pb2 as pb
 
+from ._aio import wait_event
 from .activity import Activity, ConnectionStatus
 from .audit import AccessLog, AuditLog
 from .auth import Authenticator
@@ -229,8 +229,7 @@ class Sidecar:
             log.info("config reloaded from %s: %d APIs", config.source, len(candidate.registry.apis))
         if previous.in_flight:
             previous.drained.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(previous.drained.wait(), drain_timeout)
+            await wait_event(previous.drained, drain_timeout)
         await close_generation(previous, candidate)
 
     def reload_rejected(self, source: str, problems: list[str]) -> None:

@@ -16,6 +16,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from ._aio import wait_event
 from .config import ConfigError, load_config
 
 if TYPE_CHECKING:
@@ -54,10 +55,7 @@ class ConfigReloader:
 
     async def _watch(self) -> None:
         while True:
-            forced = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-                forced = True
+            forced = await wait_event(self._wake, self._interval)
             self._wake.clear()
             current = _identity(self._path)
             if current is None or (current == self._seen and not forced):

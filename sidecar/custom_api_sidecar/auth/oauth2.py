@@ -43,6 +43,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
+from .._aio import wait_event
 from ..config import OAuth2Auth
 from ..errors import SidecarError
 from ._credentials import Credentials
@@ -322,15 +323,10 @@ class ClientCredentials:
                 due = now
             else:
                 due = token.refresh_at
-            if due > now:
-                try:
-                    await asyncio.wait_for(self._changed.wait(), due - now)
-                except TimeoutError:
-                    pass  # due now
-                else:
-                    if self._token is not token:
-                        failures = 0  # a call fetched one, or a 401 dropped it
-                    continue  # decide again; retry_at is absolute, so a wake-up never postpones a retry
+            if due > now and await wait_event(self._changed, due - now):  # else: due now
+                if self._token is not token:
+                    failures = 0  # a call fetched one, or a 401 dropped it
+                continue  # decide again; retry_at is absolute, so a wake-up never postpones a retry
             try:
                 await self._shared_fetch()
             except (TokenEndpointError, SidecarError) as exc:

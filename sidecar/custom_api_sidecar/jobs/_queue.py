@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from custom_api_client.proto import sidecar_pb2 as pb
 
+from .._aio import wait_event
 from ..errors import SidecarError
 from ..pipeline import Call, UpstreamResponse
 from ._store import FAILED, SUCCEEDED, Job, JobStore
@@ -98,8 +99,7 @@ class JobQueue:
             due = await self.store.next_due()
             wait = 5.0 if due is None else min(5.0, max(0.0, due - time.time()))
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_event(self._wake, wait)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from opentelemetry import metrics
 
+from .._aio import wait_event
 from ..errors import ErrorCode, SidecarError
 from ._reference import SecretRef
 from ._settings import SecretSettings
@@ -227,8 +228,7 @@ class SecretStore:
             now = self._clock()
             due = min((e.next_refresh for e in self._entries.values()), default=now + self.settings.refresh_interval)
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, due - now))
+            await wait_event(self._wake, max(0.0, due - now))
 
     async def _refresh(self, entry: _Entry) -> None:
         ref = entry.ref

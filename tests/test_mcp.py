@@ -533,8 +533,9 @@ def test_serve_refuses_a_remote_mcp_listener_and_a_filter_naming_nothing(config_
 
 
 def test_serve_without_mcp_listen_never_imports_the_sdk(config_file, workdir):
-    """The SDK (and pydantic, starlette, uvicorn, httpx2) cost start time and memory: only --mcp-listen loads them."""
-    heavy = {"mcp", "mcp_types", "starlette", "sse_starlette", "uvicorn", "httpx2", "pydantic"}
+    """The SDK (and pydantic, starlette, uvicorn, httpx2) cost start time and memory: only --mcp-listen loads
+    them; likewise redis-py, only with a redis: section (fleet mode)."""
+    heavy = {"mcp", "mcp_types", "starlette", "sse_starlette", "uvicorn", "httpx2", "pydantic", "redis"}
     sock = workdir / "plain.sock"
     argv = ["serve", "--config", str(config_file), "--listen", f"unix://{sock}", "--jobs-db", str(workdir / "p.db")]
     probe = f"""

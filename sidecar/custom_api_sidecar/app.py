@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -21,7 +21,6 @@ from .conv_log import ConvLogSink
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, system_lookup, token_egress
 from .errors import SidecarError
-from .fleet import Fleet, FleetJobStore, RedisJobStore
 from .generation import Generation, Shared, build_generation, close_generation, start_generation
 from .jobs import JobQueue, JobStore
 from .metrics import CallMetrics, Metrics, config_reloads, observe_token_fetches
@@ -33,6 +32,9 @@ from .secrets.vault import VaultSettings
 from .tracing import get_tracer
 from .transport import AiohttpTransport, TransportFactory, default_transport
 from .validation import ValidatorWarmup
+
+if TYPE_CHECKING:  # fleet mode is imported only when configured
+    from .fleet import Fleet
 
 log = logging.getLogger("custom_api_sidecar.reload")
 
@@ -105,6 +107,8 @@ class Sidecar:
         self._services: list[Service] = [self.secrets]  # first: later services (OAuth2 tokens) read secrets
         self.fleet: Fleet | None = None
         if config.redis is not None:  # fleet mode: after the secrets (its URL is a reference), before tokens
+            from .fleet import Fleet  # redis-py and cryptography load only in fleet mode
+
             self.fleet = Fleet(config.redis, self.secrets, self.environment, meter_provider=self.metrics.provider)
             self._services.append(self.fleet)
         self.connection_status = ConnectionStatus()
@@ -133,6 +137,8 @@ class Sidecar:
         observe_token_fetches(lambda: self.generation.authenticators, self.metrics.provider)
         self._reloads = config_reloads(self.metrics.provider)
         if job_store is not None and self.fleet is not None and self.fleet.settings.jobs:
+            from .fleet import FleetJobStore, RedisJobStore
+
             shared = RedisJobStore(self.fleet.redis, claim_after=self.fleet.settings.job_claim_after_s)
             job_store = FleetJobStore(self.fleet.redis, shared, job_store)
         self.jobs = JobQueue(job_store, self.handle, job_concurrency) if job_store is not None else None

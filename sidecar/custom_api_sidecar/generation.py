@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from opentelemetry import metrics, trace
@@ -19,7 +20,6 @@ from .auth import Authenticator, build_authenticator
 from .config import ApiConfig, Config
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, build_egress
-from .fleet import Fleet, FleetLimits
 from .pipeline import Call, Handler, UpstreamResponse, compose
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
@@ -38,6 +38,9 @@ from .registry import Registry
 from .secrets import SecretRef, SecretStore
 from .transport import TransportFactory
 from .validation import ValidatorWarmup
+
+if TYPE_CHECKING:  # fleet mode is imported only when configured
+    from .fleet import Fleet
 
 log = logging.getLogger("custom_api_sidecar.reload")
 
@@ -115,6 +118,8 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
     local_limits = LocalLimits(registry, previous.local_limits if previous else None, keep=unchanged)
     limits: Limits = local_limits
     if shared.fleet is not None and shared.fleet.settings.rate_limits:
+        from .fleet import FleetLimits  # fleet mode only: redis-py stays unloaded otherwise
+
         limits = FleetLimits(registry, shared.fleet.redis, local_limits)  # falls back to the local ones
     rate_limiter = RateLimiter(registry, limits)
     breaker = CircuitBreaker(registry, previous.breaker if previous else None, unchanged, shared.meter_provider)

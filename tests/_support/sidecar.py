@@ -4,6 +4,8 @@ so synchronous clients in the test thread talk to it over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import io
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
@@ -38,7 +40,18 @@ class ThreadedSidecar:
         self.mcp_url = self.server.mcp.url if self.server.mcp else None
 
     def run(self, coro: Any, timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            tasks = self._tasks()
+            raise TimeoutError(f"the sidecar's loop did not finish in {timeout} s; its tasks:\n{tasks}") from None
+
+    def _tasks(self) -> str:
+        out = io.StringIO()
+        for task in asyncio.all_tasks(self.loop):
+            task.print_stack(limit=8, file=out)
+        return out.getvalue()
 
     def stop(self, grace: float = 0) -> None:
         self.run(self.server.stop(grace))

@@ -23,7 +23,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from opentelemetry import metrics
@@ -101,7 +101,7 @@ class FleetRedis:
             return
         try:
             async with asyncio.timeout(max(self.timeout, 1.0)):
-                await self.client.ping()
+                await _ping(self.client)
             self.available = True
             log.info("redis: connected; fleet-wide sharing is on")
         except (RedisError, OSError, TimeoutError) as exc:
@@ -198,7 +198,7 @@ class FleetRedis:
                     # Pooled connections from before the outage are dead or hung: start afresh, or each
                     # would fail one call (and mark Redis down again) after sharing resumes.
                     await self.client.connection_pool.disconnect()
-                    await self.client.ping()
+                    await _ping(self.client)
             except (RedisError, OSError, TimeoutError):
                 continue
             self._timeouts = 0
@@ -210,3 +210,8 @@ class FleetRedis:
 def _why(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.split("\n")[0][:200]
+
+
+async def _ping(client: aioredis.Redis) -> None:
+    # redis-py types ping for its sync and asyncio clients at once (Awaitable[bool] | bool)
+    await cast("Awaitable[bool]", client.ping())

@@ -25,7 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from cryptography.exceptions import InvalidTag
@@ -119,7 +119,7 @@ class TokenShare:
         cached, raw = await self._read(key)
         if cached is not None and raw is not None and rejected is not None and cached.value == rejected:
             self.round_trips += 1
-            await self._redis.run(lambda c: c.eval(COMPARE_AND_DELETE, 1, key, raw))
+            await self._redis.run(lambda c: _compare_and_delete(c, key, raw))
             cached = None
         if cached is not None and self._clock() < cached.refresh_at:
             self.adopted += 1
@@ -133,7 +133,7 @@ class TokenShare:
                 return await self._fetch_and_store(key, fetch)
             finally:
                 self.round_trips += 1
-                await self._redis.run(lambda c: c.eval(COMPARE_AND_DELETE, 1, lock, owner))
+                await self._redis.run(lambda c: _compare_and_delete(c, lock, owner))
         return await self._await_other(key, cached)
 
     async def _fetch_and_store(self, key: str, fetch: Callable[[], Awaitable[SharedToken]]) -> SharedToken:
@@ -188,6 +188,11 @@ class TokenShare:
 
 async def _get(client: aioredis.Redis, key: str) -> Any:
     return await client.get(key)
+
+
+async def _compare_and_delete(client: aioredis.Redis, key: str, expected: Any) -> Any:
+    # redis-py types eval for its sync and asyncio clients at once (Awaitable[str] | str)
+    return await cast("Awaitable[Any]", client.eval(COMPARE_AND_DELETE, 1, key, expected))
 
 
 def _nonce() -> bytes:

@@ -313,3 +313,44 @@ async def test_the_token_request_goes_through_our_httpx_client_with_httpx2_insta
     assert request.headers["authorization"] == "Basic " + base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
     assert request.headers["content-type"].startswith("application/x-www-form-urlencoded")
     assert request.content == b"grant_type=client_credentials&scope=read"
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "took", "refresh_after"),
+    [
+        (3600, 0.3, 2880.0),  # a long lifetime: at 80%
+        (2, 0.3, 1.2),  # short, slow endpoint: the next token arrives (twice over) before 1.8 s
+        (2, 0.9, 1.0),  # never before half the lifetime
+    ],
+)
+async def test_the_refresh_is_scheduled_so_the_next_token_arrives_before_expiry(expires_in, took, refresh_after):
+    import httpx
+
+    now = [100.0]
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        now[0] += took  # the request takes this long on the source's clock
+        return httpx.Response(200, json={"access_token": "tok", "token_type": "Bearer", "expires_in": expires_in})
+
+    store = build_secret_store(environ={"S": SECRET})
+    from custom_api_sidecar.auth._parts import Part
+
+    source = ClientCredentials(
+        "crm",
+        OAuth2Auth(token_url="https://issuer.example/token", client_id=CLIENT_ID, client_secret="env://S"),
+        Part(CLIENT_ID, store, "sandbox"),
+        Part("env://S", store, "sandbox"),
+        trace.get_tracer("t"),
+        clock=lambda: now[0],
+        transport=httpx.MockTransport(token_endpoint),
+    )
+    await store.start()
+    try:
+        await source.credentials(5.0)
+    finally:
+        await source.aclose()
+        await store.aclose()
+    token = source._token
+    assert token is not None and token.expires_at is not None
+    assert token.refresh_at - 100.0 == pytest.approx(refresh_after)
+    assert token.expires_at - 100.0 == pytest.approx(expires_in * 0.9 if expires_in < 300 else expires_in - 30)

@@ -303,7 +303,12 @@ class ClientCredentials:
             return Token(value, started + ASSUMED_LIFETIME * REFRESH_AT, None, versions)
         margin = min(MAX_EXPIRY_MARGIN, expires_in * 0.1)
         # Lifetimes count from when the request was sent: the token is never older than we think.
-        return Token(value, started + expires_in * REFRESH_AT, started + expires_in - margin, versions)
+        expires_at = started + expires_in - margin
+        # A slow token endpoint and a short lifetime: refresh early enough that the next token
+        # arrives (at this fetch's pace, twice over) before this one expires, so no call waits.
+        took = self._clock() - started
+        refresh_at = max(started + expires_in / 2, min(started + expires_in * REFRESH_AT, expires_at - 2 * took))
+        return Token(value, refresh_at, expires_at, versions)
 
     def _versions(self) -> tuple[int, int]:
         return (self._client_id.version(), self._client_secret.version())

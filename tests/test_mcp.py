@@ -188,7 +188,10 @@ async def test_the_tools_are_the_tool_export(transport, sidecar, config_file, wo
             await session.list_resources()
         with pytest.raises(MCPError):
             await session.list_prompts()
-    assert listed == expected  # one implementation of names, descriptions and schemas
+    *operations, job_reader = listed
+    assert operations == expected  # one implementation of names, descriptions and schemas
+    assert job_reader["name"] == "get_background_job"  # the server keeps jobs: the reader is listed last
+    assert job_reader["inputSchema"]["required"] == ["job_id"]
     by_name = {tool["name"]: tool for tool in listed}
     assert by_name["salesforce__get_contact"]["inputSchema"]["required"] == ["contact_id"]
     assert by_name["salesforce__get_contact"]["outputSchema"] == {"type": "object"}
@@ -298,6 +301,62 @@ async def test_background_calls_answer_with_the_job(transport, sidecar, config_f
                 break
             time.sleep(0.1)
         assert keys <= sent
+
+
+async def job_when_finished(session: ClientSession, job_id: str) -> Any:
+    deadline = time.monotonic() + 15
+    while True:
+        result = await session.call_tool("get_background_job", {"job_id": job_id})
+        if result.structured_content["job"]["state"] in ("succeeded", "failed"):
+            return result
+        assert result.structured_content["job"]["state"] in ("queued", "running")
+        assert time.monotonic() < deadline, f"job {job_id} still {result.structured_content['job']['state']}"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_background_job_is_read_with_get_background_job(transport, sidecar, config_file, workdir):
+    async with session_for(transport, sidecar, config_file, workdir) as session:
+        queued = await session.call_tool("outbox__send_later", {"to": "ada"})
+        missing = await session.call_tool("upstream__status", {"code": 404, "background": True})
+        refused = await session.call_tool("limited__other", {"background": True})  # not on the URL allowlist
+        done = await job_when_finished(session, queued.structured_content["job_id"])
+        answered_404 = await job_when_finished(session, missing.structured_content["job_id"])
+        failed = await job_when_finished(session, refused.structured_content["job_id"])
+        unknown = await session.call_tool("get_background_job", {"job_id": "no-such-job"})
+        no_id = await session.call_tool("get_background_job", {})
+
+    job = done.structured_content["job"]
+    assert job["state"] == "succeeded" and job["status_code"] == 200 and job["attempts"] == 1
+    assert (job["api"], job["operation"]) == ("outbox", "send_later")
+    assert job["created_at"] <= job["updated_at"] and job["created_at"].endswith("+00:00")
+    assert not done.is_error
+    assert texts(done)[:2] == [
+        f"background job {job['job_id']} (outbox__send_later): succeeded, 1 attempt",
+        "HTTP 200 OK",
+    ]
+    assert done.structured_content["result"]["method"] == "POST"  # the echoed request: the call's own answer
+    # an upstream 404 is the job's outcome, answered as the call would be: an error result with the status
+    assert answered_404.structured_content["job"]["state"] == "succeeded" and answered_404.is_error
+    assert texts(answered_404)[1] == "HTTP 404 Not Found"
+    # no upstream answer: failed, with the code and message the call would have had
+    assert failed.is_error and failed.structured_content["job"]["state"] == "failed"
+    assert texts(failed)[1].startswith("URL_NOT_ALLOWED: ")
+    assert failed.structured_content["result"]["error"]["code"] == "URL_NOT_ALLOWED"
+    assert unknown.is_error and texts(unknown) == ["JOB_NOT_FOUND: no background job 'no-such-job'"]
+    assert no_id.is_error and texts(no_id)[0].startswith("INVALID_ARGUMENT: get_background_job: takes one argument")
+
+
+async def test_a_filter_hides_the_jobs_of_hidden_operations(config_file, workdir):
+    jobs = str(workdir / f"filtered-jobs-{time.monotonic_ns()}.sqlite3")
+    async with stdio_session(config_file, "--jobs-db", jobs) as everything:
+        queued = await everything.call_tool("outbox__send_later", {"to": "grace"})
+        await job_when_finished(everything, queued.structured_content["job_id"])
+    async with stdio_session(config_file, "--jobs-db", jobs, "--api", "upstream") as filtered:
+        names = [tool.name for tool in (await filtered.list_tools()).tools]
+        hidden = await filtered.call_tool("get_background_job", {"job_id": queued.structured_content["job_id"]})
+    assert "get_background_job" in names and "outbox__send_later" not in names
+    assert hidden.is_error and texts(hidden)[0].startswith("JOB_NOT_FOUND: ")  # as for an id that does not exist
 
 
 # --- the same pipeline -------------------------------------------------------------------
@@ -500,7 +559,7 @@ async def test_serve_with_an_mcp_listener(serve_process, workdir):
     async with http_session(url) as session:
         names = [tool.name for tool in (await session.list_tools()).tools]
         result = await session.call_tool("salesforce__get_contact", {"contact_id": "from-serve"})
-    assert names == ["salesforce__get_contact"]  # --mcp-api
+    assert names == ["salesforce__get_contact", "get_background_job"]  # --mcp-api; serve keeps jobs
     assert texts(result)[0] == "HTTP 200 OK" and result.structured_content["path"].endswith("/from-serve")
     # DNS-rebinding protection on loopback: a page on another origin cannot call the tools
     async with httpx.AsyncClient() as client:
@@ -509,7 +568,10 @@ async def test_serve_with_an_mcp_listener(serve_process, workdir):
     assert rebound.status_code == 421 and cross.status_code == 403
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
-    assert f"mcp: Streamable HTTP on {url}: 1 tool (apis salesforce)\n" in (workdir / "serve.out").read_text()
+    assert (
+        f"mcp: Streamable HTTP on {url}: 1 tool (apis salesforce), and get_background_job\n"
+        in (workdir / "serve.out").read_text()
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """One Invoke, whoever asks: the gRPC servicer and the MCP server both answer through ``invoke``,
 so a call runs the same pipeline (binding, validation, auth, egress, limits, breaker, tracing,
-audit) and gets the same answer shape whichever protocol carried it."""
+audit) and gets the same answer shape whichever protocol carried it; and through ``get_job`` for
+a background call's state and outcome."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import TYPE_CHECKING
 
 from custom_api_client.proto import sidecar_pb2 as pb
 
+from .errors import SidecarError
+
 if TYPE_CHECKING:
     from .app import Sidecar
     from .pipeline import Call
 
-__all__ = ["invoke"]
+__all__ = ["get_job", "invoke"]
 
 
 async def invoke(sidecar: Sidecar, call: Call) -> pb.InvokeResponse:
@@ -38,3 +41,25 @@ async def invoke(sidecar: Sidecar, call: Call) -> pb.InvokeResponse:
         url=response.url,
         http_version=response.http_version,
     )
+
+
+async def get_job(sidecar: Sidecar, job_id: str) -> pb.GetJobResponse:
+    """A background job's state and, once finished, its response or error; JOB_NOT_FOUND when
+    this sidecar (or, in fleet mode, the fleet) has no such job, or keeps no jobs at all."""
+    job = await sidecar.jobs.get(job_id) if sidecar.jobs is not None else None
+    if job is None:
+        raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {job_id!r}")
+    reply = pb.GetJobResponse(
+        job_id=job.id,
+        state=job.state,
+        attempts=job.attempts,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        api=job.api,
+        operation=job.operation,
+    )
+    if job.response is not None:
+        reply.response.ParseFromString(job.response)
+    if job.error is not None:
+        reply.error.ParseFromString(job.error)
+    return reply

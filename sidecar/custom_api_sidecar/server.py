@@ -31,7 +31,7 @@ from .app import Sidecar
 from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
 from .errors import SidecarError, StartupError
-from .invoke import invoke
+from .invoke import get_job, invoke
 from .pipeline import Call
 from .pipeline.context import read_context
 from .reflection import enable_reflection
@@ -89,23 +89,7 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
 
     @translate_errors
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.GetJobResponse:
-        job = await self._sidecar.jobs.get(request.job_id) if self._sidecar.jobs is not None else None
-        if job is None:
-            raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {request.job_id!r}")
-        reply = pb.GetJobResponse(
-            job_id=job.id,
-            state=job.state,
-            attempts=job.attempts,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            api=job.api,
-            operation=job.operation,
-        )
-        if job.response is not None:
-            reply.response.ParseFromString(job.response)
-        if job.error is not None:
-            reply.error.ParseFromString(job.error)
-        return reply
+        return await get_job(self._sidecar, request.job_id)
 
     @translate_errors
     async def Log(self, request: pb.LogRequest, context: grpc.aio.ServicerContext) -> pb.LogResponse:

@@ -24,6 +24,7 @@ from custom_api_client.tools import named_operations, tool_definitions
 
 from ..errors import SidecarError, did_you_mean
 from ._filter import ToolFilter
+from ._jobs import JOB_TOOL, JOB_TOOL_DEFINITION
 
 if TYPE_CHECKING:
     from ..app import Sidecar
@@ -39,7 +40,7 @@ class UnknownTool(LookupError):
 class ExposedTools:
     """One config generation's tools, through a filter."""
 
-    def __init__(self, generation: Generation, tool_filter: ToolFilter) -> None:
+    def __init__(self, generation: Generation, tool_filter: ToolFilter, *, with_jobs: bool = False) -> None:
         catalog = generation.catalog
         apis = [api_dict(catalog.describe(name).api) for name in generation.registry.apis]
         named = named_operations(apis)
@@ -50,6 +51,18 @@ class ExposedTools:
             if tool_filter.allows(api["name"], op["name"], name):
                 self.definitions.append(definition)
                 self._targets[name] = (api["name"], op["name"])
+        self._names = {target: name for name, target in self._targets.items()}
+        # with a job store, the background-job reader too (unless an operation's tool has its name)
+        self.reads_jobs = with_jobs and bool(self._targets) and JOB_TOOL not in self._targets
+        if self.reads_jobs:
+            self.definitions.append(JOB_TOOL_DEFINITION)
+
+    def is_job_reader(self, tool: str) -> bool:
+        return self.reads_jobs and tool == JOB_TOOL
+
+    def tool_for(self, api: str, operation: str) -> str | None:
+        """The exposed tool of an operation; None when the filter hides it."""
+        return self._names.get((api, operation))
 
     def invoke_request(self, tool: str, arguments: Mapping[str, Any]) -> pb.InvokeRequest:
         """UnknownTool for a name that is not exposed; SidecarError(INVALID_ARGUMENT) for a value
@@ -84,11 +97,14 @@ class ToolIndex:
     def current(self) -> ExposedTools:
         generation = self._sidecar.generation
         if self._tools is None or generation is not self._generation:
-            self._tools, self._generation = ExposedTools(generation, self._filter), generation
+            tools = ExposedTools(generation, self._filter, with_jobs=self._sidecar.jobs is not None)
+            self._tools, self._generation = tools, generation
         return self._tools
 
 
 def describe_exposed(sidecar: Sidecar, tool_filter: ToolFilter) -> str:
-    """``3 tools (apis crm; exclude crm.delete_*)``: for the start-up line."""
-    count = len(ExposedTools(sidecar.generation, tool_filter).definitions)
-    return f"{count} tool{'' if count == 1 else 's'} ({tool_filter})"
+    """``3 tools (apis crm; exclude crm.delete_*), and get_background_job``: for the start-up line."""
+    tools = ExposedTools(sidecar.generation, tool_filter, with_jobs=sidecar.jobs is not None)
+    count = len(tools.definitions) - tools.reads_jobs
+    jobs = f", and {JOB_TOOL}" if tools.reads_jobs else ""
+    return f"{count} tool{'' if count == 1 else 's'} ({tool_filter}){jobs}"

@@ -25,9 +25,10 @@ from custom_api_client.proto import sidecar_pb2 as pb
 
 from ..app import Sidecar
 from ..errors import SidecarError
-from ..invoke import invoke
+from ..invoke import get_job, invoke
 from ..pipeline import Call
 from ._filter import ToolFilter
+from ._jobs import job_tool_result
 from ._results import error_result, tool_result
 from ._tools import ToolIndex, UnknownTool
 
@@ -51,8 +52,13 @@ def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
         return {"tools": tools.current().definitions}  # the definitions as they are: no model round trip
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, Any]:
+        exposed = tools.current()
         try:
-            request = tools.current().invoke_request(params.name, params.arguments or {})
+            if exposed.is_job_reader(params.name):
+                return await job_tool_result(
+                    lambda job_id: get_job(sidecar, job_id), params.arguments or {}, exposed.tool_for
+                )
+            request = exposed.invoke_request(params.name, params.arguments or {})
             response = await invoke(sidecar, Call(request=request, metadata=_metadata(ctx)))
         except UnknownTool as exc:  # a protocol error, as the MCP spec has it: no such tool here
             raise MCPError(types.INVALID_PARAMS, str(exc)) from None

@@ -6,6 +6,7 @@ image with exactly the rendered sidecar container's args, env and mounts."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pathlib
@@ -60,6 +61,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         **VAULT,
         "sidecar": {
             "adminPort": 9464,
+            "mcp": {"port": 8765, "apis": ["crm", "billing"], "exclude": ["crm.delete_*"]},
             "envFromSecrets": [{"name": "crm-credentials"}],
             "secretFiles": [{"name": "crm-client-cert", "mountPath": "/etc/custom-api-sidecar/secrets/crm"}],
             "image": {"repository": "registry.example.com/custom-api-sidecar", "digest": "sha256:" + "a" * 64},
@@ -216,6 +218,14 @@ def test_secrets_specs_tracing_and_digest(chart):
     assert mounts["/etc/custom-api-sidecar/specs"] == "custom-api-sidecar-specs"
     assert env_of(sidecar)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger-collector.observability.svc:4317"
     assert sidecar["args"][sidecar["args"].index("--admin-listen") + 1] == "127.0.0.1:9464"
+    env = env_of(sidecar)
+    assert env["CUSTOM_API_SIDECAR_MCP_LISTEN"] == "127.0.0.1:8765"  # loopback: the pod's own containers only
+    assert env["CUSTOM_API_SIDECAR_MCP_APIS"] == "crm,billing"
+    assert env["CUSTOM_API_SIDECAR_MCP_EXCLUDE"] == "crm.delete_*"
+    assert "CUSTOM_API_SIDECAR_MCP_INCLUDE" not in env
+    assert "CUSTOM_API_SIDECAR_MCP_LISTEN" not in env_of(
+        sidecar_container(pod_spec(render(chart, AGENT)))
+    )  # off by default
 
 
 @pytest.mark.parametrize(
@@ -227,6 +237,7 @@ def test_secrets_specs_tracing_and_digest(chart):
         ({**AGENT, "networkPolicy": {"apiCIDRs": ["everywhere"]}}, "at '/networkPolicy/apiCIDRs/0'"),
         ({**AGENT, "vault": {"address": "vault:8200"}}, "at '/vault/address'"),
         ({**AGENT, "sidecar": {"colour": "blue"}}, "colour"),
+        ({**AGENT, "sidecar": {"mcp": {"apis": ["crm,billing"]}}}, "at '/sidecar/mcp/apis/0'"),  # one name per item
     ],
 )
 def test_invalid_values_fail_with_a_clear_message(chart, values, message):
@@ -272,13 +283,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+async def mcp_tools(url: str) -> list[str]:
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(timeout=30) as client,
+        streamable_http_client(url, http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        return [tool.name for tool in (await session.list_tools()).tools]
+
+
 def test_the_image_runs_with_the_rendered_container(chart, tmp_path):
     """The rendered sidecar container's args, env and mounts, given to the built image as they
     are (mounts become host folders; fieldRef env vars get literal values, as the kubelet would)."""
     base, _ = base_image()
     build_image(base)
     port = free_port()
-    rendered = render(chart, {**AGENT, "sidecar": {"healthPort": port}})
+    mcp_port = free_port()
+    rendered = render(chart, {**AGENT, "sidecar": {"healthPort": port, "mcp": {"port": mcp_port}}})
     container = sidecar_container(pod_spec(rendered))
     (config_map,) = rendered["configmap.yaml"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -314,6 +340,10 @@ def test_the_image_runs_with_the_rendered_container(chart, tmp_path):
             with grpc.insecure_channel(target) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, target
+        assert asyncio.run(mcp_tools(f"http://127.0.0.1:{mcp_port}/mcp")) == [
+            "example__ping",
+            "get_background_job",
+        ]  # the chart's example API
         podman("stop", "--time", "15", name)
         assert podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     finally:

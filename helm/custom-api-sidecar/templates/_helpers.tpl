@@ -114,6 +114,24 @@ agent container.
       value: {{ .Values.sidecar.logLevel | quote }}
     - name: CUSTOM_API_SIDECAR_LOG_FORMAT
       value: {{ .Values.sidecar.logFormat | quote }}
+    {{- with .Values.sidecar.mcp }}
+    {{- if .port }}
+    - name: CUSTOM_API_SIDECAR_MCP_LISTEN
+      value: "127.0.0.1:{{ .port }}"
+    {{- with .apis }}
+    - name: CUSTOM_API_SIDECAR_MCP_APIS
+      value: {{ join "," . | quote }}
+    {{- end }}
+    {{- with .include }}
+    - name: CUSTOM_API_SIDECAR_MCP_INCLUDE
+      value: {{ join "," . | quote }}
+    {{- end }}
+    {{- with .exclude }}
+    - name: CUSTOM_API_SIDECAR_MCP_EXCLUDE
+      value: {{ join "," . | quote }}
+    {{- end }}
+    {{- end }}
+    {{- end }}
     - name: POD_NAME
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
     - name: POD_NAMESPACE

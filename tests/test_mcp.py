@@ -138,11 +138,13 @@ async def stdio_session(
 
 
 @contextlib.asynccontextmanager
-async def http_session(url: str, headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
+async def http_session(
+    url: str, headers: dict[str, str] | None = None, message_handler: Any = None
+) -> AsyncIterator[ClientSession]:
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as client,
         streamable_http_client(url, http_client=client) as (read, write),
-        ClientSession(read, write) as session,
+        ClientSession(read, write, message_handler=message_handler) as session,
     ):
         await session.initialize()
         yield session
@@ -464,14 +466,30 @@ apis:
 """
 
     running = start_sidecar(config("before"), str(workdir / "reload.sock"), mcp=McpHttpSettings("127.0.0.1", 0))
+    changed = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        if getattr(message, "method", None) == "notifications/tools/list_changed":
+            changed.set()
+
+    def reload(operation: str) -> None:
+        running.run(running.sidecar.reload(parse_config(config(operation), "apis.yaml")))
+
     try:
-        async with http_session(running.mcp_url) as session:
+        async with http_session(running.mcp_url, message_handler=on_message) as session:
+            assert session.initialize_result.capabilities.tools.list_changed  # announced at initialize
             assert [tool.name for tool in (await session.list_tools()).tools] == ["crm__before"]
-            await asyncio.to_thread(running.run, running.sidecar.reload(parse_config(config("after"), "apis.yaml")))
+            await asyncio.to_thread(reload, "after")
+            async with asyncio.timeout(10):  # the server tells the client, which then lists again
+                await changed.wait()
             assert [tool.name for tool in (await session.list_tools()).tools] == ["crm__after"]
             assert texts(await session.call_tool("crm__after", {}))[0] == "HTTP 200 OK"
             with pytest.raises(MCPError):
                 await session.call_tool("crm__before", {})
+            changed.clear()
+            await asyncio.to_thread(reload, "after")  # the same tools: nothing to announce
+            await asyncio.sleep(0.5)
+            assert not changed.is_set()
     finally:
         running.stop()
 

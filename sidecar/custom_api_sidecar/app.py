@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -145,6 +146,8 @@ class Sidecar:
         self._reload_lock = asyncio.Lock()
         self._warmup: ValidatorWarmup | None = None
         self.last_reload: ReloadStatus | None = None
+        # called in the loop after a reload swapped a new config in (the MCP server's tool list)
+        self.reload_listeners: list[Callable[[], None]] = []
 
     # --- the current generation -------------------------------------------------------
 
@@ -233,6 +236,8 @@ class Sidecar:
             self._reloads.add(1, {"outcome": "applied"})
             self.last_reload = ReloadStatus(True, time.time(), config.source)
             log.info("config reloaded from %s: %d APIs", config.source, len(candidate.registry.apis))
+        for listener in self.reload_listeners:
+            listener()
         if previous.in_flight:
             previous.drained.clear()
             await wait_event(previous.drained, drain_timeout)

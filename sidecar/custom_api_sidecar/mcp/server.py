@@ -18,7 +18,8 @@ import logging
 from typing import Any
 
 import mcp_types as types
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 
 from custom_api_client.proto import sidecar_pb2 as pb
@@ -27,6 +28,7 @@ from ..app import Sidecar
 from ..errors import SidecarError
 from ..invoke import get_job, invoke
 from ..pipeline import Call
+from ._changes import ToolListChanges
 from ._filter import ToolFilter
 from ._jobs import job_tool_result
 from ._results import error_result, tool_result
@@ -48,7 +50,11 @@ INSTRUCTIONS = (
 def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
     tools = ToolIndex(sidecar, tool_filter)
 
+    changes = ToolListChanges(lambda: tools.current().definitions)
+    sidecar.reload_listeners.append(changes.config_changed)
+
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams) -> dict[str, Any]:
+        changes.listed(ctx.session)
         return {"tools": tools.current().definitions}  # the definitions as they are: no model round trip
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, Any]:
@@ -71,7 +77,7 @@ def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
             )
         return tool_result(response, params.name)
 
-    server: Server[Any] = Server(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS)
+    server: Server[Any] = _Server(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS)
     # Registered as generic handlers, which may answer with the wire dicts as they are.
     server.add_request_handler("tools/list", types.PaginatedRequestParams, list_tools)
     server.add_request_handler("tools/call", types.CallToolRequestParams, call_tool)
@@ -79,6 +85,15 @@ def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
     # does not set (it has its own); the pipeline's Invoke span continues the caller's trace instead.
     server.middleware = []
     return server
+
+
+class _Server(Server[Any]):
+    def create_initialization_options(
+        self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> InitializationOptions:
+        # tools.listChanged: true in the initialize answer (the transports call this without options)
+        options = notification_options or NotificationOptions(tools_changed=True)
+        return super().create_initialization_options(options, *args, **kwargs)
 
 
 def _metadata(ctx: Any) -> tuple[tuple[str, str], ...]:

@@ -30,7 +30,7 @@ class ToolListChanges:
     def __init__(self, current: Callable[[], list[dict[str, Any]]]) -> None:
         self._current = current  # the exposed tool definitions now
         self._announced = current()
-        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def listed(self, session: Any) -> None:
@@ -39,7 +39,7 @@ class ToolListChanges:
         the SDK has no public accessor for it (tests/test_mcp.py fails if that changes)."""
         connection = getattr(session, "_connection", None)
         if connection is not None:
-            self._sessions.add(connection)
+            self._connections.add(connection)
 
     def config_changed(self) -> None:
         """Called by the sidecar after a reload swapped the config in (in its event loop)."""
@@ -52,15 +52,15 @@ class ToolListChanges:
         if tools == self._announced:
             return
         self._announced = tools
-        sessions = list(self._sessions)  # Connection objects
-        await asyncio.gather(*(self._notify(session) for session in sessions))
-        log.info("mcp: the exposed tools changed (%d now); told %d session(s)", len(tools), len(sessions))
+        connections = list(self._connections)
+        await asyncio.gather(*(self._notify(connection) for connection in connections))
+        log.info("mcp: the exposed tools changed (%d now); told %d session(s)", len(tools), len(connections))
 
-    async def _notify(self, session: Any) -> None:
+    async def _notify(self, connection: Any) -> None:
         try:
             async with asyncio.timeout(SEND_TIMEOUT_S):
-                await session.send_tool_list_changed()
+                await connection.send_tool_list_changed()
         except Exception as exc:  # closed or stuck: it will list the tools again when it reconnects
             log.debug("mcp: list_changed not delivered (%s)", type(exc).__name__)
             with contextlib.suppress(KeyError):
-                self._sessions.remove(session)
+                self._connections.remove(connection)

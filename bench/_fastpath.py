@@ -111,15 +111,7 @@ class _SidecarProtocol(_Frames):
                 response = await self.sidecar.handle(
                     Call(request=request, metadata=metadata, time_remaining=timeout or None)
                 )
-            reply = pb.InvokeResponse(
-                status_code=response.status_code,
-                reason=response.reason,
-                headers=[pb.KeyValue(key=k, value=v) for k, v in response.headers],
-                body=response.body,
-                elapsed_seconds=response.elapsed,
-                url=response.url,
-                http_version=response.http_version,
-            )
+            reply = response.to_proto()
             out = frame(call_id, RESPONSE, reply.SerializeToString())
         except SidecarError as err:
             out = _error(call_id, err.grpc_status.value[0], err.message, err.detail().SerializeToString())

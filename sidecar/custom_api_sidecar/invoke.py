@@ -32,15 +32,7 @@ async def invoke(sidecar: Sidecar, call: Call) -> pb.InvokeResponse:
             job_id=job_id,
         )
     response = await sidecar.handle(call)
-    return pb.InvokeResponse(
-        status_code=response.status_code,
-        reason=response.reason,
-        headers=[pb.KeyValue(key=k, value=v) for k, v in response.headers],
-        body=response.body,
-        elapsed_seconds=response.elapsed,
-        url=response.url,
-        http_version=response.http_version,
-    )
+    return response.to_proto()
 
 
 async def get_job(sidecar: Sidecar, job_id: str) -> pb.GetJobResponse:

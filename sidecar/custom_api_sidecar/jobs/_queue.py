@@ -128,7 +128,7 @@ class JobQueue:
         if response.status_code in TRANSIENT_STATUSES and job.attempts < self._max_attempts:
             await self._retry(job, f"HTTP {response.status_code}")
             return
-        await self.store.finish(job.id, SUCCEEDED, _response_bytes(response), None)
+        await self.store.finish(job.id, SUCCEEDED, response.to_proto().SerializeToString(), None)
         log.info(
             "background job %s (%s) done: HTTP %d after %d attempt(s)", job.id, name, response.status_code, job.attempts
         )
@@ -149,15 +149,3 @@ class JobQueue:
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
         await self.store.close()
-
-
-def _response_bytes(response: UpstreamResponse) -> bytes:
-    return pb.InvokeResponse(
-        status_code=response.status_code,
-        reason=response.reason,
-        headers=[pb.KeyValue(key=k, value=v) for k, v in response.headers],
-        body=response.body,
-        elapsed_seconds=response.elapsed,
-        url=response.url,
-        http_version=response.http_version,
-    ).SerializeToString()

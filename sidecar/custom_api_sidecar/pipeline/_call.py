@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from custom_api_client.proto.sidecar_pb2 import InvokeResponse, KeyValue
+
 if TYPE_CHECKING:
     from custom_api_client.proto.sidecar_pb2 import InvokeRequest
 
@@ -99,3 +101,15 @@ class UpstreamResponse:
     elapsed: float
     url: str  # redacted
     http_version: str = ""
+
+    def to_proto(self) -> InvokeResponse:
+        """The Invoke answer (for gRPC, MCP and a finished background job alike)."""
+        return InvokeResponse(
+            status_code=self.status_code,
+            reason=self.reason,
+            headers=[KeyValue(key=k, value=v) for k, v in self.headers],
+            body=self.body,
+            elapsed_seconds=self.elapsed,
+            url=self.url,
+            http_version=self.http_version,
+        )

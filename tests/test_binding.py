@@ -253,7 +253,8 @@ def test_body_keywords_cannot_mix_with_data(conv):
 
 
 def test_new_config_keys_are_checked():
-    from custom_api_sidecar.config import ConfigError, parse_config
+    from custom_api_sidecar.config import ConfigError
+    from custom_api_sidecar.loader import parse_config
 
     with pytest.raises(ConfigError) as info:
         parse_config(
@@ -283,7 +284,7 @@ apis:
 
 
 def test_style_defaults_per_location():
-    from custom_api_sidecar.config import parse_config
+    from custom_api_sidecar.loader import parse_config
 
     config = parse_config(
         """

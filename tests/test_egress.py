@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from custom_api_client import connect, errors
-from custom_api_sidecar.config import ConfigError, parse_config
+from custom_api_sidecar.config import ConfigError
 from custom_api_sidecar.egress import (
     EgressPolicy,
     ProxySettings,
@@ -24,6 +24,7 @@ from custom_api_sidecar.egress import (
     literal_address,
     non_public_reason,
 )
+from custom_api_sidecar.loader import parse_config
 from tests._support.forward_proxy import TinyProxy
 from tests._support.pki import CertificateAuthority
 from tests._support.sidecar import ThreadedSidecar, start_sidecar

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from custom_api_sidecar.cli import main
-from custom_api_sidecar.config import load_config
+from custom_api_sidecar.loader import load_config
 
 SHARED_SPECS = pathlib.Path(__file__).parent / "specs" / "public"  # the real public specs
 SPECS = pathlib.Path(__file__).parent / "specs"

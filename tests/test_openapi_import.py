@@ -21,8 +21,8 @@ import yaml
 
 from custom_api_client import connect
 from custom_api_sidecar import Sidecar
-from custom_api_sidecar.config import ConfigError, parse_config
-from custom_api_sidecar.config._loader import IDENTIFIER, RESERVED_ARGUMENTS, RESERVED_NAMES
+from custom_api_sidecar.config import IDENTIFIER, RESERVED_ARGUMENTS, RESERVED_NAMES, ConfigError
+from custom_api_sidecar.loader import parse_config
 from custom_api_sidecar.openapi import SpecError, import_spec
 from custom_api_sidecar.openapi._names import argument_names, operation_name, shorten, snake_case, unique
 from tests._support.sidecar import start_sidecar
@@ -578,7 +578,7 @@ apis:
         path: /health
 """
     )
-    from custom_api_sidecar.config import load_config
+    from custom_api_sidecar.loader import load_config
 
     config = load_config(config_path)
     (api,) = config.apis

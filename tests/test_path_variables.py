@@ -10,7 +10,8 @@ import textwrap
 import pytest
 
 from custom_api_client import errors
-from custom_api_sidecar.config import ConfigError, parse_config
+from custom_api_sidecar.config import ConfigError
+from custom_api_sidecar.loader import parse_config
 
 
 def test_positional_in_template_order(unix_conv):

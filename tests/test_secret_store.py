@@ -14,8 +14,9 @@ import pytest
 from custom_api_client import connect
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 from custom_api_sidecar.cli import main
-from custom_api_sidecar.config import ConfigError, parse_config
+from custom_api_sidecar.config import ConfigError
 from custom_api_sidecar.errors import SidecarError
+from custom_api_sidecar.loader import parse_config
 from custom_api_sidecar.secrets import (
     EnvSource,
     Fetched,

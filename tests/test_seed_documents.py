@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from custom_api_client import connect, errors
-from custom_api_sidecar.config import ConfigError, load_config, parse_config
+from custom_api_sidecar.config import ConfigError
+from custom_api_sidecar.loader import load_config, parse_config
 from custom_api_sidecar.secrets.vault import VaultSettings
 from tests._support.openbao import ROOT_TOKEN, OpenBao
 from tests._support.sidecar import start_sidecar

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from custom_api_client import connect, errors
-from custom_api_sidecar.config import ConfigError, parse_config
+from custom_api_sidecar.config import ConfigError
+from custom_api_sidecar.loader import parse_config
 from custom_api_sidecar.registry import Registry
 from custom_api_sidecar.validation import SchemaValidator, ValidatorWarmup, openapi_to_json_schema
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar

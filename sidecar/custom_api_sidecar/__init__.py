@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import Sidecar
-    from .config import Config, ConfigError, load_config, parse_config
+    from .config import Config, ConfigError
     from .errors import SidecarError
+    from .loader import load_config, parse_config
     from .server import Listener, ListenError, SidecarServer, parse_listen, serve
 
 _HOMES = {
     "Sidecar": ".app",
     "Config": ".config",
     "ConfigError": ".config",
-    "load_config": ".config",
-    "parse_config": ".config",
+    "load_config": ".loader",
+    "parse_config": ".loader",
     "SidecarError": ".errors",
     "ListenError": ".server",
     "Listener": ".server",

@@ -16,9 +16,9 @@ from typing import Any
 
 from custom_api_client import DEFAULT_TARGET
 
-from .config import ENVIRONMENTS, ApiConfig, ConfigError, load_config
-from .config._egress_loader import may_reach_private
+from .config import ENVIRONMENTS, ApiConfig, ConfigError
 from .config._model import ENVIRONMENT_ALIASES
+from .loader import load_config, may_reach_private
 from .mcp import _cli as mcp_cli
 from .openapi import _cli as openapi_cli
 from .secrets._cli import add_vault_flags, check_references, vault_settings_from_flags

@@ -17,7 +17,8 @@ import os
 from typing import TYPE_CHECKING
 
 from ._aio import wait_event
-from .config import ConfigError, load_config
+from .config import ConfigError
+from .loader import load_config
 
 if TYPE_CHECKING:
     from .app import Sidecar

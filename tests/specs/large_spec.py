@@ -167,7 +167,7 @@ def write(path: pathlib.Path, target_bytes: int = 2_100_000) -> pathlib.Path:
 
 def _measure(spec: str) -> str:
     from custom_api_sidecar import Sidecar
-    from custom_api_sidecar.config import parse_config
+    from custom_api_sidecar.loader import parse_config
     from custom_api_sidecar.openapi import import_spec
 
     started = time.perf_counter()

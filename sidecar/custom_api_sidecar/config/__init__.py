@@ -1,4 +1,8 @@
-"""Loading and validating API definitions (the seed-004 configuration shape)."""
+"""The config model: the validated, immutable API definitions (the seed-004 configuration shape).
+
+This package is the bottom layer: it imports nothing else of the sidecar's but the secret
+settings. ``custom_api_sidecar.loader`` builds it from files (above ``egress`` and ``openapi``,
+which use the model), checked against the operator's policy (``custom_api_sidecar.policy``)."""
 
 from ._auth_model import (
     ApiKeyAuth,
@@ -11,11 +15,14 @@ from ._auth_model import (
     references,
 )
 from ._fleet import RedisSettings, RedisTls
-from ._loader import load_config, parse_config
 from ._model import (
     DEFAULT_DROPPED_RESPONSE_HEADERS,
+    ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
+    IDENTIFIER,
     METHODS,
+    RESERVED_ARGUMENTS,
+    RESERVED_NAMES,
     ApiConfig,
     Authentication,
     CircuitBreakerPolicy,
@@ -35,7 +42,11 @@ from ._problems import ConfigError, Problem
 __all__ = [
     "DEFAULT_DROPPED_RESPONSE_HEADERS",
     "ENVIRONMENTS",
+    "ENVIRONMENT_ALIASES",
+    "IDENTIFIER",
     "METHODS",
+    "RESERVED_ARGUMENTS",
+    "RESERVED_NAMES",
     "ApiConfig",
     "ApiKeyAuth",
     "Authentication",
@@ -59,8 +70,6 @@ __all__ = [
     "RetryPolicy",
     "Security",
     "TlsConfig",
-    "load_config",
     "normalize_environment",
-    "parse_config",
     "references",
 ]

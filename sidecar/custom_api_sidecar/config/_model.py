@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from custom_api_client import RESERVED_ARGUMENTS as CLIENT_RESERVED_ARGUMENTS
+
 from ..secrets._settings import SecretSettings
 from ..secrets.vault._settings import VaultSettings
 from ._auth_model import Authentication, NoAuth
@@ -24,6 +26,13 @@ PARAMETER_STYLES = {
 }
 REQUEST_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 RESPONSE_VALIDATION_MODES = ("enforce", "warn", "off")
+
+# An API or operation name: snake_case, at most 64 characters (it becomes conv.api.<name>).
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
+RESERVED_NAMES = frozenset({"list", "schema", "tools", "test_connection", "jobs"})
+# Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
+RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 
 PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")  # {name} in a path template
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token

@@ -130,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
     """0 when the client closed the connection (or SIGTERM), 2 on bad usage or config."""
     from ..app import Sidecar
     from ..audit import AuditLog
-    from ..config import ConfigError, load_config
+    from ..config import ConfigError
     from ..jobs import SqliteJobStore
+    from ..loader import load_config
     from ..secrets._cli import vault_settings_from_flags
     from ..server import run as run_loop
     from ..tracing import make_tracer_provider

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ..config._loader import IDENTIFIER, RESERVED_NAMES
+from ..config._model import IDENTIFIER, RESERVED_NAMES
 from . import ImportResult, SpecError, import_spec
 from ._load import DEFAULT_TIMEOUT_SECONDS
 

@@ -9,8 +9,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from ..config._loader import RESERVED_ARGUMENTS, RESERVED_NAMES
-from ..config._model import arg_name
+from ..config._model import RESERVED_ARGUMENTS, RESERVED_NAMES, arg_name
 
 MAX_NAME = 64
 _HASH_LENGTH = 8

@@ -11,30 +11,26 @@ import json
 import keyword
 import logging
 import pathlib
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from custom_api_client import RESERVED_ARGUMENTS as CLIENT_RESERVED_ARGUMENTS
-
-from ..secrets._config import parse_secrets_section, parse_vault_section
-from ._auth_loader import parse_authentication
-from ._auth_model import OAuth2Auth
-from ._documents import merge_documents, resolve_local_refs, tool_problems
-from ._egress_loader import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
-from ._fleet import parse_redis
-from ._model import (
+from ..config import ConfigError, OAuth2Auth, Problem
+from ..config._fleet import parse_redis
+from ..config._model import (
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
     HEADER_NAME,
+    IDENTIFIER,
     METHODS,
     PARAMETER_LOCATIONS,
     PARAMETER_STYLES,
     PARAMETER_TYPES,
     PATH_VARIABLE,
     REQUEST_CONTENT_TYPES,
+    RESERVED_ARGUMENTS,
+    RESERVED_NAMES,
     RESPONSE_VALIDATION_MODES,
     ApiConfig,
     Config,
@@ -47,17 +43,16 @@ from ._model import (
     Tunnel,
     Validation,
 )
-from ._problems import ConfigError, Problem, Problems
-from ._resilience_loader import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
+from ..config._problems import Problems
+from ..secrets._config import parse_secrets_section, parse_vault_section
+from ._auth import parse_authentication
+from ._documents import merge_documents, resolve_local_refs, tool_problems
+from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
+from ._resilience import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
 
 _log = logging.getLogger(__name__)
 # libyaml when available: an imported spec can make a config file of several MB (3-4x faster).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-# Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
-RESERVED_NAMES = frozenset({"list", "schema", "tools", "test_connection", "jobs"})
-# Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
-RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 
 _API_KEYS = {
     "name",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from ._model import HEADER_NAME, CircuitBreakerPolicy, RetryPolicy
-from ._problems import Problems
+from ..config._model import HEADER_NAME, CircuitBreakerPolicy, RetryPolicy
+from ..config._problems import Problems
 
 RESILIENCE_CONNECTION_KEYS = {"retry", "circuit_breaker"}
 P = TypeVar("P", RetryPolicy, CircuitBreakerPolicy)

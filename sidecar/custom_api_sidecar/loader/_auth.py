@@ -13,7 +13,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._auth_model import (
+from ..config._auth_model import (
     ApiKeyAuth,
     Authentication,
     BasicAuth,
@@ -23,8 +23,8 @@ from ._auth_model import (
     NoAuth,
     OAuth2Auth,
 )
-from ._model import HEADER_NAME
-from ._problems import Problems
+from ..config._model import HEADER_NAME
+from ..config._problems import Problems
 
 AUTH_TYPES = ("none", "api_key", "bearer_token", "basic_auth", "oauth2", "custom_header")
 CLIENT_AUTH_METHODS = ("header", "body")

@@ -19,9 +19,9 @@ import copy
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..config._model import REQUEST_CONTENT_TYPES
+from ..config._problems import Problems
 from ..secrets import is_reference
-from ._model import REQUEST_CONTENT_TYPES
-from ._problems import Problems
 
 TOP_LEVEL_KEYS = {"apis", "tools", "custom_api", "vault", "secrets", "redis"}
 TOOL_KEYS = {

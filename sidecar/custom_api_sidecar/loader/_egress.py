@@ -8,9 +8,10 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._auth_model import OAuth2Auth
-from ._model import HEADER_NAME, ApiConfig, ResponseHeaders, TlsConfig
-from ._problems import Problems
+from ..config import ApiConfig, OAuth2Auth, ResponseHeaders, TlsConfig
+from ..config._model import HEADER_NAME
+from ..config._problems import Problems
+from ..egress import EgressRefused, literal_address, policy_for
 
 EGRESS_CONNECTION_KEYS = {"allow_http", "private_network", "ip_allowlist", "proxy", "tls"}
 _TLS_KEYS = {"client_cert", "client_key", "ca_bundle"}
@@ -117,8 +118,6 @@ def parse_response_headers(p: Problems, raw: Any) -> ResponseHeaders:
 def check_reachable(p: Problems, api: ApiConfig) -> None:
     """Plain http base URLs and literal non-public addresses, refused unless the API opted in
     (a plain-http token URL is refused where authentication is parsed)."""
-    from ..egress import EgressRefused, literal_address, policy_for  # egress imports config
-
     policy = policy_for(api)
     urls = [(f"connection.base_urls.{env}", url) for env, url in api.connection.base_urls.items()]
     if isinstance(api.authentication, OAuth2Auth):

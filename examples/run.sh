@@ -20,6 +20,9 @@ fi
 # Demo credentials, read by the sidecar through env:// references (examples/apis.yaml)
 # and checked by the demo upstream. The agent never sees them.
 export DEMO_CRM_TOKEN="${DEMO_CRM_TOKEN:-demo-crm-token}" DEMO_PAYMENTS_KEY="${DEMO_PAYMENTS_KEY:-demo-payments-key}"
+# The operator's policy: the demo upstream is plain http on loopback, which API definitions may
+# use only when the operator allows it (README, Security).
+export CUSTOM_API_SIDECAR_POLICY_EGRESS=private_network,allow_http
 python examples/demo_upstream.py 8787 &
 upstream=$!
 custom-api-sidecar serve --config examples/apis.yaml \

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
 
 from custom_api_sidecar import ConfigError, parse_config
 from custom_api_sidecar.registry import Registry
+from tests.conftest import REPO
 
 GOOD_ENDPOINT = "endpoints: [{name: get_item, method: GET, path: /items}]"
 
@@ -223,12 +225,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_validate_ok():
-    result = run_cli("validate", "examples/apis.yaml")
+    # the policy flags over the suite's variables, as an operator would set them for the demo
+    result = run_cli(
+        "validate", "examples/apis.yaml", "--policy-egress", "private_network,allow_http", "--policy-file-dir", "/run/s"
+    )
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
         "examples/apis.yaml: OK: 2 APIs, 3 operations (environment sandbox)",
         "  salesforce: egress: any private address but cloud metadata, plain http allowed",
         "  stripe: egress: any private address but cloud metadata, plain http allowed",
+        "operator policy:",
+        "  egress opt-ins allowed: allow_http, private_network",
+        "  secret schemes: env, file, vault",
+        "  vault paths: any the sidecar can read",
+        "  env variables: * (never the sidecar's own)",
+        "  file directories: /run/s",
+        f"  spec directories: the config file's own, {tempfile.gettempdir()}, {REPO}",
+        "  proxies: HTTPS_PROXY/HTTP_PROXY only",
         "secrets: 2 of 2 references resolve",
         "  ok   env://DEMO_CRM_TOKEN: resolved",
         "  ok   env://DEMO_PAYMENTS_KEY: resolved",

@@ -25,6 +25,7 @@ from custom_api_sidecar.egress import (
     non_public_reason,
 )
 from custom_api_sidecar.loader import parse_config
+from custom_api_sidecar.policy import OperatorPolicy
 from tests._support.forward_proxy import TinyProxy
 from tests._support.pki import CertificateAuthority
 from tests._support.sidecar import ThreadedSidecar, start_sidecar
@@ -396,7 +397,11 @@ def proxied(upstream, proxy, tls_server, pki, dns) -> Iterator[ThreadedSidecar]:
     settings = ProxySettings(http=proxy.url, no_proxy="bypass.via-proxy.test")
     with tempfile.TemporaryDirectory() as tmp:
         sidecar = start_sidecar(
-            proxy_config(upstream, proxy, tls_server, str(pki.cert)), f"{tmp}/s.sock", dns_lookup=dns, proxies=settings
+            proxy_config(upstream, proxy, tls_server, str(pki.cert)),
+            f"{tmp}/s.sock",
+            dns_lookup=dns,
+            proxies=settings,
+            policy=OperatorPolicy.from_env(proxies=[proxy.url]),  # the operator runs this proxy
         )
         yield sidecar
         sidecar.stop()

@@ -15,9 +15,9 @@ from custom_api_client.proto import sidecar_pb2 as pb
 
 from ._aio import wait_event
 from .activity import Activity, ConnectionStatus
-from .audit import AccessLog, AuditLog
+from .audit import AccessLog, AuditLog, config_record
 from .auth import Authenticator
-from .config import Config, ConfigError, normalize_environment
+from .config import Config, ConfigChanges, ConfigError, config_changes, normalize_environment
 from .conv_log import ConvLogSink
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, system_lookup, token_egress
@@ -27,6 +27,7 @@ from .jobs import JobQueue, JobStore
 from .metrics import CallMetrics, Metrics, config_reloads, observe_token_fetches
 from .pipeline import Call, UpstreamResponse
 from .pipeline.record import CallObserver
+from .policy import OperatorPolicy
 from .registry import Registry
 from .secrets import SecretStore, build_secret_store
 from .secrets.vault import VaultSettings
@@ -88,6 +89,7 @@ class Sidecar:
         access_log: bool = True,
         job_store: JobStore | None = None,
         job_concurrency: int = 4,
+        policy: OperatorPolicy | None = None,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
         ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable.
@@ -95,8 +97,11 @@ class Sidecar:
         is how upstream names resolve before the egress check (tests answer names themselves).
         ``metrics`` (from ``make_metrics``) feeds OTLP and ``/metrics``; ``audit`` writes the JSON audit
         stream; ``access_log`` the human line per call. ``job_store`` enables background calls; in fleet
-        mode (``redis.jobs``) jobs go to a Redis Stream, and ``job_store`` is the fallback."""
+        mode (``redis.jobs``) jobs go to a Redis Stream, and ``job_store`` is the fallback. ``policy`` is the
+        operator's policy that ``config`` was loaded under (default: from the environment): reloads of the
+        file are checked against it."""
         self.environment = normalize_environment(environment)
+        self.policy = policy or OperatorPolicy.from_env()
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
         self.metrics = metrics or Metrics(None, None)
@@ -112,6 +117,7 @@ class Sidecar:
 
             self.fleet = Fleet(config.redis, self.secrets, self.environment, meter_provider=self.metrics.provider)
             self._services.append(self.fleet)
+        self.audit = audit
         self.connection_status = ConnectionStatus()
         self.activity = Activity(self.connection_status)
         observers: list[CallObserver] = [CallMetrics(self.metrics.provider), self.activity]
@@ -133,6 +139,7 @@ class Sidecar:
             fleet=self.fleet,
         )
         self.generation = build_generation(config, self._shared)
+        self._audit_config("loaded", config.source, config_changes(None, config))
         self.activity.use(self.generation.registry)
         self.conv_log = ConvLogSink(tracer, audit, self.metrics.provider)
         observe_token_fetches(lambda: self.generation.authenticators, self.metrics.provider)
@@ -228,14 +235,17 @@ class Sidecar:
             try:
                 candidate = await self._prepare(config)
             except ReloadRejected as rejected:
-                self._reloads.add(1, {"outcome": "rejected"})
-                self.last_reload = ReloadStatus(False, time.time(), config.source, tuple(rejected.problems))
+                self.reload_rejected(config.source, rejected.problems)
                 raise
             previous, self.generation = self.generation, candidate
             self.activity.use(candidate.registry)
             self._reloads.add(1, {"outcome": "applied"})
             self.last_reload = ReloadStatus(True, time.time(), config.source)
-            log.info("config reloaded from %s: %d APIs", config.source, len(candidate.registry.apis))
+            changes = config_changes(previous.config, candidate.config)
+            self._audit_config("applied", config.source, changes)
+            log.info(
+                "config reloaded from %s: %d APIs; %s", config.source, len(candidate.registry.apis), changes.summary()
+            )
         for listener in self.reload_listeners:
             listener()
         if previous.in_flight:
@@ -244,9 +254,16 @@ class Sidecar:
         await close_generation(previous, candidate)
 
     def reload_rejected(self, source: str, problems: list[str]) -> None:
-        """A config file that did not even parse: counted and reported like any rejected reload."""
+        """A rejected reload (or a file that did not even parse): counted, audited and shown."""
         self._reloads.add(1, {"outcome": "rejected"})
         self.last_reload = ReloadStatus(False, time.time(), source, tuple(problems))
+        self._audit_config("rejected", source, problems=tuple(problems))
+
+    def _audit_config(
+        self, event: str, source: str, changes: ConfigChanges | None = None, problems: tuple[str, ...] = ()
+    ) -> None:
+        if self.audit is not None:
+            self.audit.write(config_record(event, source, changes, problems))
 
     async def _prepare(self, config: Config) -> Generation:
         try:

@@ -1,9 +1,9 @@
 """Where call records and ``conv.log`` entries go: the human access line and the audit stream.
 
 ``AccessLog`` writes today's text line to the ``custom_api_sidecar.access`` logger
-(``--log-format text``, for local use). ``AuditLog`` writes one JSON object per line (calls and
-``conv.log`` entries, the documented field set) to stdout or a file: the record is serialized
-on the call path (a few microseconds) into a memory buffer, and a background task writes the
+(``--log-format text``, for local use). ``AuditLog`` writes one JSON object per line (calls,
+``conv.log`` entries, config loads and reloads: the documented field sets) to stdout or a file:
+the record is serialized on the call path (a few microseconds) into a memory buffer, and a background task writes the
 buffer out at most every ``flush_interval`` seconds, in a worker thread, so a slow disk or a
 full stdout pipe never stalls a call. Nothing is dropped: ``aclose`` writes what is left.
 """
@@ -20,6 +20,7 @@ import threading
 import time
 from typing import IO, Any
 
+from .config import ConfigChanges
 from .pipeline._call import Call
 from .pipeline.record import CallRecord
 
@@ -63,6 +64,20 @@ def log_record(
         "trace_id": trace_id or None,
         "span_id": span_id or None,
     }
+
+
+def config_record(
+    event: str, source: str, changes: ConfigChanges | None = None, problems: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The audit record of a config load (``loaded``), an applied reload (``applied``, with what
+    changed: APIs, egress, secret references by their text) or a rejected one (``rejected``, with
+    the problems). README, "Audit records"."""
+    record: dict[str, Any] = {"type": "config", "time": _now(), "event": event, "source": source}
+    if changes is not None:
+        record.update(changes.as_dict())
+    if problems:
+        record["problems"] = list(problems)
+    return record
 
 
 def _now() -> str:

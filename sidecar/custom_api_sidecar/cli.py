@@ -21,6 +21,7 @@ from .config._model import ENVIRONMENT_ALIASES
 from .loader import load_config, may_reach_private
 from .mcp import _cli as mcp_cli
 from .openapi import _cli as openapi_cli
+from .policy import OperatorPolicy, add_policy_flags, policy_from_flags
 from .secrets._cli import add_vault_flags, check_references, vault_settings_from_flags
 from .secrets._store import SecretStore
 
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     mcp_cli.add_serve_flags(serve)
     add_vault_flags(serve)
+    add_policy_flags(serve)
 
     validate = sub.add_parser("validate", help="check a config file and exit")
     validate.add_argument("file")
@@ -97,12 +99,14 @@ def _parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="check env:// and file:// references only, do not contact Vault"
     )
     add_vault_flags(validate)
+    add_policy_flags(validate)
 
     tools = sub.add_parser("tools", help="print LLM tool definitions (JSON) for the operations of a config file")
     tools.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
     _environment_flag(tools)
     tools.add_argument("--format", choices=("openai", "anthropic", "mcp"), default="openai")
     tools.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
+    add_policy_flags(tools)
 
     test = sub.add_parser(
         "test", help="test each API's connection: DNS, TCP, TLS, credentials, safe endpoints, response schemas"
@@ -112,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
     test.add_argument("--format", choices=("text", "json"), default="text")
     add_vault_flags(test)
+    add_policy_flags(test)
 
     health = sub.add_parser("health", help="ask a sidecar's health service; exit 0 when it is SERVING")
     health.add_argument(
@@ -168,8 +173,9 @@ def _validate(args: argparse.Namespace) -> int:
     from .app import Sidecar
 
     try:
-        config = load_config(args.file)
-        sidecar = Sidecar(config, args.environment, vault_settings=vault_settings_from_flags(args))
+        policy = policy_from_flags(args)
+        config = load_config(args.file, policy)
+        sidecar = Sidecar(config, args.environment, vault_settings=vault_settings_from_flags(args), policy=policy)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -183,7 +189,14 @@ def _validate(args: argparse.Namespace) -> int:
         _print_informational(name, api.config)
         http = ", plain http allowed" if api.config.connection.allow_http else ""
         print(f"  {name}: egress: {may_reach_private(api.config)}{http}")
+    _print_policy(policy)
     return _report_secrets(sidecar.secrets, args.offline)
+
+
+def _print_policy(policy: OperatorPolicy) -> None:
+    print("operator policy:")
+    for line in policy.describe():
+        print(f"  {line}")
 
 
 def _report_secrets(store: SecretStore, offline: bool) -> int:
@@ -207,13 +220,16 @@ def _tools(args: argparse.Namespace) -> int:
         print(f"custom-api-sidecar tools: give --config FILE or set ${ENV_CONFIG}", file=sys.stderr)
         return 2
     try:
-        registry = Registry(load_config(args.config), args.environment)
+        registry = Registry(load_config(args.config, policy_from_flags(args)), args.environment)
         tools = tool_definitions(registry, args.format, args.api)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     except LookupError as exc:  # an --api that is not configured
         print(f"custom-api-sidecar tools: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad policy flag or variable
+        print(f"custom-api-sidecar tools: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(tools, indent=2, ensure_ascii=False))
     return 0
@@ -249,8 +265,13 @@ def _test(args: argparse.Namespace) -> int:
         print(f"custom-api-sidecar test: give --config FILE or set ${ENV_CONFIG}", file=sys.stderr)
         return 2
     try:
+        policy = policy_from_flags(args)
         sidecar = Sidecar(
-            load_config(args.config), args.environment, vault_settings=vault_settings_from_flags(args), access_log=False
+            load_config(args.config, policy),
+            args.environment,
+            vault_settings=vault_settings_from_flags(args),
+            access_log=False,
+            policy=policy,
         )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
@@ -325,9 +346,11 @@ def _serve(args: argparse.Namespace) -> int:
         if metrics.provider is not None:
             otel_metrics.set_meter_provider(metrics.provider)  # the secret store's and OAuth2's counters too
         audit_file = args.audit_file or ("-" if args.log_format == "json" else None)
+        policy = policy_from_flags(args)
         sidecar = Sidecar(
-            load_config(args.config),
+            load_config(args.config, policy),
             args.environment,
+            policy=policy,
             tracer_provider=make_tracer_provider(),
             vault_settings=vault_settings_from_flags(args),
             metrics=metrics,

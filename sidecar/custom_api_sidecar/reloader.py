@@ -69,7 +69,8 @@ class ConfigReloader:
         from .app import ReloadRejected
 
         try:
-            config = await asyncio.to_thread(load_config, self._path)  # OpenAPI imports may fetch
+            # the sidecar's policy, from its flags and environment: the file cannot change it
+            config = await asyncio.to_thread(load_config, self._path, self._sidecar.policy)  # imports may fetch
             await self._sidecar.reload(config)
         except (ConfigError, ReloadRejected) as exc:
             self.rejected += 1

@@ -8,6 +8,7 @@ test's), entered with nsenter. Needs root, as CI has; without it the fixture fai
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import subprocess
@@ -55,18 +56,31 @@ class IsolatedHost:
 
     def run(self, script: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a bash script in the checkout, inside the namespaces, and wait for it."""
-        return subprocess.run(self._command(script), input=stdin, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            self._command(script), input=stdin, capture_output=True, text=True, timeout=timeout, env=_reader_env()
+        )
 
     def start(self, script: str, output: IO[str]) -> subprocess.Popen[str]:
         """Start a long-running bash script inside the namespaces; stdout and stderr go to ``output``."""
         return subprocess.Popen(
-            self._command(script), stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            self._command(script),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env=_reader_env(),
         )
 
     def close(self) -> None:
         if self._holder.poll() is None:
             self._holder.kill()  # --kill-child takes the namespace's processes with it
         self._holder.wait(10)
+
+
+def _reader_env() -> dict[str, str]:
+    """The environment a reader's shell has: not the operator policy the suite runs under
+    (conftest.py), so what the README's commands need they must set themselves."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CUSTOM_API_SIDECAR_POLICY_")}
 
 
 def wait_for_text(path: pathlib.Path, text: str, timeout: float, proc: subprocess.Popen[str] | None = None) -> str:

@@ -67,7 +67,8 @@ def start_sidecar(
     mcp: McpHttpSettings | None = None,
     **kwargs: Any,
 ) -> ThreadedSidecar:
-    sidecar = Sidecar(parse_config(config_text, "test.yaml"), environment, **kwargs)
+    """``policy`` (in ``kwargs``) is what the config is loaded under; default: the environment's."""
+    sidecar = Sidecar(parse_config(config_text, "test.yaml", kwargs.get("policy")), environment, **kwargs)
     return ThreadedSidecar(sidecar, socket_path, admin=admin, mcp=mcp)
 
 

@@ -14,6 +14,7 @@ from ._auth_model import (
     OAuth2Auth,
     references,
 )
+from ._changes import ConfigChanges, config_changes, egress_settings, secret_references
 from ._fleet import RedisSettings, RedisTls
 from ._model import (
     DEFAULT_DROPPED_RESPONSE_HEADERS,
@@ -54,6 +55,7 @@ __all__ = [
     "BearerTokenAuth",
     "CircuitBreakerPolicy",
     "Config",
+    "ConfigChanges",
     "ConfigError",
     "Connection",
     "CustomHeader",
@@ -70,6 +72,9 @@ __all__ = [
     "RetryPolicy",
     "Security",
     "TlsConfig",
+    "config_changes",
+    "egress_settings",
     "normalize_environment",
     "references",
+    "secret_references",
 ]

@@ -32,6 +32,10 @@ class ProxySettings:
 
         return cls(https=get("HTTPS_PROXY"), http=get("HTTP_PROXY"), no_proxy=get("NO_PROXY") or "")
 
+    def urls(self) -> frozenset[str]:
+        """The operator's proxies (an API may always name them in ``connection.proxy``)."""
+        return frozenset(p for p in (self.https, self.http) if p)
+
     def proxy_for(self, url: str, override: str | None = None) -> str | None:
         """The proxy URL for ``url``, or None to connect directly."""
         if override is not None:

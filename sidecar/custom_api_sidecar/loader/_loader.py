@@ -11,6 +11,7 @@ import json
 import keyword
 import logging
 import pathlib
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +45,8 @@ from ..config._model import (
     Validation,
 )
 from ..config._problems import Problems
+from ..egress import ProxySettings
+from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth import parse_authentication
 from ._documents import merge_documents, resolve_local_refs, tool_problems
@@ -108,7 +111,8 @@ _SECURITY_KEYS = {
 _RATE_LIMIT_KEYS = {"requests_per_minute", "requests_per_day"}
 
 
-def load_config(path: str | pathlib.Path) -> Config:
+def load_config(path: str | pathlib.Path, policy: OperatorPolicy | None = None) -> Config:
+    """``policy``: what the definitions may reference and open (default: from the environment)."""
     path = pathlib.Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -116,11 +120,13 @@ def load_config(path: str | pathlib.Path) -> Config:
         raise ConfigError([Problem(str(path), "", "", f"cannot read file: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError:
         raise ConfigError([Problem(str(path), "", "", "file is not UTF-8 text")]) from None
-    return parse_config(text, source=str(path))
+    return parse_config(text, source=str(path), policy=policy)
 
 
-def parse_config(text: str, source: str = "<memory>") -> Config:
-    """Parse every document of a config file (see ``_documents`` for the accepted spellings)."""
+def parse_config(text: str, source: str = "<memory>", policy: OperatorPolicy | None = None) -> Config:
+    """Parse every document of a config file (see ``_documents`` for the accepted spellings) and
+    check each API against the operator's ``policy`` (default: ``OperatorPolicy.from_env()``)."""
+    policy = policy or OperatorPolicy.from_env()
     try:
         documents = [json.loads(text)] if source.endswith(".json") else list(yaml.load_all(text, Loader=_YAML_LOADER))
     except (ValueError, yaml.YAMLError) as exc:
@@ -142,10 +148,11 @@ def parse_config(text: str, source: str = "<memory>") -> Config:
         problems.raise_if_any()
     apis: list[ApiConfig] = []
     seen: set[str] = set()
+    operator = _Operator(policy, base_dir)
     for index, raw in enumerate(raw_apis):
         name = raw.get("name") if isinstance(raw, dict) else None
         problems.api = name if isinstance(name, str) else f"apis[{index}]"
-        api = _api(problems, raw, base_dir)
+        api = _api(problems, raw, operator)
         if api is not None:
             if api.name in seen:
                 problems.add("name", f"duplicate API name {api.name!r}")
@@ -164,7 +171,20 @@ def parse_config(text: str, source: str = "<memory>") -> Config:
     return Config(apis=tuple(apis), source=source, vault=vault, secrets=secrets, redis=redis)
 
 
-def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConfig | None:
+@dataclass(frozen=True)
+class _Operator:
+    """What the operator decides for every API of the file: the policy, and where local specs may be."""
+
+    policy: OperatorPolicy
+    base_dir: pathlib.Path | None  # the config file's directory; relative spec paths start there
+    proxies: frozenset[str] = field(default_factory=lambda: ProxySettings.from_env().urls())
+
+    def spec_file_problem(self, path: str) -> str | None:
+        roots = (*((str(self.base_dir),) if self.base_dir else ()), *self.policy.spec_dirs)
+        return path_problem(path, roots, self.policy, "spec_dirs")
+
+
+def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
     if not isinstance(raw, dict):
         p.add("", "must be a mapping")
         return None
@@ -176,7 +196,7 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
     security_raw = raw.get("security")
     seed_ip_allowlist = security_raw.get("ip_allowlist") if isinstance(security_raw, dict) else None
     if "openapi" in raw:
-        imported = _openapi(p, raw["openapi"], name or "api", base_dir)
+        imported = _openapi(p, raw["openapi"], name or "api", operator)
         raw_connection = _with_spec_base_url(raw.get("connection"), imported)
         if raw_connection is None and imported is not None:
             p.add("connection", "the spec names no usable server URL; give connection.base_url (or base_urls)")
@@ -206,6 +226,8 @@ def _api(p: Problems, raw: Any, base_dir: pathlib.Path | None = None) -> ApiConf
         tunnel=_tunnel(p, raw.get("tunnel")),
     )
     check_reachable(p, api)
+    for field_name, message in api_problems(api, operator.policy, operator.proxies):
+        p.add(field_name, message)
     health_check = raw.get("health_check")
     if health_check is not None:
         if health_check not in {e.name for e in endpoints}:
@@ -253,7 +275,7 @@ def _tunnel(p: Problems, raw: Any) -> Tunnel:
     return Tunnel(enabled=False, type=raw.get("type"), tunnel_id=raw.get("tunnel_id"))
 
 
-def _openapi(p: Problems, raw: Any, api_name: str, base_dir: pathlib.Path | None) -> Any:
+def _openapi(p: Problems, raw: Any, api_name: str, operator: _Operator) -> Any:
     """Import the operations of ``openapi.spec``; the ImportResult, or None after a problem."""
     if not _mapping(p, "openapi", raw, _OPENAPI_KEYS):
         return None
@@ -270,17 +292,30 @@ def _openapi(p: Problems, raw: Any, api_name: str, base_dir: pathlib.Path | None
         selectors[key] = value
     allow_private = _flag(p, "openapi.allow_private_network", raw.get("allow_private_network", False))
     allow_http = _flag(p, "openapi.allow_http", raw.get("allow_http", False))
+    refused = [
+        egress_problem(opt_in, operator.policy, f"openapi.{key}")
+        for opt_in, key, on in (
+            ("private_network", "allow_private_network", allow_private),
+            ("allow_http", "allow_http", allow_http),
+        )
+        if on and opt_in not in operator.policy.egress
+    ]
+    for field_name, message in refused:
+        p.add(field_name, message)
+    if refused:
+        return None
     from ..openapi import SpecError, import_spec  # only configs that use a spec pay for the importer
 
     try:
         result = import_spec(
             spec,
             name=api_name,
-            base_dir=base_dir,
+            base_dir=operator.base_dir,
             include=selectors["include"],
             exclude=selectors["exclude"],
             allow_private_network=allow_private,
             allow_http=allow_http,
+            local_file_check=operator.spec_file_problem,
         )
     except SpecError as exc:
         p.add("openapi.spec", str(exc))

@@ -101,6 +101,7 @@ def http_settings_from_flags(args: argparse.Namespace, sidecar: Sidecar) -> McpH
 
 
 def add_parser(sub: Any, environment_flag: Any, config_env: str, log_level_env: str, audit_env: str) -> None:
+    from ..policy import add_policy_flags
     from ..secrets._cli import add_vault_flags
 
     parser = sub.add_parser(
@@ -124,6 +125,7 @@ def add_parser(sub: Any, environment_flag: Any, config_env: str, log_level_env: 
         "--jobs-db", help="SQLite file for background calls (default: none; background operations then fail)"
     )
     add_vault_flags(parser)
+    add_policy_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError
     from ..jobs import SqliteJobStore
     from ..loader import load_config
+    from ..policy import policy_from_flags
     from ..secrets._cli import vault_settings_from_flags
     from ..server import run as run_loop
     from ..tracing import make_tracer_provider
@@ -150,9 +153,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     tool_filter = tool_filter_from_flags(args)
     try:
+        policy = policy_from_flags(args)
         sidecar = Sidecar(
-            load_config(args.config),
+            load_config(args.config, policy),
             args.environment,
+            policy=policy,
             tracer_provider=make_tracer_provider(),
             vault_settings=vault_settings_from_flags(args),
             audit=AuditLog(args.audit_file) if args.audit_file else None,

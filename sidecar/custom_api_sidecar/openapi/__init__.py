@@ -9,7 +9,7 @@ problem with the spec is a ``SpecError`` naming the document and JSON pointer.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -43,10 +43,12 @@ def import_spec(
     allow_http: bool = False,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    local_file_check: Callable[[str], str | None] | None = None,
 ) -> ImportResult:
-    """Import the operations of ``spec`` (a path, relative to ``base_dir``, or an http(s) URL)."""
+    """Import the operations of ``spec`` (a path, relative to ``base_dir``, or an http(s) URL).
+    ``local_file_check`` says why a local file may not be read (None: it may)."""
     uri = to_uri(spec, base_dir)
-    resolver = Resolver(FetchPolicy(allow_private_network, allow_http, timeout, max_bytes))
+    resolver = Resolver(FetchPolicy(allow_private_network, allow_http, timeout, max_bytes, local_file_check))
     document = resolver.document(uri)
     version = _version(document, display(uri))
     report = ImportReport(source=display(uri), version=version)

@@ -13,6 +13,7 @@ import json
 import pathlib
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -34,6 +35,8 @@ class FetchPolicy:
     allow_http: bool = False
     timeout: float = DEFAULT_TIMEOUT_SECONDS  # seconds for the whole fetch of one document
     max_bytes: int = DEFAULT_MAX_BYTES
+    # Why a local file may not be read (the operator's policy, from the loader), or None to read it.
+    local_file_check: Callable[[str], str | None] | None = None
 
 
 def to_uri(spec: str, base_dir: pathlib.Path | None = None) -> str:
@@ -54,7 +57,7 @@ def display(uri: str) -> str:
 def read_document(uri: str, policy: FetchPolicy) -> tuple[Any, str]:
     """The parsed document and its final URI (after redirects), which relative refs resolve against."""
     if uri.startswith("file://"):
-        data = _read_file(uri, policy.max_bytes)
+        data = _read_file(uri, policy)
     elif uri.startswith(("http://", "https://")):
         data, uri = fetch_url(uri, policy)
     else:
@@ -78,8 +81,12 @@ def parse_document(data: bytes, source: str) -> Any:
         raise SpecError(f"not valid JSON or YAML: {exc}", source) from None
 
 
-def _read_file(uri: str, max_bytes: int) -> bytes:
+def _read_file(uri: str, policy: FetchPolicy) -> bytes:
     path = pathlib.Path(unquote(urlsplit(uri).path))
+    refused = policy.local_file_check(str(path)) if policy.local_file_check else None
+    if refused:
+        raise SpecError(f"refusing to read: {refused}", str(path))
+    max_bytes = policy.max_bytes
     try:
         size = path.stat().st_size
         if size > max_bytes:

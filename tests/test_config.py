@@ -280,3 +280,24 @@ def test_validate_environment_flag():
     assert run_cli("validate", "examples/apis.yaml", "--environment", "live").returncode == 0
     result = run_cli("validate", "examples/apis.yaml", "--environment", "staging")
     assert result.returncode == 2 and "unknown environment 'staging'" in result.stderr
+
+
+HOST = 'connection: {base_url: "https://x.example.com"}'
+
+
+@pytest.mark.parametrize(
+    ("field", "entry"),
+    [
+        ("name", f'{{name: "crm\\n", {HOST}, endpoints: [{{name: get, method: GET, path: /a}}]}}'),
+        (
+            "endpoints[0].parameters[0].name",
+            f"{{name: crm, {HOST}, endpoints: [{{name: get, method: GET, path: /a,"
+            ' parameters: [{name: "X-Id\\n", in: header}]}]}',
+        ),
+    ],
+)
+def test_a_trailing_newline_never_passes_a_name_rule(field: str, entry: str) -> None:
+    """``$`` also matches before a final newline: every name rule is anchored with ``\\Z``."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"apis:\n  - {entry}\n", "apis.yaml")
+    assert any(p.field == field for p in info.value.problems), info.value

@@ -164,3 +164,12 @@ def test_value_out_of_range():
 
     with pytest.raises(InvalidArgument, match="does not fit in 64 bits"):
         to_value(2**63)
+
+
+@pytest.mark.parametrize("value", ["conv-1\n", "conv-1\nforged line", "x" * 129, ""])
+def test_a_conversation_id_that_could_break_a_log_line_is_refused(value: str) -> None:
+    from custom_api_sidecar.pipeline.context import read_context
+
+    with pytest.raises(SidecarError) as info:
+        read_context((("x-conversation-id", value),))
+    assert (info.value.field == "x-conversation-id" and value[:10] not in info.value.message) or value == ""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._text import shown
 from ..secrets import is_reference, parse_reference
 
 AddProblem = Callable[[str, str], None]
@@ -74,21 +75,23 @@ class _Reader:
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok or not minimum <= value <= maximum or not math.isfinite(value):
             bounds = f"from {minimum:g}" + (f" to {maximum:g}" if maximum != math.inf else "")
-            self.add(self._field(key), f"must be {'an integer' if integer else 'a number'} {bounds}, not {value!r}")
+            self.add(
+                self._field(key), f"must be {'an integer' if integer else 'a number'} {bounds}, not {shown(value)}"
+            )
             return getattr(self.defaults, key)
         return value
 
     def flag(self, key: str) -> bool:
         value = self.raw.get(key, getattr(self.defaults, key))
         if not isinstance(value, bool):
-            self.add(self._field(key), f"must be true or false, not {value!r}")
+            self.add(self._field(key), f"must be true or false, not {shown(value)}")
             return bool(getattr(self.defaults, key))
         return value
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self.raw.get(key, getattr(self.defaults, key))
         if value not in choices:
-            self.add(self._field(key), f"{value!r} is not one of {', '.join(choices)}")
+            self.add(self._field(key), f"{shown(value)} is not one of {', '.join(choices)}")
             return str(getattr(self.defaults, key))
         return str(value)
 
@@ -97,7 +100,7 @@ class _Reader:
         if not isinstance(value, list) or not all(
             isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 for code in value
         ):
-            self.add(self._field(key), f"must be a list of HTTP status codes from 400 to 599, not {value!r}")
+            self.add(self._field(key), f"must be a list of HTTP status codes from 400 to 599, not {shown(value)}")
             return tuple(getattr(self.defaults, key))
         return tuple(value)
 

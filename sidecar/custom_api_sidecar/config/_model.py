@@ -28,14 +28,14 @@ REQUEST_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded"
 RESPONSE_VALIDATION_MODES = ("enforce", "warn", "off")
 
 # An API or operation name: snake_case, at most 64 characters (it becomes conv.api.<name>).
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 # Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
 RESERVED_NAMES = frozenset({"list", "schema", "tools", "test_connection", "jobs"})
 # Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
 RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 
 PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")  # {name} in a path template
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an RFC 9110 token
 
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._text import shown
+
+__all__ = ["ConfigError", "Problem", "Problems", "shown"]
+MAX_FIELD = 200  # a field path can hold a key of the file: problems quote at most this much of it
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -33,7 +38,10 @@ class Problems:
         self.items: list[Problem] = []
 
     def add(self, field: str, message: str) -> None:
-        self.items.append(Problem(self.file, self.api, field, message))
+        if len(field) > MAX_FIELD:
+            field = field[: MAX_FIELD - 3] + "..."
+        api = self.api if len(self.api) <= 80 else self.api[:77] + "..."
+        self.items.append(Problem(self.file, api, field, message))
 
     def raise_if_any(self) -> None:
         if self.items:

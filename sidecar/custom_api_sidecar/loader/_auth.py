@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._text import shown
 from ..config._auth_model import (
     ApiKeyAuth,
     Authentication,
@@ -34,9 +35,9 @@ RESERVED_HEADERS = frozenset(
 )
 # Token-request parameters the sidecar sets itself; extra_params may not replace them.
 RESERVED_TOKEN_PARAMS = frozenset({"grant_type", "client_id", "client_secret", "scope", "audience"})
-_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
-_QUERY_NAME = re.compile(r"^[A-Za-z0-9_.~-]+$")
-_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token
+_PRINTABLE = re.compile(r"^[\x20-\x7e]*\Z")
+_QUERY_NAME = re.compile(r"^[A-Za-z0-9_.~-]+\Z")
+_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+\Z")  # RFC 6749 scope-token
 
 _KEYS = {
     "none": set(),
@@ -71,7 +72,7 @@ def parse_authentication(p: Problems, raw: Any, allow_http: bool = False) -> Aut
             p.add(f"authentication.{key}", "unknown field; allowed: config, type")
     auth_type = raw.get("type", "none")
     if auth_type not in AUTH_TYPES:
-        p.add("authentication.type", f"{auth_type!r} is not one of {', '.join(AUTH_TYPES)}")
+        p.add("authentication.type", f"{shown(auth_type)} is not one of {', '.join(AUTH_TYPES)}")
         return NoAuth()
     config = raw.get("config")
     if config is None:
@@ -83,7 +84,7 @@ def parse_authentication(p: Problems, raw: Any, allow_http: bool = False) -> Aut
     for key in config:
         if key not in allowed:
             hint = f"allowed: {', '.join(sorted(allowed))}" if allowed else "type 'none' takes no config"
-            p.add(f"authentication.config.{key}", f"unknown field for type {auth_type!r}; {hint}")
+            p.add(f"authentication.config.{key}", f"unknown field for type {shown(auth_type)}; {hint}")
     before = len(p.items)
     fields = _Fields(p, config)
     auth: Authentication
@@ -109,7 +110,7 @@ def _api_key(f: _Fields) -> ApiKeyAuth:
     header_name = f.header_name("header_name", required=False)
     param_name = f.optional_string("param_name")
     if param_name is not None and not _QUERY_NAME.match(param_name):
-        f.add("param_name", f"{param_name!r} is not a plain query parameter name (letters, digits, _ . ~ -)")
+        f.add("param_name", f"{shown(param_name)} is not a plain query parameter name (letters, digits, _ . ~ -)")
     if ("header_name" in f.raw) == ("param_name" in f.raw):
         f.add("", "api_key needs exactly one of header_name (send the key in a header) or param_name (in the query)")
     prefix = f.raw.get("prefix") or ""
@@ -133,7 +134,7 @@ def _oauth2(f: _Fields, allow_http: bool) -> OAuth2Auth:
     if client_auth not in CLIENT_AUTH_METHODS:
         f.add(
             "client_auth",
-            f"{client_auth!r} is not one of header (HTTP Basic, client_secret_basic) or body (client_secret_post)",
+            f"{shown(client_auth)} is not one of header (HTTP Basic, client_secret_basic) or body (client_secret_post)",
         )
     header_name = f.header_name("auth_header_name", required=False) or "Authorization"
     token_prefix = f.raw.get("token_prefix", "Bearer")
@@ -142,7 +143,7 @@ def _oauth2(f: _Fields, allow_http: bool) -> OAuth2Auth:
         token_prefix = "Bearer"
     timeout_ms = f.raw.get("timeout_ms", 10_000)
     if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool) or not 0 < timeout_ms <= 120_000:
-        f.add("timeout_ms", f"must be an integer from 1 to 120000, not {timeout_ms!r}")
+        f.add("timeout_ms", f"must be an integer from 1 to 120000, not {shown(timeout_ms)}")
         timeout_ms = 10_000
     return OAuth2Auth(
         token_url=token_url,
@@ -161,7 +162,7 @@ def _oauth2(f: _Fields, allow_http: bool) -> OAuth2Auth:
 def _check_token_url(f: _Fields, url: str, allow_http: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        f.add("token_url", f"{url!r} is not an absolute http(s) URL")
+        f.add("token_url", f"{shown(url)} is not an absolute http(s) URL")
     elif parts.username or parts.password or parts.fragment or parts.query:
         f.add("token_url", "must not contain credentials, a query or a fragment (use client_id, extra_params)")
     elif parts.scheme == "http" and not allow_http:
@@ -228,7 +229,7 @@ def _custom_header(f: _Fields) -> CustomHeaderAuth:
         if name is None:
             continue
         if name.lower() in seen:
-            f.add(f"{where}.name", f"header {name!r} is given twice")
+            f.add(f"{where}.name", f"header {shown(name)} is given twice")
         seen.add(name.lower())
         headers.append(CustomHeader(name=name, value=value, prefix=prefix))
     return CustomHeaderAuth(headers=tuple(headers))
@@ -312,10 +313,10 @@ class _Fields:
                 self.add(key, "is required")
             return None
         if not isinstance(value, str) or not HEADER_NAME.match(value):
-            self.add(key, f"{value!r} is not a valid HTTP header name")
+            self.add(key, f"{shown(value)} is not a valid HTTP header name")
             return None
         if value.lower() in RESERVED_HEADERS:
-            self.add(key, f"{value!r} is set by the sidecar itself and cannot carry credentials")
+            self.add(key, f"{shown(value)} is set by the sidecar itself and cannot carry credentials")
             return None
         return value
 

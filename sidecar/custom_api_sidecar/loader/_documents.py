@@ -15,14 +15,18 @@ operation of the same name. Translation only reshapes data; every check stays in
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .._text import shown
 from ..config._model import REQUEST_CONTENT_TYPES
 from ..config._problems import Problems
 from ..secrets import is_reference
+from ._read import MAX_DEPTH, MAX_VALUES
 
+# The key under which a translated seed-003 tool carries what the translation noticed: an object,
+# not a string, so no file can spell it.
+TOOL_NOTES: Any = object()
 TOP_LEVEL_KEYS = {"apis", "tools", "custom_api", "vault", "secrets", "redis"}
 TOOL_KEYS = {
     "name",
@@ -112,7 +116,7 @@ def tool_entry(raw: Any) -> Any:
     unknown = sorted(set(raw) - TOOL_KEYS)
     name = raw.get("name")
     endpoint: dict[str, Any] = {"name": name, "method": raw.get("method", "POST")}
-    entry: dict[str, Any] = {"name": name, "endpoints": [endpoint], "_tool": {"unknown": unknown}}
+    entry: dict[str, Any] = {"name": name, "endpoints": [endpoint], TOOL_NOTES: {"unknown": unknown}}
     if "execution_description" in raw:
         endpoint["description"] = raw["execution_description"]
     url = raw.get("request_url")
@@ -132,7 +136,7 @@ def tool_entry(raw: Any) -> Any:
     if "run_in_background" in raw:
         endpoint["background"] = raw["run_in_background"]
     if "body_fields" in raw:
-        endpoint["request_body"] = _body_schema(raw["body_fields"], entry["_tool"])
+        endpoint["request_body"] = _body_schema(raw["body_fields"], entry[TOOL_NOTES])
     headers = raw.get("headers") or {}
     if isinstance(headers, dict):
         injected = []
@@ -144,7 +148,7 @@ def tool_entry(raw: Any) -> Any:
         if injected:
             entry["authentication"] = {"type": "custom_header", "config": {"headers": injected}}
     else:
-        entry["_tool"]["headers"] = "must be a mapping of header name to value"
+        entry[TOOL_NOTES]["headers"] = "must be a mapping of header name to value"
     return entry
 
 
@@ -172,7 +176,9 @@ def _body_schema(fields: Any, notes: dict[str, Any]) -> dict[str, Any]:
             notes[f"body_fields[{index}].{extra[0]}"] = f"unknown field; allowed: {', '.join(sorted(BODY_FIELD_KEYS))}"
         kind = str(item.get("type", "string")).lower()
         if kind not in BODY_FIELD_TYPES:
-            notes[f"body_fields[{index}].type"] = f"{item.get('type')!r} is not one of {', '.join(BODY_FIELD_TYPES)}"
+            notes[f"body_fields[{index}].type"] = (
+                f"{shown(item.get('type'))} is not one of {', '.join(BODY_FIELD_TYPES)}"
+            )
             kind = "string"
         schema: dict[str, Any] = {"type": BODY_FIELD_TYPES[kind]}
         if item.get("description"):
@@ -188,7 +194,7 @@ def _body_schema(fields: Any, notes: dict[str, Any]) -> dict[str, Any]:
 
 def tool_problems(p: Problems, entry: dict[str, Any]) -> None:
     """Report what ``tool_entry`` noticed while reshaping (the loader calls this per API)."""
-    notes = entry.pop("_tool", None)
+    notes = entry.pop(TOOL_NOTES, None)
     if not notes:
         return
     for key in notes.pop("unknown", []):
@@ -197,7 +203,7 @@ def tool_problems(p: Problems, entry: dict[str, Any]) -> None:
         p.add(field, message)
     content_type = entry["endpoints"][0].get("request_content_type")
     if content_type is not None and content_type not in REQUEST_CONTENT_TYPES:
-        p.add("headers.Content-Type", f"{content_type!r} is not one of {', '.join(REQUEST_CONTENT_TYPES)}")
+        p.add("headers.Content-Type", f"{shown(content_type)} is not one of {', '.join(REQUEST_CONTENT_TYPES)}")
         entry["endpoints"][0].pop("request_content_type")
 
 
@@ -205,27 +211,42 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
     """Inline ``$ref: "#/endpoints/0/response_schema"``-style pointers into the API entry itself.
 
     Seed 004's document points one schema at another this way. A pointer whose first segment
-    is not a key of the entry (``#/$defs/...``) belongs to its own schema and is left alone."""
+    is not a key of the entry (``#/$defs/...``) belongs to its own schema and is left alone.
+    Like YAML aliases, pointers to pointers can stand for far more than the file holds: what
+    they expand to is bounded (values and depth), as the file itself is (``_read``)."""
+    produced = 0
 
-    def resolve(node: Any, trail: tuple[str, ...]) -> Any:
+    def resolve(node: Any, trail: tuple[str, ...], depth: int) -> Any:
+        nonlocal produced
+        produced += 1
+        if produced > MAX_VALUES or depth > MAX_DEPTH:
+            raise _Expanded
         if isinstance(node, list):
-            return [resolve(item, trail) for item in node]
+            return [resolve(item, trail, depth + 1) for item in node]
         if not isinstance(node, dict):
             return node
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/") and ref[2:].split("/")[0] in entry:
             if ref in trail:
-                p.add("$ref", f"{ref!r} refers to itself (a cycle: {' -> '.join((*trail, ref))})")
+                p.add("$ref", f"{shown(ref)} refers to itself (a cycle: {' -> '.join((*trail, ref))})")
                 return {}
             target = _pointer(entry, ref)
             if target is None:
-                p.add("$ref", f"{ref!r} points to nothing in this API's definition")
+                p.add("$ref", f"{shown(ref)} points to nothing in this API's definition")
                 return {}
             siblings = {k: v for k, v in node.items() if k != "$ref"}
-            return {**resolve(copy.deepcopy(target), (*trail, ref)), **resolve(siblings, trail)}
-        return {key: resolve(value, trail) for key, value in node.items()}
+            return {**resolve(target, (*trail, ref), depth), **resolve(siblings, trail, depth)}
+        return {key: resolve(value, trail, depth + 1) for key, value in node.items()}
 
-    return {key: resolve(value, ()) if key == "endpoints" else value for key, value in entry.items()}
+    try:
+        return {key: resolve(value, (), 0) if key == "endpoints" else value for key, value in entry.items()}
+    except _Expanded:
+        p.add("$ref", f"the $refs expand to more than {MAX_VALUES} values or {MAX_DEPTH} levels; write it out plainly")
+        return {key: value for key, value in entry.items() if key != "endpoints"}
+
+
+class _Expanded(Exception):
+    """``$ref`` expansion went past its bounds."""
 
 
 def _pointer(document: Any, ref: str) -> Any:

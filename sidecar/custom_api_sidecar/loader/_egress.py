@@ -8,6 +8,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._text import shown
 from ..config import ApiConfig, OAuth2Auth, ResponseHeaders, TlsConfig
 from ..config._model import HEADER_NAME
 from ..config._problems import Problems
@@ -25,7 +26,7 @@ def parse_connection_egress(p: Problems, raw: dict[str, Any], seed_ip_allowlist:
     for key in ("allow_http", "private_network"):
         value = raw.get(key, False)
         if not isinstance(value, bool):
-            p.add(f"connection.{key}", f"must be true or false, not {value!r}")
+            p.add(f"connection.{key}", f"must be true or false, not {shown(value)}")
             value = False
         out[key] = value
     allowlist = raw.get("ip_allowlist")
@@ -53,7 +54,7 @@ def _networks(p: Problems, where: str, raw: Any) -> tuple[str, ...]:
         try:
             networks.append(str(ipaddress.ip_network(str(item), strict=False)))
         except ValueError:
-            p.add(f"{where}[{index}]", f"{item!r} is not an IP address or CIDR network")
+            p.add(f"{where}[{index}]", f"{shown(item)} is not an IP address or CIDR network")
     return tuple(networks)
 
 

@@ -7,7 +7,6 @@ file never produces a traceback.
 from __future__ import annotations
 
 import dataclasses
-import json
 import keyword
 import logging
 import pathlib
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .._text import shown
 from ..config import ConfigError, OAuth2Auth, Problem
 from ..config._fleet import parse_redis
 from ..config._model import (
@@ -49,13 +49,12 @@ from ..egress import ProxySettings
 from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth import parse_authentication
-from ._documents import merge_documents, resolve_local_refs, tool_problems
+from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_problems
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
+from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
 from ._resilience import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
 
 _log = logging.getLogger(__name__)
-# libyaml when available: an imported spec can make a config file of several MB (3-4x faster).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _API_KEYS = {
     "name",
@@ -115,6 +114,8 @@ def load_config(path: str | pathlib.Path, policy: OperatorPolicy | None = None) 
     """``policy``: what the definitions may reference and open (default: from the environment)."""
     path = pathlib.Path(path)
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:  # before reading it all
+            raise ConfigError([Problem(str(path), "", "", f"the file is over the {MAX_CONFIG_BYTES}-byte limit")])
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem(str(path), "", "", f"cannot read file: {exc.strerror or exc}")]) from None
@@ -128,7 +129,9 @@ def parse_config(text: str, source: str = "<memory>", policy: OperatorPolicy | N
     check each API against the operator's ``policy`` (default: ``OperatorPolicy.from_env()``)."""
     policy = policy or OperatorPolicy.from_env()
     try:
-        documents = [json.loads(text)] if source.endswith(".json") else list(yaml.load_all(text, Loader=_YAML_LOADER))
+        documents = read_documents(text, json_file=source.endswith(".json"))
+    except DocumentTooLarge as exc:
+        raise ConfigError([Problem(source, "", "", f"the file {exc}")]) from None
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(
             [Problem(source, "", "", f"not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}")]
@@ -155,7 +158,7 @@ def parse_config(text: str, source: str = "<memory>", policy: OperatorPolicy | N
         api = _api(problems, raw, operator)
         if api is not None:
             if api.name in seen:
-                problems.add("name", f"duplicate API name {api.name!r}")
+                problems.add("name", f"duplicate API name {shown(api.name)}")
             seen.add(api.name)
             apis.append(api)
     problems.api = ""
@@ -188,7 +191,7 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
     if not isinstance(raw, dict):
         p.add("", "must be a mapping")
         return None
-    if "_tool" in raw:
+    if TOOL_NOTES in raw:
         tool_problems(p, raw)
     raw = resolve_local_refs(p, raw)
     _unknown_keys(p, "", raw, _API_KEYS)
@@ -230,8 +233,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         p.add(field_name, message)
     health_check = raw.get("health_check")
     if health_check is not None:
-        if health_check not in {e.name for e in endpoints}:
-            p.add("health_check", f"{health_check!r} is not one of this API's operations")
+        if not isinstance(health_check, str) or health_check not in {e.name for e in endpoints}:
+            p.add("health_check", f"{shown(health_check)} is not one of this API's operations")
         else:
             api = dataclasses.replace(api, health_check=health_check)
     return api
@@ -359,7 +362,7 @@ def _validation(p: Problems, raw: Any) -> Validation:
     if mode is False:  # YAML 1.1 reads an unquoted `off` as false
         mode = "off"
     if mode not in RESPONSE_VALIDATION_MODES:
-        p.add("validation.response", f"{mode!r} is not one of {', '.join(RESPONSE_VALIDATION_MODES)}")
+        p.add("validation.response", f"{shown(mode)} is not one of {', '.join(RESPONSE_VALIDATION_MODES)}")
         return Validation()
     return Validation(response=mode)
 
@@ -379,12 +382,12 @@ def _connection(p: Problems, raw: Any, seed_ip_allowlist: Any = None) -> Connect
         for env, value in raw["base_urls"].items():
             field = f"connection.base_urls.{env}"
             if env not in allowed:
-                p.add(field, f"unknown environment {env!r}; use one of {', '.join(sorted(allowed))}")
+                p.add(field, f"unknown environment {shown(env)}; use one of {', '.join(sorted(allowed))}")
                 continue
             url = _base_url(p, field, value)
             canonical = ENVIRONMENT_ALIASES.get(env, env)
             if url and canonical in base_urls and base_urls[canonical] != url:
-                p.add(field, f"conflicts with the {canonical!r} base URL ('draft' is an alias of 'sandbox')")
+                p.add(field, f"conflicts with the {shown(canonical)} base URL ('draft' is an alias of 'sandbox')")
             elif url:
                 base_urls[canonical] = url
     else:
@@ -392,11 +395,11 @@ def _connection(p: Problems, raw: Any, seed_ip_allowlist: Any = None) -> Connect
     timeout_ms = _positive_int(p, "connection.timeout_ms", raw.get("timeout_ms", 30_000))
     retries = raw.get("retry_attempts", 0)
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
-        p.add("connection.retry_attempts", f"must be an integer from 0 to 10, not {retries!r}")
+        p.add("connection.retry_attempts", f"must be an integer from 0 to 10, not {shown(retries)}")
         retries = 0
     verify = raw.get("verify_ssl", True)
     if not isinstance(verify, bool):
-        p.add("connection.verify_ssl", f"must be true or false, not {verify!r}")
+        p.add("connection.verify_ssl", f"must be true or false, not {shown(verify)}")
     return Connection(
         base_urls=base_urls,
         timeout_ms=timeout_ms or 30_000,
@@ -414,7 +417,7 @@ def _base_url(p: Problems, field: str, value: Any) -> str | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        p.add(field, f"{value!r} is not an absolute http(s) URL")
+        p.add(field, f"{shown(value)} is not an absolute http(s) URL")
         return None
     if parts.query or parts.fragment or parts.username or parts.password:
         p.add(field, "must not contain a query, fragment or credentials (use authentication)")
@@ -433,7 +436,7 @@ def _endpoints(p: Problems, raw: Any) -> tuple[Endpoint, ...] | None:
         if endpoint is None:
             continue
         if endpoint.name in names:
-            p.add(f"endpoints[{index}].name", f"duplicate operation name {endpoint.name!r}")
+            p.add(f"endpoints[{index}].name", f"duplicate operation name {shown(endpoint.name)}")
         names.add(endpoint.name)
         endpoints.append(endpoint)
     return tuple(endpoints)
@@ -445,11 +448,11 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
     name = _identifier(p, f"{where}.name", raw.get("name"))
     method = raw.get("method")
     if not isinstance(method, str) or method.upper() not in METHODS:
-        p.add(f"{where}.method", f"{method!r} is not one of {', '.join(METHODS)}")
+        p.add(f"{where}.method", f"{shown(method)} is not one of {', '.join(METHODS)}")
         method = None
     path = raw.get("path")
     if not isinstance(path, str) or not path.startswith("/"):
-        p.add(f"{where}.path", f"{path!r} must be a path starting with '/'")
+        p.add(f"{where}.path", f"{shown(path)} must be a path starting with '/'")
         path = None
     parameters = _parameters(p, where, raw.get("parameters", []))
     if path is not None and parameters is not None:
@@ -460,7 +463,8 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
             p.add(f"{where}.{key}", "must be a JSON Schema mapping")
     if parameters is not None and isinstance(raw.get("request_body"), dict):
         declared = {param.arg_name for param in parameters}
-        for prop in raw["request_body"].get("properties") or {}:
+        properties = raw["request_body"].get("properties")
+        for prop in properties if isinstance(properties, dict) else ():
             if prop in declared:
                 p.add(f"{where}.request_body.properties.{prop}", "has the same name as a parameter")
     timeout_ms = _positive_int(p, f"{where}.timeout_ms", raw["timeout_ms"]) if "timeout_ms" in raw else None
@@ -493,7 +497,7 @@ def _test_arguments(p: Problems, field: str, raw: Any) -> dict[str, Any] | None:
 
 def _content_type(p: Problems, where: str, value: Any) -> str:
     if value not in REQUEST_CONTENT_TYPES:
-        p.add(f"{where}.request_content_type", f"{value!r} is not one of {', '.join(REQUEST_CONTENT_TYPES)}")
+        p.add(f"{where}.request_content_type", f"{shown(value)} is not one of {', '.join(REQUEST_CONTENT_TYPES)}")
         return REQUEST_CONTENT_TYPES[0]
     return str(value)
 
@@ -514,13 +518,13 @@ def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | No
             p.add(f"{field}.name", "must be a non-empty string")
             ok = False
         if location not in PARAMETER_LOCATIONS:
-            p.add(f"{field}.in", f"{location!r} is not one of {', '.join(PARAMETER_LOCATIONS)}")
+            p.add(f"{field}.in", f"{shown(location)} is not one of {', '.join(PARAMETER_LOCATIONS)}")
             ok = False
         if ptype not in PARAMETER_TYPES:
-            p.add(f"{field}.type", f"{ptype!r} is not one of {', '.join(PARAMETER_TYPES)}")
+            p.add(f"{field}.type", f"{shown(ptype)} is not one of {', '.join(PARAMETER_TYPES)}")
             ok = False
         if ok and location == "header" and not HEADER_NAME.match(name):
-            p.add(f"{field}.name", f"{name!r} is not a valid HTTP header name")
+            p.add(f"{field}.name", f"{shown(name)} is not a valid HTTP header name")
             ok = False
         if not ok:
             continue
@@ -538,11 +542,14 @@ def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | No
         if not key.isidentifier() or keyword.iskeyword(key) or key in RESERVED_ARGUMENTS:
             p.add(
                 f"{field}.name",
-                f"{name!r} cannot be a keyword argument (reserved: {', '.join(sorted(RESERVED_ARGUMENTS))})",
+                f"{shown(name)} cannot be a keyword argument (reserved: {', '.join(sorted(RESERVED_ARGUMENTS))})",
             )
             continue
         if key in arg_names:
-            p.add(f"{field}.name", f"{name!r} collides with parameter {arg_names[key]!r} (both are argument {key!r})")
+            p.add(
+                f"{field}.name",
+                f"{shown(name)} collides with parameter {shown(arg_names[key])} (both are argument {shown(key)})",
+            )
             continue
         arg_names[key] = name
         params.append(param)
@@ -554,7 +561,9 @@ def _serialization(p: Problems, field: str, location: str, item: dict[str, Any])
     styles = PARAMETER_STYLES[location]
     style = item.get("style", styles[0])
     if style not in styles:
-        p.add(f"{field}.style", f"{style!r} is not a style for {location} parameters; use one of {', '.join(styles)}")
+        p.add(
+            f"{field}.style", f"{shown(style)} is not a style for {location} parameters; use one of {', '.join(styles)}"
+        )
         style = styles[0]
     explode = _flag(p, f"{field}.explode", item.get("explode", style == "form" or style == "deepObject"))
     return {"style": style, "explode": explode}
@@ -573,7 +582,7 @@ def _expose_path_variables(p: Problems, where: str, path: str, params: tuple[Par
             reserved = ", ".join(sorted(RESERVED_ARGUMENTS))
             p.add(f"{where}.path", f"path variable {{{var}}} cannot be a keyword argument (reserved: {reserved})")
         elif var in taken:
-            other = f"{taken[var].location} parameter {taken[var].name!r}"
+            other = f"{taken[var].location} parameter {shown(taken[var].name)}"
             p.add(f"{where}.path", f"path variable {{{var}}} has the same name as {other}")
         else:
             exposed.append(
@@ -587,7 +596,7 @@ def _expose_path_variables(p: Problems, where: str, path: str, params: tuple[Par
 def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Parameter, ...]) -> None:
     variables = PATH_VARIABLE.findall(path)
     if "{" in PATH_VARIABLE.sub("", path) or "}" in PATH_VARIABLE.sub("", path):
-        p.add(f"{where}.path", f"{path!r} has unbalanced braces")
+        p.add(f"{where}.path", f"{shown(path)} has unbalanced braces")
     if "?" in path or "#" in path:
         p.add(f"{where}.path", "must not contain a query or fragment; declare query parameters instead")
     declared = {param.name for param in params if param.location == "path"}
@@ -597,7 +606,7 @@ def _check_path_variables(p: Problems, where: str, path: str, params: tuple[Para
     if len(set(variables)) != len(variables):
         p.add(f"{where}.path", "repeats a path variable")
     for name in sorted(declared - set(variables)):
-        p.add(f"{where}.parameters", f"path parameter {name!r} does not appear in path {path!r}")
+        p.add(f"{where}.parameters", f"path parameter {shown(name)} does not appear in path {shown(path)}")
 
 
 def _security(p: Problems, raw: Any) -> Security | None:
@@ -655,13 +664,14 @@ def _unknown_keys(p: Problems, field: str, raw: dict[str, Any], allowed: set[str
 
 
 def _identifier(p: Problems, field: str, value: Any) -> str | None:
-    if not isinstance(value, str) or not IDENTIFIER.match(value) or keyword.iskeyword(value):
+    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value) or keyword.iskeyword(value):
         p.add(
-            field, f"{value!r} must be a snake_case identifier (a-z, 0-9, _; starting with a letter; at most 64 chars)"
+            field,
+            f"{shown(value)} must be a snake_case identifier (a-z, 0-9, _; starting with a letter; at most 64 chars)",
         )
         return None
     if value in RESERVED_NAMES:
-        p.add(field, f"{value!r} is reserved (conv.api.{value} is a built-in)")
+        p.add(field, f"{shown(value)} is reserved (conv.api.{value} is a built-in)")
         return None
     return value
 
@@ -675,13 +685,13 @@ def _string(p: Problems, field: str, value: Any) -> str:
 
 def _flag(p: Problems, field: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        p.add(field, f"must be true or false, not {value!r}")
+        p.add(field, f"must be true or false, not {shown(value)}")
         return False
     return value
 
 
 def _positive_int(p: Problems, field: str, value: Any) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        p.add(field, f"must be a positive integer, not {value!r}")
+        p.add(field, f"must be a positive integer, not {shown(value)}")
         return None
     return value

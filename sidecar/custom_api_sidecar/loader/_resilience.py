@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+from .._text import shown
 from ..config._model import HEADER_NAME, CircuitBreakerPolicy, RetryPolicy
 from ..config._problems import Problems
 
@@ -15,12 +16,14 @@ P = TypeVar("P", RetryPolicy, CircuitBreakerPolicy)
 def parse_retry(p: Problems, raw: Any) -> RetryPolicy:
     policy = _fields(p, "connection.retry", raw, RetryPolicy())
     if not 0 <= policy.budget_ratio <= 1:
-        p.add("connection.retry.budget_ratio", f"must be from 0 to 1, not {policy.budget_ratio!r}")
+        p.add("connection.retry.budget_ratio", f"must be from 0 to 1, not {shown(policy.budget_ratio)}")
     if policy.max_backoff_ms < policy.backoff_ms:
         p.add("connection.retry.max_backoff_ms", "must be at least backoff_ms")
     header = policy.idempotency_key_header
     if header and not HEADER_NAME.match(header):
-        p.add("connection.retry.idempotency_key_header", f"{header!r} is not a valid header name ('' turns it off)")
+        p.add(
+            "connection.retry.idempotency_key_header", f"{shown(header)} is not a valid header name ('' turns it off)"
+        )
     return policy
 
 
@@ -28,7 +31,8 @@ def parse_circuit_breaker(p: Problems, raw: Any) -> CircuitBreakerPolicy:
     policy = _fields(p, "connection.circuit_breaker", raw, CircuitBreakerPolicy())
     if not 0 < policy.failure_ratio <= 1:
         p.add(
-            "connection.circuit_breaker.failure_ratio", f"must be above 0 and at most 1, not {policy.failure_ratio!r}"
+            "connection.circuit_breaker.failure_ratio",
+            f"must be above 0 and at most 1, not {shown(policy.failure_ratio)}",
         )
     for name in ("consecutive_failures", "min_calls", "half_open_probes"):
         if getattr(policy, name) < 1:
@@ -56,7 +60,7 @@ def _fields(p: Problems, where: str, raw: Any, defaults: P) -> P:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
         if not ok:
-            p.add(f"{where}.{key}", f"must be {expected.__name__}, not {value!r}")
+            p.add(f"{where}.{key}", f"must be {expected.__name__}, not {shown(value)}")
             continue
         values[key] = value
     return dataclasses.replace(defaults, **values)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from .._text import shown
 from ._convert import Converter, ImportReport
 from ._errors import SpecError
 from ._load import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, FetchPolicy, display, to_uri
@@ -100,12 +101,16 @@ def _version(document: Any, source: str) -> str:
         version = str(document["openapi"])
         if version.startswith(("3.0.", "3.1.")) or version in ("3.0", "3.1"):
             return version
-        raise SpecError(f"unsupported OpenAPI version {version!r}; supported: 3.0.x, 3.1.x and Swagger 2.0", source)
+        raise SpecError(
+            f"unsupported OpenAPI version {shown(version)}; supported: 3.0.x, 3.1.x and Swagger 2.0", source
+        )
     if "swagger" in document:
         version = str(document["swagger"])
         if version == "2.0":
             return version
-        raise SpecError(f"unsupported Swagger version {version!r}; supported: 2.0 and OpenAPI 3.0.x, 3.1.x", source)
+        raise SpecError(
+            f"unsupported Swagger version {shown(version)}; supported: 2.0 and OpenAPI 3.0.x, 3.1.x", source
+        )
     keys = ", ".join(repr(k) for k in list(document)[:8]) or "none"
     raise SpecError(
         f"not an OpenAPI or Swagger document: no 'openapi' or 'swagger' version field (top-level keys: {keys})",
@@ -162,14 +167,14 @@ def _spec_base_url(document: dict[str, Any], uri: str, version: str, report: Imp
     for var, spec in mapping(server.get("variables")).items():
         default = spec.get("default") if isinstance(spec, dict) else None
         if default is None:
-            raise SpecError(f"server variable {var!r} has no default", display(uri), "#/servers/0")
+            raise SpecError(f"server variable {shown(var)} has no default", display(uri), "#/servers/0")
         url = url.replace(f"{{{var}}}", str(default))
     if "{" in url:
-        raise SpecError(f"server URL {url!r} uses an undeclared variable", display(uri), "#/servers/0")
+        raise SpecError(f"server URL {shown(url)} uses an undeclared variable", display(uri), "#/servers/0")
     if not urlsplit(url).scheme:
         if not fetched:
             report.warnings.append(
-                f"the server URL {url!r} is relative to where the spec is served; give the base URL yourself"
+                f"the server URL {shown(url)} is relative to where the spec is served; give the base URL yourself"
             )
             return None
         url = urljoin(uri, url)

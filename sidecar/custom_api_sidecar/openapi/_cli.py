@@ -106,7 +106,7 @@ def _carry_opt_ins(result: ImportResult, args: argparse.Namespace) -> None:
 
 
 def _check_arguments(args: argparse.Namespace) -> str:
-    if not IDENTIFIER.match(args.name) or keyword.iskeyword(args.name) or args.name in RESERVED_NAMES:
+    if not IDENTIFIER.fullmatch(args.name) or keyword.iskeyword(args.name) or args.name in RESERVED_NAMES:
         return f"--name {args.name!r} must be a snake_case identifier (a-z, 0-9, _), not a keyword or list/schema/tools"
     if args.base_url is not None:
         parts = urlsplit(args.base_url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._text import shown
 from ..config._model import METHODS, PARAMETER_TYPES, PATH_VARIABLE, arg_name
 from ._errors import SpecError
 from ._load import display
@@ -171,7 +172,7 @@ class Converter:
         for prop in properties:
             if not prop.isidentifier() or prop in ("params", "json", "data", "headers", "timeout"):
                 self.report.warnings.append(
-                    f"{name}: request-body property {prop!r} cannot be a keyword argument; pass it in json=/data="
+                    f"{name}: request-body property {shown(prop)} cannot be a keyword argument; pass it in json=/data="
                 )
         if wire_params:
             entry["parameters"] = wire_params
@@ -198,12 +199,14 @@ class Converter:
     def _parameter(self, op: _Operation, name: str, param: dict[str, Any], at: Location) -> dict[str, Any] | None:
         location, wire = param["in"], param["name"]
         if location == "cookie":
-            self.report.warnings.append(f"{name}: cookie parameter {wire!r} skipped (cookies are not supported)")
+            self.report.warnings.append(f"{name}: cookie parameter {shown(wire)} skipped (cookies are not supported)")
             return None
         if location not in ("path", "query", "header"):
-            raise SpecError(f"parameter {wire!r} has unknown location {location!r}", display(at[0]), fragment(at[1]))
+            raise SpecError(
+                f"parameter {shown(wire)} has unknown location {shown(location)}", display(at[0]), fragment(at[1])
+            )
         if location == "header" and wire.lower() in _IGNORED_HEADERS:
-            self.report.warnings.append(f"{name}: header parameter {wire!r} ignored (set by HTTP/authentication)")
+            self.report.warnings.append(f"{name}: header parameter {shown(wire)} ignored (set by HTTP/authentication)")
             return None
         schema = self._parameter_schema(param, at)
         out: dict[str, Any] = {"name": wire, "in": location, "type": _top_type(schema)}
@@ -249,7 +252,7 @@ class Converter:
             mapped = _COLLECTION_FORMATS[location].get(fmt)
             if mapped is None:
                 self.report.warnings.append(
-                    f"{name}: collectionFormat {fmt!r} of {param['name']!r} is not supported; using csv"
+                    f"{name}: collectionFormat {shown(fmt)} of {shown(param['name'])} is not supported; using csv"
                 )
                 mapped = _COLLECTION_FORMATS[location]["csv"]
             style, explode = mapped
@@ -281,7 +284,9 @@ class Converter:
         kept = []
         for param in params:
             if param["in"] == "path" and param["name"] not in variables:
-                self.report.warnings.append(f"{name}: path parameter {param['name']!r} is not in the path; dropped")
+                self.report.warnings.append(
+                    f"{name}: path parameter {shown(param['name'])} is not in the path; dropped"
+                )
                 continue
             if param["in"] == "path" and param["name"] in renamed:
                 param["name"] = renamed[param["name"]]

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 import httpx
 import yaml
 
+from .._text import shown
 from ..egress import EgressPolicy, EgressRefused, literal_address
 from ._errors import SpecError
 
@@ -61,7 +62,7 @@ def read_document(uri: str, policy: FetchPolicy) -> tuple[Any, str]:
     elif uri.startswith(("http://", "https://")):
         data, uri = fetch_url(uri, policy)
     else:
-        raise SpecError(f"cannot read {uri!r}: only files and http(s) URLs are supported")
+        raise SpecError(f"cannot read {shown(uri)}: only files and http(s) URLs are supported")
     return parse_document(data, display(uri)), uri
 
 
@@ -152,7 +153,7 @@ def _checked_address(hostname: str, port: int | None, policy: FetchPolicy, url: 
         try:
             infos = socket.getaddrinfo(hostname, port or 443, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise SpecError(f"cannot resolve host {hostname!r}: {exc.strerror or exc}", url) from None
+            raise SpecError(f"cannot resolve host {shown(hostname)}: {exc.strerror or exc}", url) from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     try:
         EgressPolicy(private_network=policy.allow_private_network).check(

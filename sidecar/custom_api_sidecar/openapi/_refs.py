@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote, urldefrag, urljoin
 
+from .._text import shown
 from ._errors import SpecError
 from ._load import FetchPolicy, display, read_document
 
@@ -52,7 +53,9 @@ class Resolver:
     def document(self, uri: str, used_at: Location | None = None) -> Any:
         if uri not in self._documents:
             if used_at is not None and not used_at[0].startswith("file://") and uri.startswith("file://"):
-                raise SpecError(f"a spec fetched from a URL may not refer to local file {display(uri)!r}", *used_at)
+                raise SpecError(
+                    f"a spec fetched from a URL may not refer to local file {shown(display(uri))}", *used_at
+                )
             try:
                 self._documents[uri], final = read_document(uri, self.policy)
             except SpecError as exc:
@@ -71,12 +74,12 @@ class Resolver:
     def target(self, ref: Any, used_at: Location) -> Location:
         """The location a ``$ref`` value points at, relative to the document it is used in."""
         if not isinstance(ref, str):
-            raise SpecError(f"$ref must be a string, not {ref!r}", display(used_at[0]), fragment(used_at[1]))
+            raise SpecError(f"$ref must be a string, not {shown(ref)}", display(used_at[0]), fragment(used_at[1]))
         absolute, frag = urldefrag(urljoin(self.final_uri(used_at[0]), ref))
         pointer = unquote(frag)
         if pointer and not pointer.startswith("/"):
             raise SpecError(
-                f"$ref {ref!r} uses a plain-name fragment; only JSON pointers (#/...) are supported",
+                f"$ref {shown(ref)} uses a plain-name fragment; only JSON pointers (#/...) are supported",
                 display(used_at[0]),
                 fragment(used_at[1]),
             )
@@ -93,7 +96,7 @@ class Resolver:
                 node = node[int(part)]
             else:
                 raise SpecError(
-                    f"broken $ref {ref!r}: {display(uri)}{fragment(walked)} has no {part!r}",
+                    f"broken $ref {shown(ref)}: {display(uri)}{fragment(walked)} has no {shown(part)}",
                     display(used_at[0]),
                     fragment(used_at[1]),
                 )

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from .._text import shown
 from ._values import mapping
 
 
@@ -46,14 +47,14 @@ def authentication_skeleton(
         ((name, scopes),) = requirement.items()
         scheme = schemes.get(name)
         if not isinstance(scheme, dict):
-            notes.append(f"security requirement {name!r} names no defined security scheme")
+            notes.append(f"security requirement {shown(name)} names no defined security scheme")
             continue
         entry, note = _scheme(scheme, scopes if isinstance(scopes, list) else [], api)
         if note:
-            notes.append(f"security scheme {name!r}: {note}")
+            notes.append(f"security scheme {shown(name)}: {note}")
         if entry is not None and chosen is None:
             chosen = entry
-            notes.append(f"authentication from security scheme {name!r}: fill in the secret references")
+            notes.append(f"authentication from security scheme {shown(name)}: fill in the secret references")
     return chosen, notes
 
 
@@ -68,7 +69,7 @@ def _scheme(scheme: dict[str, Any], scopes: list[Any], api: str) -> tuple[dict[s
             return {"type": "api_key", "config": {"header_name": name, "key": key}}, ""
         if where == "query":
             return {"type": "api_key", "config": {"param_name": name, "key": key}}, ""
-        return None, f"apiKey in {where!r} is not supported (header or query only)"
+        return None, f"apiKey in {shown(where)} is not supported (header or query only)"
     if kind == "basic" or (kind == "http" and str(scheme.get("scheme", "")).lower() == "basic"):
         return {
             "type": "basic_auth",
@@ -77,10 +78,10 @@ def _scheme(scheme: dict[str, Any], scopes: list[Any], api: str) -> tuple[dict[s
     if kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
         return {"type": "bearer_token", "config": {"token": secret_reference(api, "token")}}, ""
     if kind == "http":
-        return None, f"http scheme {scheme.get('scheme')!r} is not supported (bearer or basic only)"
+        return None, f"http scheme {shown(scheme.get('scheme'))} is not supported (bearer or basic only)"
     if kind == "oauth2":
         return _oauth2(scheme, scopes, api)
-    return None, f"type {kind!r} is not supported"
+    return None, f"type {shown(kind)} is not supported"
 
 
 def _oauth2(scheme: dict[str, Any], scopes: list[Any], api: str) -> tuple[dict[str, Any] | None, str]:

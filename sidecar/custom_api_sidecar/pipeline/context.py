@@ -16,7 +16,7 @@ from ._compose import Handler
 CONVERSATION_KEY = "x-conversation-id"
 AGENT_KEY = "x-agent-id"
 # Printable, no spaces, quotes or control characters; room for UUIDs, ULIDs and URNs.
-VALID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+VALID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
 
 
 def read_context(metadata: tuple[tuple[str, object], ...]) -> tuple[str, str]:

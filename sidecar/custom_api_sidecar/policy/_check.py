@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 
+from .._text import shown
 from ..config import ENVIRONMENTS, ApiConfig, secret_references
 from ..secrets import SecretRef, is_reference, parse_reference
 from ._model import ENV_EGRESS, SIDECAR_ENV, SIDECAR_FILES, OperatorPolicy
@@ -45,7 +46,7 @@ def api_problems(
         problems.append(
             (
                 "connection.proxy",
-                f"{proxy!r} is refused by the operator policy: an API may name only the operator's proxies "
+                f"{shown(proxy)} is refused by the operator policy: an API may name only the operator's proxies "
                 f"(HTTPS_PROXY/HTTP_PROXY, and {listed}; {policy.source('proxies')}), because a proxy is "
                 "trusted to reach any address",
             )
@@ -93,12 +94,12 @@ def reference_problem(text: str, policy: OperatorPolicy) -> str | None:
 
 
 def _concrete_problem(ref: SecretRef, policy: OperatorPolicy, environment: str) -> str | None:
-    shown = f"{ref.location!r}" + (f" (environment {environment})" if ref.location not in ref.text else "")
+    where = shown(ref.location) + (f" (environment {environment})" if ref.location not in ref.text else "")
     if ref.scheme == "vault":
         prefixes = [p.replace("{environment}", environment).strip("/") for p in policy.vault_prefixes]
         if prefixes and not any(ref.location == p or ref.location.startswith(p + "/") for p in prefixes):
             return (
-                f"Vault path {shown} is outside the allowed prefixes "
+                f"Vault path {where} is outside the allowed prefixes "
                 f"({', '.join(policy.vault_prefixes)}; {policy.source('vault_prefixes')})"
             )
         return None
@@ -106,10 +107,10 @@ def _concrete_problem(ref: SecretRef, policy: OperatorPolicy, environment: str) 
         name = ref.location
         own = next((pattern for pattern in SIDECAR_ENV if _glob(name, pattern)), None)
         if own is not None:
-            return f"variable {shown} is the sidecar's own setting ({own}), which API definitions may never read"
+            return f"variable {where} is the sidecar's own setting ({own}), which API definitions may never read"
         if not any(_glob(name, pattern) for pattern in policy.env_names):
             return (
-                f"variable {shown} matches none of the allowed names "
+                f"variable {where} matches none of the allowed names "
                 f"({', '.join(policy.env_names) or 'none'}; {policy.source('env_names')})"
             )
         return None
@@ -124,8 +125,8 @@ def path_problem(path: str, directories: tuple[str, ...], policy: OperatorPolicy
     for candidate in dict.fromkeys((written, real)):
         own = next((d for d in SIDECAR_FILES if _under(candidate, d)), None)
         if own is not None:
-            shown = path if candidate == written else f"{path} (a link to {candidate})"
-            return f"{shown} is under {own}, which API definitions may never read"
+            where = path if candidate == written else f"{path} (a link to {candidate})"
+            return f"{where} is under {own}, which API definitions may never read"
     roots = [(d, os.path.realpath(d)) for d in directories]
     if not any(_under(written, d) or _under(written, r) for d, r in roots) or not any(
         _under(real, r) for _, r in roots

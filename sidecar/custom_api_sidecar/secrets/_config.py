@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._text import shown
 from ._heuristics import looks_like_secret
 from ._reference import parse_reference
 from ._settings import SecretSettings
@@ -46,7 +47,7 @@ def parse_vault_section(add: AddProblem, raw: Any) -> VaultSettings | None:
         if isinstance(raw["skip_verify"], bool):
             values["skip_verify"] = raw["skip_verify"]
         else:
-            add("vault.skip_verify", f"must be true or false, not {raw['skip_verify']!r}")
+            add("vault.skip_verify", f"must be true or false, not {shown(raw['skip_verify'])}")
     if "timeout_s" in raw:
         values["timeout"] = _seconds(add, "vault.timeout_s", raw["timeout_s"])
     if "mounts" in raw:
@@ -75,7 +76,7 @@ def _auth(add: AddProblem, raw: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     method = raw.get("method")
     if method is not None and method not in AUTH_METHODS:
-        add("vault.auth.method", f"{method!r} is not one of {', '.join(AUTH_METHODS)}")
+        add("vault.auth.method", f"{shown(method)} is not one of {', '.join(AUTH_METHODS)}")
     else:
         values["auth_method"] = method
     for key, target in (("mount", "auth_mount"), ("role", "role"), ("token_file", "token_file")):
@@ -118,9 +119,9 @@ def _mounts(add: AddProblem, raw: Any) -> dict[str, int] | None:
     mounts = {}
     for mount, version in raw.items():
         if not isinstance(mount, str) or not mount.strip("/"):
-            add("vault.mounts", f"{mount!r} is not a mount path")
+            add("vault.mounts", f"{shown(mount)} is not a mount path")
         elif version not in (1, 2) or isinstance(version, bool):
-            add(f"vault.mounts.{mount}", f"KV version must be 1 or 2, not {version!r}")
+            add(f"vault.mounts.{mount}", f"KV version must be 1 or 2, not {shown(version)}")
         else:
             mounts[mount.strip("/")] = version
     return mounts
@@ -147,6 +148,6 @@ def _seconds(add: AddProblem, field: str, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        add(field, f"must be a positive number of seconds, not {value!r}")
+        add(field, f"must be a positive number of seconds, not {shown(value)}")
         return None
     return float(value)

@@ -33,9 +33,9 @@ _KNOWN = re.compile(
     )""",
     re.VERBOSE,
 )
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_HEX = re.compile(r"^[0-9a-fA-F]{32,}$")
-_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_\-+/=.~]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_HEX = re.compile(r"^[0-9a-fA-F]{32,}\Z")
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_\-+/=.~]+\Z")
 
 
 def looks_like_secret(value: str) -> bool:

@@ -15,7 +15,7 @@ SCHEMES = ("vault", "env", "file")
 ENVIRONMENT_PLACEHOLDER = "{environment}"
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 

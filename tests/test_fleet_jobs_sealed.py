@@ -120,6 +120,13 @@ def sidecars(tmp_path: pathlib.Path, redis: RedisServer, upstream: Upstream) -> 
     group.stop()
 
 
+def refused(running: ThreadedSidecar) -> int:
+    """How many records this sidecar's Redis job store refused so far."""
+    jobs = running.sidecar.jobs
+    assert jobs is not None
+    return int(jobs.store.shared.refused)  # a FleetJobStore: Redis first, SQLite when Redis is down
+
+
 def job_key(job_id: str, prefix: str = PREFIX) -> str:
     return f"{prefix}:{SCOPE}:job:{job_id}"
 
@@ -245,8 +252,7 @@ def test_a_job_forged_by_writing_to_redis_never_reaches_the_upstream(sidecars, r
     queue_forged(client, "../../" + "x" * 5000, plaintext_job(f"{marker}-badid"))  # not an id a sidecar makes
     client.zadd(f"{PREFIX}:{SCOPE}:delayed", {plain: 0})  # and once more through the retry set
     worker = sidecars.start("worker", workers=4)
-    store = worker.sidecar.jobs.store.shared  # type: ignore[union-attr]
-    wait_until(lambda: store.refused >= 6, what="six refusals")
+    wait_until(lambda: refused(worker) >= 6, what="six refusals")
     # A genuine job queued after them runs: the worker is not stuck on what it refused.
     with connect(worker.unix_target) as conv:
         genuine = conv.api.crm.book_slot(f"{marker}-genuine", json={}, background=True)
@@ -301,9 +307,8 @@ def test_a_sealed_blob_copied_to_another_job_field_or_prefix_is_refused(sidecars
         client.hset(job_key(done), "response", record[b"response"])
         client.hset(job_key(a), mapping={"error": record[b"response"]})
         client.hdel(job_key(a), "response")
-        worker_store = sidecars.started[1].sidecar.jobs.store.shared  # type: ignore[union-attr]
-        other_store = other.sidecar.jobs.store.shared  # type: ignore[union-attr]
-        wait_until(lambda: worker_store.refused >= 1 and other_store.refused >= 1, what="both refusals")
+        worker = sidecars.started[1]
+        wait_until(lambda: refused(worker) >= 1 and refused(other) >= 1, what="both refusals")
         with pytest.raises(errors.JobNotFound, match="was refused"):
             conv.api.jobs.get(b)
         with pytest.raises(errors.JobNotFound, match="was refused"):
@@ -333,8 +338,7 @@ def test_a_tampered_ciphertext_is_refused(sidecars, redis, client, upstream):
         client.hset(job_key(ids[3]), "call", sealed[3][:-16])
         worker = sidecars.start("worker", workers=4)
         assert conv.api.jobs.wait(finished, timeout=20).state == "succeeded"
-        store = worker.sidecar.jobs.store.shared  # type: ignore[union-attr]
-        wait_until(lambda: store.refused >= 4, what="four refusals")
+        wait_until(lambda: refused(worker) >= 4, what="four refusals")
         for job_id in ids:
             with pytest.raises(errors.JobNotFound, match="unopenable"):
                 conv.api.jobs.get(job_id)
@@ -374,8 +378,7 @@ def test_a_job_sealed_under_another_key_is_refused_not_run(sidecars, redis, clie
     with connect(submitter.unix_target) as conv:
         job_id = conv.api.crm.book_slot(marker, json={}, background=True).job_id
     rotated = sidecars.start("rotated", workers=4, key_env="SEALED_OTHER_KEY")
-    store = rotated.sidecar.jobs.store.shared  # type: ignore[union-attr]
-    wait_until(lambda: store.refused >= 1, what="the refusal")
+    wait_until(lambda: refused(rotated) >= 1, what="the refusal")
     with connect(rotated.unix_target) as conv, pytest.raises(errors.JobNotFound, match=r"another redis\.job_key"):
         conv.api.jobs.get(job_id)
     assert reached(upstream, marker) == 0
@@ -397,7 +400,7 @@ def test_a_genuine_record_older_than_the_retention_is_refused_as_a_replay(sideca
     now = time.time()
     queue_forged(client, old, {"state": "queued", "attempts": 0, "created_at": now, "updated_at": now, "call": blob})
     worker = sidecars.start("worker", workers=4)
-    wait_until(lambda: worker.sidecar.jobs.store.shared.refused >= 1, what="the refusal")  # type: ignore[union-attr]
+    wait_until(lambda: refused(worker) >= 1, what="the refusal")
     assert reached(upstream, marker) == 0
     assert sidecars.refusals() == {("expired", "run"): 1}
 

@@ -27,6 +27,10 @@ its stream entry is acknowledged and deleted (so it is not tried again), and its
 after ``retention`` (kept that long for inspection). ``jobs.get`` of it answers JOB_NOT_FOUND,
 saying it was refused. Stream entries and delayed-set members are job ids: one that is not a
 job id this sidecar could have made is refused before any other key is read.
+
+What sealing cannot stop: whoever can write to Redis can delete jobs, or queue a genuine job
+again within ``retention`` (it runs as sealed, with its own ``Idempotency-Key``, so the upstream
+can tell a repeat); the plaintext state and attempts shown by ``jobs.get`` are theirs to change.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from redis.exceptions import ResponseError
 
 from custom_api_client.proto import sidecar_pb2 as pb
 
+from ..config._model import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from ..errors import SidecarError
 from ..jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
 from ._seal import Seal
@@ -116,12 +121,12 @@ class RedisJobStore:
         *,
         claim_after: float = 15.0,
         retention: float = 86_400.0,
-        max_body_bytes: Callable[[], int] = lambda: 10 * 1024 * 1024,
+        max_body_bytes: Callable[[], int] = lambda: max(DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES),
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
         """``seal`` holds ``redis.job_key`` (records are sealed with it); ``max_body_bytes`` is
         the largest request or response body a call may have now (records read back are bounded by it);
-        a record accepted more than ``retention`` ago is refused, so an old one cannot be replayed."""
+        a record accepted more than ``retention`` ago is refused (a copy kept to replay later is useless)."""
         self._redis = redis
         self._records = JobRecords(seal, self._job_key)
         self._max_body_bytes = max_body_bytes

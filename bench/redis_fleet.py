@@ -47,7 +47,7 @@ RESULTS = pathlib.Path(__file__).with_name("results") / "redis_fleet.json"
 
 def config(redis_url: str, token_url: str) -> str:
     return f"""
-redis: {{url: "{redis_url}", token_key: "env://BENCH_TOKEN_KEY", timeout_ms: 100}}
+redis: {{url: "{redis_url}", token_key: "env://BENCH_TOKEN_KEY", job_key: "env://BENCH_JOB_KEY", timeout_ms: 100}}
 apis:
   - name: local_limit
     connection: {{base_url: "https://local.example.com"}}
@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200000, help="redis-benchmark requests per script")
     args = parser.parse_args()
     os.environ["BENCH_TOKEN_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    os.environ["BENCH_JOB_KEY"] = base64.b64encode(os.urandom(32)).decode()
     os.environ["BENCH_SECRET"] = "bench-secret"
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(pathlib.Path(tmp))

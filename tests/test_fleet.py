@@ -27,6 +27,13 @@ from tests._support.processes import RedisServer, SidecarProcess
 
 SIDECARS = 4
 TOKEN_KEY = base64.b64encode(bytes(range(32))).decode()
+JOB_KEY = base64.b64encode(bytes(range(32, 64))).decode()
+
+
+@pytest.fixture(autouse=True)
+def job_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process sidecars read redis.job_key (required with jobs on) from the environment."""
+    monkeypatch.setenv("FLEET_JOB_KEY", JOB_KEY)
 
 
 def fleet_config(redis_url: str, upstream: CountingUpstream, issuer: OAuth2MockServer, protected: ProtectedApi) -> str:
@@ -34,6 +41,7 @@ def fleet_config(redis_url: str, upstream: CountingUpstream, issuer: OAuth2MockS
 redis:
   url: env://FLEET_REDIS_URL
   token_key: env://FLEET_TOKEN_KEY
+  job_key: env://FLEET_JOB_KEY
   timeout_ms: 250
 apis:
   - name: limited
@@ -83,7 +91,12 @@ def fleet(
     issuer.reset()
     config_path = tmp / "apis.yaml"
     config_path.write_text(fleet_config(redis.url, upstream, issuer, protected))
-    env = {"FLEET_REDIS_URL": redis.url, "FLEET_TOKEN_KEY": TOKEN_KEY, "FLEET_CLIENT_SECRET": "fleet-secret"}
+    env = {
+        "FLEET_REDIS_URL": redis.url,
+        "FLEET_TOKEN_KEY": TOKEN_KEY,
+        "FLEET_JOB_KEY": JOB_KEY,
+        "FLEET_CLIENT_SECRET": "fleet-secret",
+    }
     f = Fleet(redis, upstream, issuer, protected, [], config_path, tmp, env)
     try:
         with ThreadPoolExecutor(SIDECARS) as pool:  # started at once: they race for the first token
@@ -221,7 +234,7 @@ def test_a_hung_redis_costs_a_call_at_most_its_timeout(fleet: Fleet):
 
 def small_config(redis_url: str, upstream_url: str, redis_extra: str = "") -> str:
     return f"""
-redis: {{url: "{redis_url}", timeout_ms: 200{redis_extra}}}
+redis: {{url: "{redis_url}", job_key: "env://FLEET_JOB_KEY", timeout_ms: 200{redis_extra}}}
 apis:
   - name: limited
     connection: {{allow_http: true, private_network: true, base_url: "{upstream_url}"}}
@@ -264,7 +277,7 @@ async def test_a_token_key_that_is_not_32_bytes_stops_the_start(tmp_path, issuer
     os.environ["FLEET_BAD_KEY"] = base64.b64encode(b"short").decode()
     os.environ["FLEET_CLIENT_SECRET"] = "s"
     text = f"""
-redis: {{url: "redis://127.0.0.1:1/0", token_key: "env://FLEET_BAD_KEY"}}
+redis: {{url: "redis://127.0.0.1:1/0", token_key: "env://FLEET_BAD_KEY", job_key: "env://FLEET_JOB_KEY"}}
 apis:
   - name: crm
     connection: {{base_url: "https://crm.example.com", allow_http: true, private_network: true}}

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import pathlib
 import time
@@ -24,11 +25,18 @@ from tests._support.sidecar import ThreadedSidecar, start_sidecar
 from tests._support.upstream import Upstream
 
 LOCAL = "allow_http: true, private_network: true, circuit_breaker: {enabled: false}"
+JOB_KEY = base64.b64encode(bytes(range(100, 132))).decode()
+
+
+@pytest.fixture(autouse=True)
+def job_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """redis.job_key (required with jobs on), for in-process sidecars and the processes they start."""
+    monkeypatch.setenv("FLEET_JOBS_KEY", JOB_KEY)
 
 
 def config(redis_url: str, upstream: Upstream, claim_after_s: float = 1.0) -> str:
     return f"""
-redis: {{url: "{redis_url}", timeout_ms: 250, job_claim_after_s: {claim_after_s}}}
+redis: {{url: "{redis_url}", job_key: "env://FLEET_JOBS_KEY", timeout_ms: 250, job_claim_after_s: {claim_after_s}}}
 apis:
   - name: crm
     connection: {{{LOCAL}, base_url: "{upstream.url}", timeout_ms: 10000}}

@@ -144,10 +144,16 @@ class Sidecar:
         self.conv_log = ConvLogSink(tracer, audit, self.metrics.provider)
         observe_token_fetches(lambda: self.generation.authenticators, self.metrics.provider)
         self._reloads = config_reloads(self.metrics.provider)
-        if job_store is not None and self.fleet is not None and self.fleet.settings.jobs:
+        if job_store is not None and self.fleet is not None and self.fleet.job_seal is not None:
             from .fleet import FleetJobStore, RedisJobStore
 
-            shared = RedisJobStore(self.fleet.redis, claim_after=self.fleet.settings.job_claim_after_s)
+            shared = RedisJobStore(
+                self.fleet.redis,
+                self.fleet.job_seal,
+                claim_after=self.fleet.settings.job_claim_after_s,
+                max_body_bytes=lambda: max(self.max_request_bytes, self.max_response_bytes),
+                meter_provider=self.metrics.provider,
+            )
             job_store = FleetJobStore(self.fleet.redis, shared, job_store)
         self.jobs = JobQueue(job_store, self.handle, job_concurrency) if job_store is not None else None
         self._reload_lock = asyncio.Lock()

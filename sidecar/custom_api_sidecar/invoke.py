@@ -37,7 +37,8 @@ async def invoke(sidecar: Sidecar, call: Call) -> pb.InvokeResponse:
 
 async def get_job(sidecar: Sidecar, job_id: str) -> pb.GetJobResponse:
     """A background job's state and, once finished, its response or error; JOB_NOT_FOUND when
-    this sidecar (or, in fleet mode, the fleet) has no such job, or keeps no jobs at all."""
+    this sidecar (or, in fleet mode, the fleet) has no such job, or keeps no jobs at all, or
+    (fleet mode) its record in Redis failed the seal check (the message says so)."""
     job = await sidecar.jobs.get(job_id) if sidecar.jobs is not None else None
     if job is None:
         raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {job_id!r}")

@@ -38,6 +38,7 @@ class RedisSettings:
     timeout_ms: int = 50  # no call waits on Redis longer than this; then the on_unavailable policy
     on_unavailable: str = "fallback"  # or fail_closed
     token_key: str | None = None  # secret reference: 32-byte AES-GCM key (base64) for tokens at rest
+    job_key: str | None = None  # secret reference: 32-byte AES-GCM key (base64) for job records at rest
     share_tokens: bool = True
     rate_limits: bool = True
     jobs: bool = True  # background jobs in a Redis Stream any sidecar runs (else each sidecar's SQLite)
@@ -53,6 +54,7 @@ REDIS_KEYS = {
     "timeout_ms",
     "on_unavailable",
     "token_key",
+    "job_key",
     "share_tokens",
     "rate_limits",
     "jobs",
@@ -124,11 +126,8 @@ def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
         if not is_reference(password):
             add("redis.password", "must be a secret reference (vault://, env:// or file://), not a literal")
         password = None
-    token_key = raw.get("token_key")
-    if token_key is not None and (not is_reference(token_key) or not _reference_ok(add, "redis.token_key", token_key)):
-        if not is_reference(token_key):
-            add("redis.token_key", "must be a secret reference to a base64-encoded 32-byte key, not a literal")
-        token_key = None
+    token_key = _key_reference(add, raw, "token_key")
+    job_key = _key_reference(add, raw, "job_key")
     username = raw.get("username")
     if username is not None and (not isinstance(username, str) or not username):
         add("redis.username", "must be a non-empty string")
@@ -147,12 +146,24 @@ def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
         timeout_ms=r.number("timeout_ms", integer=True, minimum=1, maximum=10_000),
         on_unavailable=r.choice("on_unavailable", ON_UNAVAILABLE_MODES),
         token_key=token_key,
+        job_key=job_key,
         share_tokens=r.flag("share_tokens"),
         rate_limits=r.flag("rate_limits"),
         jobs=r.flag("jobs"),
         job_claim_after_s=r.number("job_claim_after_s", minimum=1, maximum=3600),
     )
     return settings if url else None
+
+
+def _key_reference(add: AddProblem, raw: dict[str, Any], key: str) -> str | None:
+    """An encryption key setting: a secret reference (to base64 of 32 bytes), never the key itself."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not is_reference(value):
+        add(f"redis.{key}", "must be a secret reference to a base64-encoded 32-byte key, not a literal")
+        return None
+    return value if _reference_ok(add, f"redis.{key}", value) else None
 
 
 def _redis_url(add: AddProblem, url: Any) -> str | None:

@@ -3,7 +3,9 @@
 - ``FleetLimits``: rate limits exact across the fleet (``rate_limit.py``);
 - ``TokenShare``: one OAuth2 token fetch per lifetime across the fleet (``tokens.py``);
 - ``RedisJobStore`` / ``FleetJobStore``: background jobs in a Redis Stream any sidecar runs,
-  with this sidecar's SQLite store as the fallback (``jobs.py``);
+  with this sidecar's SQLite store as the fallback (``jobs.py``), their records sealed
+  (``job_records.py``);
+- ``Seal``: AES-256-GCM for what Redis keeps, under ``redis.token_key`` / ``redis.job_key`` (``_seal.py``);
 - ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``).
 """
 
@@ -13,6 +15,7 @@ from opentelemetry import metrics
 
 from ..config import RedisSettings
 from ..secrets import SecretStore
+from ._seal import Seal, SealKeyError
 from .jobs import FleetJobStore, RedisJobStore
 from .rate_limit import FleetLimits
 from .redis import FleetRedis, RedisUnavailable
@@ -25,6 +28,8 @@ __all__ = [
     "FleetRedis",
     "RedisJobStore",
     "RedisUnavailable",
+    "Seal",
+    "SealKeyError",
     "TokenKeyError",
     "TokenShare",
 ]
@@ -45,6 +50,12 @@ class Fleet:
         self.settings = settings
         self.redis = FleetRedis(settings, store, environment, meter_provider=meter_provider)
         self.token_shares: dict[str, TokenShare] = {}
+        # Background job records are sealed under their own key (the loader requires it with jobs on).
+        self.job_seal = (
+            Seal(self.redis.job_key, "redis.job_key", "background jobs cannot be kept sealed in Redis")
+            if settings.jobs
+            else None
+        )
         self._started = False
 
     def share_token(self, api: str, manager: object) -> TokenShare | None:
@@ -62,6 +73,8 @@ class Fleet:
     async def start(self) -> None:
         for share in self.token_shares.values():
             share.check_key()  # a bad key stops the start, before any token is fetched
+        if self.job_seal is not None:
+            self.job_seal.check()  # likewise before any job is queued or run
         await self.redis.start()
         self._started = True
 

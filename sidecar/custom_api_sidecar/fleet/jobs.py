@@ -4,8 +4,10 @@ them, ``conv.api.jobs.get`` answers on any sidecar, and a job outlives the pod t
 Keys (one hash tag, so one Redis Cluster shard holds a deployment's queue):
 - ``<prefix>:{<env>:background-jobs}:stream``: one entry per job to run, read through the
   consumer group ``workers``; every sidecar process is a consumer of its own;
-- ``...:job:<id>``: the job (a hash: state, attempts, request, metadata, response or error),
-  written in the same MULTI as its stream entry; it expires ``retention`` after finishing;
+- ``...:job:<id>``: the job (a hash), written in the same MULTI as its stream entry; it expires
+  ``retention`` after finishing. What it runs and answers with is sealed (``job_records.py``:
+  fields ``call``, ``response``, ``error``); ``state``, ``attempts``, ``created_at`` and
+  ``updated_at`` are plaintext, for scheduling and for whoever looks at Redis;
 - ``...:delayed``: a sorted set of jobs waiting out a retry delay, moved to the stream when due.
 
 At least once: an entry is acknowledged only when its job is finished or requeued. While a
@@ -16,20 +18,41 @@ running jobs back to the stream at once.
 
 Durability is Redis's: run it with ``appendonly yes`` (``appendfsync always`` for no loss at
 all on a Redis crash; ``everysec`` loses at most a second).
+
+Redis is not trusted. A record that does not open (forged by writing to Redis, tampered with,
+copied from another job, sealed with another key), that is larger than any call could make, or
+that was accepted longer than ``retention`` ago is **refused**: never run, logged (WARNING, the
+job id and why, never content) and counted (``custom_api_sidecar.jobs.refused{reason, action}``);
+its stream entry is acknowledged and deleted (so it is not tried again), and its record expires
+after ``retention`` (kept that long for inspection). ``jobs.get`` of it answers JOB_NOT_FOUND,
+saying it was refused. Stream entries and delayed-set members are job ids: one that is not a
+job id this sidecar could have made is refused before any other key is read.
+
+What sealing cannot stop: whoever can write to Redis can delete jobs, or queue a genuine job
+again within ``retention`` (it runs as sealed, with its own ``Idempotency-Key``, so the upstream
+can tell a repeat); the plaintext state and attempts shown by ``jobs.get`` are theirs to change.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from opentelemetry import metrics
 from redis.exceptions import ResponseError
 
-from ..jobs import QUEUED, Job, JobStore
+from custom_api_client.proto import sidecar_pb2 as pb
+
+from ..config._model import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES
+from ..errors import SidecarError
+from ..jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
+from ._seal import Seal
+from .job_records import CALL, ERROR, RESPONSE, JobRecords, Refused, SealedCall, is_job_id
 from .redis import FleetRedis, RedisUnavailable
 
 log = logging.getLogger("custom_api_sidecar.jobs")
@@ -40,6 +63,13 @@ POLL_S = 1.0  # how often the stream is looked at for jobs other sidecars queued
 PROMOTE_BATCH = 100
 CONSUMER_CLEANUP_S = 600.0  # how often consumers of stopped sidecars are removed from the group
 CONSUMER_IDLE_MS = 3_600_000  # a consumer idle this long with nothing pending is gone
+RECORD_OVERHEAD_BYTES = 1 << 20  # headers, arguments, metadata and sealing around a body
+MAX_ATTEMPTS_FIELD = 1_000_000  # a plaintext attempts count past this was not written by a sidecar
+START_REFUSALS = {  # what START's refusals mean
+    "malformed": "its plaintext attempts count is not one a sidecar writes",
+    "not_sealed": "it has no sealed 'call' field (not written by a sidecar)",
+    "too_large": "its sealed call is larger than any call could make",
+}
 
 # KEYS: delayed set, stream. ARGV: now, batch. Due jobs move from the set to the stream, atomically.
 PROMOTE = """
@@ -51,22 +81,56 @@ end
 return #due
 """
 
-# KEYS: the job. ARGV: now. Mark it running and count the attempt, unless it is gone or finished
-# (a stale entry: a duplicate, or a job whose record expired); returns its fields, or nil.
+# KEYS: the job. ARGV: now, the largest sealed field to read, the largest attempts count. Mark it
+# running and count the attempt, unless it is gone or finished (a stale entry: a duplicate, or a job
+# whose record expired: nil). Returns {'ok', attempts, sealed call}, or {reason} for a record no
+# sidecar wrote (it is not marked; nothing but the checked fields is read, so its size is bounded).
 START = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'queued' and state ~= 'running' then return false end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'running', 'updated_at', ARGV[1])
-return redis.call('HGETALL', KEYS[1])
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts == nil or attempts ~= math.floor(attempts) or attempts < 0 or attempts > tonumber(ARGV[3]) then
+  return {'malformed'}
+end
+if redis.call('HEXISTS', KEYS[1], 'call') == 0 then return {'not_sealed'} end
+if redis.call('HSTRLEN', KEYS[1], 'call') > tonumber(ARGV[2]) then return {'too_large'} end
+attempts = attempts + 1
+redis.call('HSET', KEYS[1], 'state', 'running', 'attempts', attempts, 'updated_at', ARGV[1])
+return {'ok', tostring(attempts), redis.call('HGET', KEYS[1], 'call')}
+"""
+
+# KEYS: the job. ARGV: the largest sealed field to read. nil when there is no such job; {'too_large'};
+# else {'ok', state, attempts, updated_at, call, response, error} (nil for a missing field).
+READ = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+for _, field in ipairs({'call', 'response', 'error', 'state', 'attempts', 'updated_at'}) do
+  if redis.call('HSTRLEN', KEYS[1], field) > tonumber(ARGV[1]) then return {'too_large'} end
+end
+local f = redis.call('HMGET', KEYS[1], 'state', 'attempts', 'updated_at', 'call', 'response', 'error')
+return {'ok', f[1], f[2], f[3], f[4], f[5], f[6]}
 """
 
 
 class RedisJobStore:
     """The JobStore protocol on a Redis Stream (see the module docstring)."""
 
-    def __init__(self, redis: FleetRedis, *, claim_after: float = 15.0, retention: float = 86_400.0) -> None:
+    def __init__(
+        self,
+        redis: FleetRedis,
+        seal: Seal,
+        *,
+        claim_after: float = 15.0,
+        retention: float = 86_400.0,
+        max_body_bytes: Callable[[], int] = lambda: max(DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES),
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        """``seal`` holds ``redis.job_key`` (records are sealed with it); ``max_body_bytes`` is
+        the largest request or response body a call may have now (records read back are bounded by it);
+        a record accepted more than ``retention`` ago is refused (a copy kept to replay later is useless)."""
         self._redis = redis
+        self._records = JobRecords(seal, self._job_key)
+        self._max_body_bytes = max_body_bytes
+        self._retention = retention
         self._claim_after_ms = int(claim_after * 1000)
         self._retention_ms = int(retention * 1000)
         self._stream = redis.key(SCOPE, "stream")
@@ -76,6 +140,16 @@ class RedisJobStore:
         self._group_ready = False
         self._last_heartbeat = 0.0
         self._last_cleanup = time.monotonic()
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter("custom_api_sidecar.jobs")
+        self._refused = meter.create_counter(
+            "custom_api_sidecar.jobs.refused",
+            unit="{record}",
+            description="Background job records in Redis refused (never run): forged, tampered or unreadable",
+        )
+        self.refused = 0  # the same count, for tests and status pages
+
+    def _max_record_bytes(self) -> int:
+        return 2 * self._max_body_bytes() + RECORD_OVERHEAD_BYTES  # a body may arrive as JSON text
 
     def _job_key(self, job_id: str) -> str:
         return self._redis.key(SCOPE, f"job:{job_id}")
@@ -115,15 +189,13 @@ class RedisJobStore:
     ) -> None:
         await self._ensure_group()
         now = time.time()
+        sealed = self._records.seal_call(job_id, SealedCall(api, operation, request, metadata, now))
         fields: dict[Any, str | bytes | float] = {
             "state": QUEUED,
-            "api": api,
-            "operation": operation,
-            "request": request,
-            "metadata": json.dumps(metadata),
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            CALL: sealed,
         }
 
         async def add(client: aioredis.Redis) -> None:
@@ -155,18 +227,66 @@ class RedisJobStore:
         await self._remove_gone_consumers()
         jobs = []
         for entry_id, fields in entries:
-            job = await self._start(entry_id, fields.get(b"job", b"").decode())
+            job = await self._start(entry_id, fields.get(b"job", b""))
             if job is not None:
                 jobs.append(job)
         return jobs
 
-    async def _start(self, entry_id: bytes, job_id: str) -> Job | None:
-        flat = await self._run(lambda c: c.eval(START, 1, self._job_key(job_id), time.time()))
-        if not flat:
-            await self._run(lambda c: self._forget(c, entry_id))
+    async def _start(self, entry_id: bytes, raw_id: bytes) -> Job | None:
+        job_id = raw_id[:65].decode("ascii", "replace")  # enough to tell, bounded (an id is 32)
+        now = time.time()
+        try:
+            if not is_job_id(job_id):
+                raise Refused("bad_id", "its stream entry does not name a job id a sidecar makes")
+            key = self._job_key(job_id)
+            reply = await self._run(lambda c: c.eval(START, 1, key, now, self._max_record_bytes(), MAX_ATTEMPTS_FIELD))
+            if not reply:  # a stale entry: the job is finished or gone
+                await self._run(lambda c: self._forget(c, entry_id))
+                return None
+            if reply[0] != b"ok":
+                reason = reply[0].decode()
+                raise Refused(reason, START_REFUSALS.get(reason, "its record was not written by a sidecar"))
+            call = self._records.open_call(job_id, reply[2])
+            if call.created_at < now - self._retention:
+                raise Refused("expired", f"it was accepted more than {self._retention:g} s ago (a replay?)")
+        except Refused as refused:
+            await self._refuse(entry_id, job_id, refused)
             return None
         self._entries[job_id] = entry_id
-        return _job(job_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+        return Job(
+            id=job_id,
+            state=RUNNING,
+            api=call.api,
+            operation=call.operation,
+            request=call.request,
+            metadata=call.metadata,
+            attempts=int(reply[1]),
+            created_at=call.created_at,
+            updated_at=now,
+        )
+
+    def _count_refusal(self, job_id: str, refused: Refused, action: str) -> None:
+        self.refused += 1
+        self._refused.add(1, {"reason": refused.reason, "action": action})
+        shown = job_id if is_job_id(job_id) else repr(job_id[:64])
+        done = "not run" if action == "run" else "not answered"
+        log.warning("background job %s refused (%s): %s; %s", shown, refused.reason, refused.why, done)
+
+    async def _refuse(self, entry_id: bytes, job_id: str, refused: Refused) -> None:
+        """Never run: acknowledged and deleted from the stream (not tried again); a record that is
+        there expires after ``retention``, left until then for whoever investigates."""
+        self._count_refusal(job_id, refused, "run")
+        key = self._job_key(job_id) if is_job_id(job_id) else None
+
+        async def drop(client: aioredis.Redis) -> None:
+            async with client.pipeline(transaction=True) as tx:
+                tx.xack(self._stream, GROUP, entry_id)
+                tx.xdel(self._stream, entry_id)
+                if key is not None:
+                    tx.pexpire(key, self._retention_ms)
+                await tx.execute()
+
+        await self._run(drop)
 
     async def _forget(self, client: aioredis.Redis, entry_id: bytes) -> None:
         async with client.pipeline(transaction=True) as tx:
@@ -199,9 +319,9 @@ class RedisJobStore:
         key = self._job_key(job_id)
         fields: dict[Any, str | bytes | float] = {"state": state, "updated_at": time.time()}
         if response is not None:
-            fields["response"] = response
+            fields[RESPONSE] = self._records.seal_outcome(job_id, RESPONSE, response)
         if error is not None:
-            fields["error"] = error
+            fields[ERROR] = self._records.seal_outcome(job_id, ERROR, error)
 
         async def finish(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=True) as tx:
@@ -237,8 +357,50 @@ class RedisJobStore:
         return 0
 
     async def get(self, job_id: str) -> Job | None:
-        fields = await self._run(lambda c: c.hgetall(self._job_key(job_id)))
-        return _job(job_id, fields) if fields else None
+        """The job as sealed (its outcome decides a finished job's state); SidecarError(JOB_NOT_FOUND)
+        naming the refusal for a record that does not open."""
+        if not is_job_id(job_id):
+            return None  # no sidecar made it: nothing to look up
+        reply = await self._run(lambda c: c.eval(READ, 1, self._job_key(job_id), self._max_record_bytes()))
+        if not reply:
+            return None
+        try:
+            return self._open_job(job_id, reply)
+        except Refused as refused:
+            self._count_refusal(job_id, refused, "get")
+            raise SidecarError(
+                pb.ErrorCode.JOB_NOT_FOUND,
+                f"background job {job_id!r} was refused: its record in Redis failed the seal check "
+                f"({refused.reason}: forged, tampered with, or sealed with another redis.job_key)",
+            ) from None
+
+    def _open_job(self, job_id: str, reply: list[Any]) -> Job:
+        if reply[0] != b"ok":
+            raise Refused(reply[0].decode(), "its fields are larger than any call could make")
+        state_raw, attempts, updated_at, sealed_call, sealed_response, sealed_error = reply[1:7]
+        call = self._records.open_call(job_id, sealed_call)
+        response = self._records.open_outcome(job_id, RESPONSE, sealed_response) if sealed_response else None
+        error = self._records.open_outcome(job_id, ERROR, sealed_error) if sealed_error else None
+        if response is not None and error is not None:
+            raise Refused("malformed", "it has both a sealed response and a sealed error")
+        state = _text(state_raw)
+        if response is not None or error is not None:
+            state = SUCCEEDED if response is not None else FAILED  # the sealed outcome, not the plaintext
+        elif state not in (QUEUED, RUNNING):
+            raise Refused("malformed", "its state is not one a sidecar writes without a sealed outcome")
+        return Job(
+            id=job_id,
+            state=state,
+            api=call.api,
+            operation=call.operation,
+            request=call.request,
+            metadata=call.metadata,
+            attempts=_number(attempts, int),
+            created_at=call.created_at,
+            updated_at=_number(updated_at, float),
+            response=response,
+            error=error,
+        )
 
     async def next_due(self) -> float | None:
         """Other sidecars queue jobs here too: look again within POLL_S."""
@@ -344,23 +506,17 @@ class FleetJobStore:
         await self.local.close()
 
 
-def _job(job_id: str, fields: dict[bytes, bytes]) -> Job:
-    def text(name: str) -> str:
-        return fields.get(name.encode(), b"").decode()
+def _text(raw: bytes | None) -> str:
+    return (raw or b"")[:64].decode("utf-8", "replace")
 
-    return Job(
-        id=job_id,
-        state=text("state"),
-        api=text("api"),
-        operation=text("operation"),
-        request=fields.get(b"request", b""),
-        metadata=tuple((str(k), str(v)) for k, v in json.loads(text("metadata") or "[]")),
-        attempts=int(text("attempts") or 0),
-        created_at=float(text("created_at") or 0),
-        updated_at=float(text("updated_at") or 0),
-        response=fields.get(b"response"),
-        error=fields.get(b"error"),
-    )
+
+def _number(raw: bytes | None, kind: type[int] | type[float]) -> Any:
+    """A plaintext visibility field (attempts, updated_at): shown as 0 when it is not a number."""
+    try:
+        value = kind(_text(raw) or 0)
+    except ValueError:
+        return kind(0)
+    return value if math.isfinite(value) else kind(0)
 
 
 __all__ = ["FleetJobStore", "RedisJobStore"]

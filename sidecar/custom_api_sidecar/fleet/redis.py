@@ -73,6 +73,7 @@ class FleetRedis:
             if value
         }
         self.token_key = Part(settings.token_key, store, environment) if settings.token_key else None
+        self.job_key = Part(settings.job_key, store, environment) if settings.job_key else None
         self.client: aioredis.Redis | None = None
         self.available = False
         self._timeouts = 0

@@ -19,8 +19,6 @@ unavailable each sidecar fetches its own tokens (or fails closed), as before sha
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import json
 import time
@@ -28,16 +26,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..auth._shared import SharedToken, SharedTokenUnavailable
-from ..errors import StartupError
+from ._seal import Seal, SealKeyError, Unopenable
 from .redis import FleetRedis, RedisUnavailable
 
 POLL_S = 0.05  # while another sidecar fetches
 LOCK_MARGIN_S = 2.0  # the lock outlives the token request's timeout by this much
-NONCE_BYTES = 12
 
 # Delete KEYS[1] only while it still holds ARGV[1] (the rejected token's ciphertext).
 COMPARE_AND_DELETE = """
@@ -46,7 +41,7 @@ return 0
 """
 
 
-class TokenKeyError(StartupError):
+class TokenKeyError(SealKeyError):
     """``redis.token_key`` does not hold a usable key (the message never shows it)."""
 
 
@@ -67,28 +62,14 @@ class TokenShare:
         self._identity = client_identity  # token URL, client id, scopes...: which token this is
         self._fetch_timeout = fetch_timeout
         self._clock = wall_clock
-        self._cipher: AESGCM | None = None
+        self._seal = Seal(redis.token_key, "redis.token_key", "OAuth2 tokens cannot be shared encrypted", TokenKeyError)
         self.fetched_here = 0  # fetches this sidecar made for the fleet
         self.adopted = 0  # tokens taken from Redis instead of fetching
         self.round_trips = 0
 
     def check_key(self) -> None:
         """Decode the encryption key now (at start), so a bad key is a startup error."""
-        self._cipher_for()
-
-    def _cipher_for(self) -> AESGCM:
-        if self._cipher is None:
-            part = self._redis.token_key
-            if part is None:
-                raise TokenKeyError("redis.token_key is not set: OAuth2 tokens cannot be shared encrypted")
-            try:
-                key = base64.b64decode(part.value().strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise TokenKeyError(f"redis.token_key ({part.ref}) is not base64") from None
-            if len(key) != 32:
-                raise TokenKeyError(f"redis.token_key ({part.ref}) must decode to 32 bytes (AES-256), not {len(key)}")
-            self._cipher = AESGCM(key)
-        return self._cipher
+        self._seal.check()
 
     def _key(self) -> str:
         digest = hashlib.sha256(self._identity().encode()).hexdigest()[:24]
@@ -173,16 +154,14 @@ class TokenShare:
 
     def _encrypt(self, key: str, token: SharedToken) -> bytes:
         body = json.dumps({"v": token.value, "r": token.refresh_at, "e": token.expires_at}).encode()
-        nonce = _nonce()
-        return nonce + self._cipher_for().encrypt(nonce, body, key.encode())
+        return self._seal.seal(body, key.encode())
 
     def _decrypt(self, key: str, raw: bytes) -> SharedToken | None:
         """None for anything unreadable (another key, tampering): it is then fetched anew and replaced."""
         try:
-            body = self._cipher_for().decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], key.encode())
-            data = json.loads(body)
+            data = json.loads(self._seal.open(raw, key.encode()))
             return SharedToken(str(data["v"]), float(data["r"]), None if data["e"] is None else float(data["e"]))
-        except (InvalidTag, ValueError, KeyError, TypeError):
+        except (Unopenable, ValueError, KeyError, TypeError):
             return None
 
 
@@ -193,9 +172,3 @@ async def _get(client: aioredis.Redis, key: str) -> Any:
 async def _compare_and_delete(client: aioredis.Redis, key: str, expected: Any) -> Any:
     # redis-py types eval for its sync and asyncio clients at once (Awaitable[str] | str)
     return await cast("Awaitable[Any]", client.eval(COMPARE_AND_DELETE, 1, key, expected))
-
-
-def _nonce() -> bytes:
-    import os
-
-    return os.urandom(NONCE_BYTES)

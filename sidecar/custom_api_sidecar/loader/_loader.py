@@ -170,6 +170,13 @@ def parse_config(text: str, source: str = "<memory>", policy: OperatorPolicy | N
             "is required to share OAuth2 tokens across the fleet (they are encrypted at rest in Redis): "
             "a secret reference to a base64-encoded 32-byte key; or set redis.share_tokens: false",
         )
+    if redis is not None and redis.jobs and redis.job_key is None:
+        problems.add(
+            "redis.job_key",
+            "is required for background jobs in Redis (their records are sealed with AES-256-GCM, since "
+            "whoever can write to Redis must not read or forge them): a secret reference to a base64-encoded "
+            "32-byte key (generate one with: openssl rand -base64 32); or set redis.jobs: false",
+        )
     problems.raise_if_any()
     return Config(apis=tuple(apis), source=source, vault=vault, secrets=secrets, redis=redis)
 

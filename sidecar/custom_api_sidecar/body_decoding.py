@@ -98,49 +98,57 @@ class BodyDecoder:
         self._layers = [_Inflater(coding, self.max_input) for coding in reversed(codings)]
 
     @property
-    def decodes(self) -> bool:
-        """False when the body is passed on as received (identity, or a coding we do not decode)."""
-        return bool(self._layers)
-
-    @property
     def finished(self) -> bool:
         """The compressed stream has ended: more raw input would be ignored."""
         return any(layer.finished for layer in self._layers)
 
     def feed(self, data: bytes) -> bytes:
+        """The decoded bytes of one more raw chunk (often empty)."""
         if not self._layers:
-            self.size += len(data)
-            if self.size > self.limit:
-                raise BodyTooLarge(self.limit)
+            self._count(len(data))
             return data
-        if self.finished or not data:
-            return b""
-        self._layers[0].put(data)
-        return self._drain()
+        out = bytearray()
+        self.feed_into(data, out)
+        return bytes(out)
+
+    def feed_into(self, data: bytes, out: bytearray) -> None:
+        """``feed``, appending to ``out``: a reader collecting the body keeps one buffer, no copies."""
+        if not self._layers:
+            self._count(len(data))
+            out += data
+        elif data and not self.finished:
+            self._layers[0].put(data)
+            self._drain(out)
 
     def flush(self) -> bytes:
         """What is left, after checking that no compressed stream was cut short."""
+        out = bytearray()
+        self.flush_into(out)
+        return bytes(out)
+
+    def flush_into(self, out: bytearray) -> None:
         if not self._layers:
-            return b""
-        out = self._drain()
+            return
+        self._drain(out)
         for layer in reversed(self._layers):  # innermost first; layers outside a finished one were cut off on purpose
             if layer.finished:
                 break
             layer.check_complete()
-        return out
 
-    def _drain(self) -> bytes:
-        pieces: list[bytes] = []
+    def _count(self, size: int) -> None:
+        self.size += size
+        if self.size > self.limit:
+            raise BodyTooLarge(self.limit)
+
+    def _drain(self, out: bytearray) -> None:
         innermost = len(self._layers) - 1
         while True:
             # One byte more than the budget allows is enough to know it is exceeded.
             piece = self._pull(innermost, min(PIECE, self.limit - self.size + 1))
             if not piece:
-                return b"".join(pieces)
-            self.size += len(piece)
-            if self.size > self.limit:
-                raise BodyTooLarge(self.limit)
-            pieces.append(piece)
+                return
+            self._count(len(piece))
+            out += piece
 
     def _pull(self, index: int, most: int) -> bytes:
         """Up to ``most`` decoded bytes from layer ``index``, feeding it from the layer outside it."""
@@ -255,12 +263,12 @@ def declared_length(content_length: str) -> int | None:
 
 def read_body(chunks: Iterable[bytes], decoder: BodyDecoder) -> bytes:
     """The decoded body from raw ``chunks``; stops reading once the compressed stream has ended."""
-    out = bytearray()
+    out = bytearray()  # one buffer: a refused body never costs more than the limit
     for chunk in chunks:
-        out += decoder.feed(chunk)
+        decoder.feed_into(chunk, out)
         if decoder.finished:
             break
-    out += decoder.flush()
+    decoder.flush_into(out)
     return bytes(out)
 
 
@@ -268,8 +276,8 @@ async def aread_body(chunks: AsyncIterable[bytes], decoder: BodyDecoder) -> byte
     """``read_body`` for an async stream (httpx ``aiter_raw``)."""
     out = bytearray()
     async for chunk in chunks:
-        out += decoder.feed(chunk)
+        decoder.feed_into(chunk, out)
         if decoder.finished:
             break
-    out += decoder.flush()
+    decoder.flush_into(out)
     return bytes(out)

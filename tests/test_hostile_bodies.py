@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from custom_api_client import connect, errors
 from custom_api_sidecar.openapi import SpecError, import_spec
 from custom_api_sidecar.secrets import SecretSettings, build_secret_store, parse_reference
 from custom_api_sidecar.secrets.vault import VaultSettings
-from custom_api_sidecar.secrets.vault._bounded import MAX_ANSWER_BYTES
+from custom_api_sidecar.secrets.vault._bounded import MAX_ANSWER_BYTES, AnswerTooLarge, bounded_session
 from tests._support.hostile_upstream import BOMB_SIZE, JSON_BODY, HostileUpstream, encoded_ok
 from tests._support.memory import MB, peak, reset_peak
 from tests._support.openbao import ROOT_TOKEN, OpenBao
@@ -158,14 +159,25 @@ def test_garbage_after_the_gzip_member_is_not_read(conv, hostile: HostileUpstrea
 # --- a bomb as an OAuth2 token answer ---------------------------------------------------------------
 
 
-def test_a_token_endpoint_bomb_fails_authentication_with_bounded_memory(conv, sidecar: SidecarProcess) -> None:
-    time.sleep(1.1)  # past the hold after the startup fetch's failure, so this call fetches again
+def test_a_token_endpoint_bomb_fails_authentication_with_bounded_memory(
+    conv, sidecar: SidecarProcess, hostile: HostileUpstream
+) -> None:
+    """The token endpoint answered 503 since startup; armed, it answers the bomb to the call's own
+    fetch and to the background refresher's retries, all while the peak is measured."""
 
-    def call() -> None:
-        with pytest.raises(errors.AuthenticationFailed, match=r"token/bomb answered with more than 262144 bytes"):
-            conv.api.tokens.get()
+    def bomb_the_token_fetches() -> None:
+        hostile.arm("token")
+        deadline = time.monotonic() + 30
+        while True:  # a call within a second of a failed fetch gets that failure (503) again
+            with pytest.raises(errors.AuthenticationFailed) as caught:
+                conv.api.tokens.get()
+            if "answered with more than 262144 bytes" in str(caught.value):
+                return
+            assert "answered HTTP 503" in str(caught.value)
+            assert time.monotonic() < deadline, str(caught.value)
+            time.sleep(0.2)
 
-    grew = growth_during(sidecar.process.pid, call)
+    grew = growth_during(sidecar.process.pid, bomb_the_token_fetches)
     assert grew < BOUND, f"peak RSS grew {grew / MB:.1f} MB"
     assert "hostile-secret" not in sidecar.output
 
@@ -199,6 +211,9 @@ def test_a_spec_bomb_is_refused_by_a_reload_with_bounded_memory(
 
 
 def test_spec_fetches_decode_gzip_and_refuse_bombs(hostile: HostileUpstream) -> None:
+    honest = import_spec(f"{hostile.url}/spec/ok.json", name="x", allow_private_network=True, allow_http=True)
+    assert [e["name"] for e in honest.api["endpoints"]] == ["list_items"]
+    assert hostile.seen[-1][2] == "gzip, deflate"
     with pytest.raises(SpecError, match=f"is over the {1024 * 1024}-byte limit"):
         import_spec(
             f"{hostile.url}/spec/bomb.yaml",
@@ -213,6 +228,23 @@ def test_spec_fetches_decode_gzip_and_refuse_bombs(hostile: HostileUpstream) -> 
 
 
 # --- Vault ------------------------------------------------------------------------------------------
+
+
+def test_hvacs_session_decodes_what_it_must_and_refuses_bombs(hostile: HostileUpstream) -> None:
+    """The session the Vault source gives hvac, against the hostile server's routes directly."""
+    session = bounded_session(True, None)
+    try:
+        assert session.get(f"{hostile.url}/ok/gzip-gzip", timeout=10).json() == JSON_BODY
+        assert hostile.seen[-1][2] == "identity"
+        with pytest.raises(AnswerTooLarge, match=f"over the {MAX_ANSWER_BYTES}-byte limit"):
+            session.get(f"{hostile.url}/bomb/double-gzip", timeout=10)
+        with pytest.raises(requests.exceptions.ContentDecodingError, match="stacks 3 codings"):
+            session.get(f"{hostile.url}/stacked/3", timeout=10)
+        with pytest.raises(requests.exceptions.ContentDecodingError, match="ends early"):
+            session.get(f"{hostile.url}/truncated-gzip", timeout=10)
+        assert session.get(f"{hostile.url}/garbage-after-gzip", timeout=10).json() == JSON_BODY
+    finally:
+        session.close()
 
 
 def test_a_vault_bomb_is_refused_with_bounded_memory(hostile: HostileUpstream, tmp_path: pathlib.Path) -> None:
@@ -236,14 +268,16 @@ apis:
     )
     try:
 
-        def retries() -> None:  # the store retries every 0.5 s: wait for three more Vault answers
-            seen = sum(1 for _, path, _ in hostile.seen if path.startswith("/v1/"))
+        def bomb_the_vault_reads() -> None:  # the store retries every 0.5 s: three bombs in a row
+            hostile.arm("vault")
+            seen = len(hostile.seen)
             deadline = time.monotonic() + 20
-            while sum(1 for _, path, _ in hostile.seen if path.startswith("/v1/")) < seen + 3:
+            while sum(1 for _, path, _ in hostile.seen[seen:] if path.startswith("/v1/")) < 3:
                 assert time.monotonic() < deadline, process.output[-3000:]
                 time.sleep(0.05)
+            time.sleep(0.3)  # let the third answer be read
 
-        grew = growth_during(process.process.pid, retries)
+        grew = growth_during(process.process.pid, bomb_the_vault_reads)
         assert grew < BOUND, f"peak RSS grew {grew / MB:.1f} MB"
         with (
             connect(process.target) as c,

@@ -22,7 +22,11 @@ Routes (any method):
   /truncated-gzip          the gzipped JSON body without its last 6 bytes (the trailer cut)
   /token/bomb              the double-gzip bomb as a token endpoint's application/json answer
   /spec/bomb.yaml          the double-gzip bomb as application/yaml
+  /spec/ok.json            an honest small OpenAPI spec, gzipped twice
   /v1/...                  Vault's API: every answer the gzip bomb, whatever Accept-Encoding asked for
+
+The token endpoint and Vault answer 503 until ``arm("token")`` / ``arm("vault")``: a sidecar
+fetches from them at startup, and a test measures memory from the moment it arms them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ from urllib.parse import urlsplit
 
 BOMB_SIZE = 200 * 1024 * 1024
 JSON_BODY = {"ok": True, "note": "decoded " * 8}
+SPEC = {
+    "openapi": "3.0.0",
+    "info": {"title": "Compressed"},
+    "paths": {"/items": {"get": {"operationId": "listItems"}}},
+}
 GARBAGE_LIMIT = 256 * 1024 * 1024  # the endless garbage stream stops here, or after 60 s, at the latest
 
 
@@ -166,6 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/truncated-gzip":
             body = gzip.compress(json_bytes())[:-6]
             self._send(body, "gzip", length=len(body))
+        elif (path == "/token/bomb" and not self.server.is_armed("token")) or (
+            parts[0] == "v1" and not self.server.is_armed("vault")
+        ):
+            self.send_error(503)
+        elif path == "/spec/ok.json":
+            body = gzip.compress(gzip.compress(json.dumps(SPEC).encode()))
+            self._send(body, "gzip, gzip", length=len(body))
         elif path in ("/token/bomb", "/spec/bomb.yaml"):
             body = double_gzip_bomb()
             kind = "application/json" if path.startswith("/token") else "application/yaml"
@@ -202,6 +218,11 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.seen: list[tuple[str, str, str | None]] = []  # (method, path, Accept-Encoding)
         self.garbage_sent: list[int] = []  # bytes of garbage written per /garbage-after-gzip answer
+        self.armed: set[str] = set()
+
+    def is_armed(self, what: str) -> bool:
+        with self.lock:
+            return what in self.armed
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         import sys
@@ -222,6 +243,11 @@ class HostileUpstream:
     def seen(self) -> list[tuple[str, str, str | None]]:
         with self._server.lock:
             return list(self._server.seen)
+
+    def arm(self, what: str) -> None:
+        """Let "token" or "vault" answer with bombs from now on."""
+        with self._server.lock:
+            self._server.armed.add(what)
 
     @property
     def garbage_sent(self) -> list[int]:

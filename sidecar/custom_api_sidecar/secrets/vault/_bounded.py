@@ -8,7 +8,6 @@ compressed answer of a few hundred bytes could expand to gigabytes in the sideca
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,7 +71,9 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             # A body read to its end has already given its connection back to the pool; one
             # left unread (refused, or bytes after a finished compressed stream) is closed.
             raw.close()
-        response.raw = io.BytesIO(body)  # what requests (and hvac) read: the decoded body
+        # What requests (and hvac) read as the body: ``content`` returns ``_content`` once it is set,
+        # as after requests' own read. ``raw`` stays, so the session still takes cookies from it.
+        response._content, response._content_consumed = body, True
         return response
 
 

@@ -179,6 +179,7 @@ def test_a_token_endpoint_bomb_fails_authentication_with_bounded_memory(
 
     grew = growth_during(sidecar.process.pid, bomb_the_token_fetches)
     assert grew < BOUND, f"peak RSS grew {grew / MB:.1f} MB"
+    assert {accept for _, path, accept in hostile.seen if path == "/token/bomb"} == {"gzip, deflate"}
     assert "hostile-secret" not in sidecar.output
 
 

@@ -107,26 +107,27 @@ class BodyDecoder:
         if not self._layers:
             self._count(len(data))
             return data
-        out = bytearray()
+        out: list[bytes] = []
         self.feed_into(data, out)
-        return bytes(out)
+        return b"".join(out)
 
-    def feed_into(self, data: bytes, out: bytearray) -> None:
-        """``feed``, appending to ``out``: a reader collecting the body keeps one buffer, no copies."""
+    def feed_into(self, data: bytes, out: list[bytes]) -> None:
+        """``feed``, appending the decoded pieces to ``out``: a reader collecting the body joins
+        them once at the end (a refused body is never joined: it costs at most the limit)."""
         if not self._layers:
             self._count(len(data))
-            out += data
+            out.append(data)
         elif data and not self.finished:
             self._layers[0].put(data)
             self._drain(out)
 
     def flush(self) -> bytes:
         """What is left, after checking that no compressed stream was cut short."""
-        out = bytearray()
+        out: list[bytes] = []
         self.flush_into(out)
-        return bytes(out)
+        return b"".join(out)
 
-    def flush_into(self, out: bytearray) -> None:
+    def flush_into(self, out: list[bytes]) -> None:
         if not self._layers:
             return
         self._drain(out)
@@ -140,7 +141,7 @@ class BodyDecoder:
         if self.size > self.limit:
             raise BodyTooLarge(self.limit)
 
-    def _drain(self, out: bytearray) -> None:
+    def _drain(self, out: list[bytes]) -> None:
         innermost = len(self._layers) - 1
         while True:
             # One byte more than the budget allows is enough to know it is exceeded.
@@ -148,7 +149,7 @@ class BodyDecoder:
             if not piece:
                 return
             self._count(len(piece))
-            out += piece
+            out.append(piece)
 
     def _pull(self, index: int, most: int) -> bytes:
         """Up to ``most`` decoded bytes from layer ``index``, feeding it from the layer outside it."""
@@ -263,21 +264,21 @@ def declared_length(content_length: str) -> int | None:
 
 def read_body(chunks: Iterable[bytes], decoder: BodyDecoder) -> bytes:
     """The decoded body from raw ``chunks``; stops reading once the compressed stream has ended."""
-    out = bytearray()  # one buffer: a refused body never costs more than the limit
+    out: list[bytes] = []
     for chunk in chunks:
         decoder.feed_into(chunk, out)
         if decoder.finished:
             break
     decoder.flush_into(out)
-    return bytes(out)
+    return b"".join(out)
 
 
 async def aread_body(chunks: AsyncIterable[bytes], decoder: BodyDecoder) -> bytes:
     """``read_body`` for an async stream (httpx ``aiter_raw``)."""
-    out = bytearray()
+    out: list[bytes] = []
     async for chunk in chunks:
         decoder.feed_into(chunk, out)
         if decoder.finished:
             break
     decoder.flush_into(out)
-    return bytes(out)
+    return b"".join(out)

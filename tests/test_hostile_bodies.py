@@ -10,7 +10,7 @@ import asyncio
 import pathlib
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -87,7 +87,7 @@ def conv(sidecar: SidecarProcess):
         yield c
 
 
-def growth_during(pid: int, action) -> int:  # type: ignore[no-untyped-def]
+def growth_during(pid: int, action: Callable[[], None]) -> int:
     """How far the process's peak RSS rose above its RSS while ``action`` ran."""
     baseline = reset_peak(pid)
     action()

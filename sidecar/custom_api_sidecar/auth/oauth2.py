@@ -15,7 +15,8 @@ One token per API for the sidecar's environment, kept in memory:
   lifetime across all sidecars (``custom_api_sidecar.fleet.tokens``).
 
 A failing token endpoint is reported by its HTTP status or transport failure,
-never by its response body, which may echo the credentials.
+never by its response body, which may echo the credentials. The answer is read raw and decoded
+with a bound (``body_decoding``): at most ``MAX_TOKEN_RESPONSE_BYTES`` decoded bytes.
 
 authlib builds the token request (grant body, scope, client authentication) and parses the
 answer; the HTTP client is ours: ``httpx`` with the egress-checked transport. authlib's own
@@ -44,8 +45,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from .._aio import wait_event
+from ..body_decoding import ACCEPT_ENCODING, BodyDecodingError, BodyTooLarge
 from ..config import OAuth2Auth
 from ..errors import SidecarError
+from ..httpx_body import read_decoded
 from ._credentials import Credentials
 from ._parts import Part
 from ._shared import SharedToken, SharedTokenUnavailable, TokenShareHook
@@ -58,6 +61,8 @@ ASSUMED_LIFETIME = 3600.0  # when the endpoint gives no expires_in: refresh hour
 RETRY_MIN, RETRY_MAX = 1.0, 30.0  # background retry backoff after a failed refresh
 FAILURE_HOLD = 1.0  # a call-path fetch that just failed is not repeated for this long
 CLIENT_AUTH_METHODS = {"header": "client_secret_basic", "body": "client_secret_post"}
+# A token answer is a small JSON object (a large JWT is a few KB): anything over this is refused.
+MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,7 @@ class ClientCredentials:
             follow_redirects=False,  # a redirect could carry the client secret elsewhere
             trust_env=False,  # no ambient proxies or .netrc credentials
             transport=transport,  # None: httpx's own, TLS verified
+            headers={"Accept-Encoding": ACCEPT_ENCODING},  # httpx's default also offers br, which we do not decode
         )
         self._client = _TokenRequests(
             self._http,
@@ -284,6 +290,12 @@ class ClientCredentials:
             except httpx.HTTPError as exc:
                 name = type(exc).__name__
                 raise self._span_error(span, name, f"could not be reached ({name})") from None
+            except BodyTooLarge:
+                raise self._span_error(
+                    span, "response_too_large", f"answered with more than {MAX_TOKEN_RESPONSE_BYTES} bytes"
+                ) from None
+            except BodyDecodingError as exc:
+                raise self._span_error(span, "invalid_response", f"answered with an undecodable body ({exc})") from None
             except (OAuth2Error, ValueError):  # a 2xx whose body is not a token
                 raise self._span_error(span, "invalid_response", "answered without a usable token") from None
             span.set_attribute("http.response.status_code", 200)
@@ -358,7 +370,15 @@ class _TokenRequests(OAuth2Client):
         self, url: str, body: str = "", headers: Any = None, auth: Any = None, method: str = "POST", **kwargs: Any
     ) -> Any:
         url, signed_headers, body = auth.prepare(method, url, dict(headers or {}), body)
-        response = await self._http.post(url, content=body.encode(), headers=signed_headers)
+        request = self._http.build_request("POST", url, content=body.encode(), headers=signed_headers)
+        streamed = await self._http.send(request, stream=True)
+        try:
+            content = await read_decoded(streamed, MAX_TOKEN_RESPONSE_BYTES)
+        finally:
+            await streamed.aclose()
+        # authlib reads status, JSON and raise_for_status from a plain response: the decoded one.
+        decoded = [(k, v) for k, v in streamed.headers.multi_items() if k not in ("content-encoding", "content-length")]
+        response = httpx.Response(streamed.status_code, headers=decoded, content=content, request=request)
         for hook in self.compliance_hook["access_token_response"]:
             response = hook(response)
         return self.parse_response_token(response)

@@ -5,6 +5,7 @@ allowed, and only from public addresses unless private ones are explicitly allow
 sidecar's one egress classifier, ``custom_api_sidecar.egress``): the host is resolved, every
 address checked, and the connection pinned to a checked address (so a second DNS answer cannot
 swap in 127.0.0.1). Redirects are followed by hand so each hop is checked the same way.
+The body is read raw and decoded with the size limit inside the decoder (``body_decoding``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import pathlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -22,6 +23,7 @@ import httpx
 import yaml
 
 from .._text import shown
+from ..body_decoding import ACCEPT_ENCODING, BodyDecoder, BodyDecodingError, BodyTooLarge, declared_length, read_body
 from ..egress import EgressPolicy, EgressRefused, literal_address
 from ._errors import SpecError
 
@@ -110,7 +112,11 @@ def fetch_url(url: str, policy: FetchPolicy) -> tuple[bytes, str]:
             host = f"[{address}]" if ":" in address else address
             netloc = f"{host}:{parts.port}" if parts.port else host
             pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-            headers = {"Host": parts.netloc.rpartition("@")[2], "Accept": "application/json, application/yaml, */*"}
+            headers = {
+                "Host": parts.netloc.rpartition("@")[2],
+                "Accept": "application/json, application/yaml, */*",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            }
             try:
                 with client.stream(
                     "GET", pinned, headers=headers, extensions={"sni_hostname": parts.hostname}
@@ -129,19 +135,26 @@ def fetch_url(url: str, policy: FetchPolicy) -> tuple[bytes, str]:
 
 
 def _read_limited(response: httpx.Response, max_bytes: int, deadline: float, url: str) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    try:
+        decoder = BodyDecoder(response.headers.get("content-encoding", ""), max_bytes)
+    except BodyDecodingError as exc:
+        raise SpecError(f"cannot decode the response: {exc}", url) from None
+    declared = declared_length(response.headers.get("content-length", ""))
+    if declared is not None and declared > decoder.max_input:
         raise SpecError(f"is {declared} bytes, over the {max_bytes}-byte limit", url)
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > max_bytes:
-            raise SpecError(f"is over the {max_bytes}-byte limit", url)
-        if time.monotonic() > deadline:
-            raise httpx.ReadTimeout("deadline exceeded")
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+    def raw() -> Iterator[bytes]:
+        for chunk in response.iter_raw():
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("deadline exceeded")
+            yield chunk
+
+    try:
+        return read_body(raw(), decoder)
+    except BodyTooLarge:
+        raise SpecError(f"is over the {max_bytes}-byte limit", url) from None
+    except BodyDecodingError as exc:
+        raise SpecError(f"cannot decode the response: {exc}", url) from None
 
 
 def _checked_address(hostname: str, port: int | None, policy: FetchPolicy, url: str) -> str:

@@ -3,6 +3,8 @@
 Enforces the total timeout and the response size limit, opens the HTTP client
 span (HTTP semantic conventions) and injects ``traceparent`` upstream.
 httpx exceptions are translated here, at the boundary, into SidecarError.
+The body is read raw and decoded by ``custom_api_sidecar.body_decoding``, which counts
+decoded bytes inside the decoder, so a compression bomb costs no more memory than the limit.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
+from ..body_decoding import ACCEPT_ENCODING, BodyDecodingError, BodyTooLarge
 from ..call_spans import CallTracer
 from ..egress import EgressRefused
 from ..errors import SidecarError
+from ..httpx_body import read_decoded
 from ..registry import Operation
 from ._call import Call, UpstreamResponse
 
@@ -33,8 +37,8 @@ from ._call import Call, UpstreamResponse
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 USER_AGENT = "custom-api-sidecar/0.1"
-# Sent unless the request already has them; httpx decodes exactly these encodings.
-DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
+# Sent unless the request already has them; Accept-Encoding names exactly what body_decoding decodes.
+DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", ACCEPT_ENCODING))
 
 
 class Send:
@@ -155,17 +159,17 @@ def _protocol_version(http_version: str) -> str:
 
 
 async def _read_limited(response: httpx.Response, limit: int, op: Operation, url: str) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit and "content-encoding" not in response.headers:
-        raise _too_large(op, url, limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():  # decoded, so a zip bomb is caught too
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(op, url, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_decoded(response, limit)
+    except BodyTooLarge:
+        raise _too_large(op, url, limit) from None
+    except BodyDecodingError as exc:
+        raise SidecarError(
+            ErrorCode.UPSTREAM_PROTOCOL_ERROR,
+            f"{op.api.name}.{op.name}: {url}: the response body cannot be decoded: {exc}",
+            api=op.api.name,
+            operation=op.name,
+        ) from None
 
 
 def _too_large(op: Operation, url: str, limit: int) -> SidecarError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hvac.exceptions
 import requests
 
+from ._bounded import MAX_ANSWER_BYTES, AnswerTooLarge
+
 _REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (hvac.exceptions.InvalidPath, "not found (404)"),
     (hvac.exceptions.Forbidden, "permission denied (403)"),
@@ -20,6 +22,8 @@ _REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (hvac.exceptions.InternalServerError, "Vault server error (500)"),
     (hvac.exceptions.BadGateway, "bad gateway in front of Vault (502)"),
     (hvac.exceptions.PreconditionFailed, "precondition failed (412)"),
+    (AnswerTooLarge, f"Vault's answer is over the {MAX_ANSWER_BYTES}-byte limit"),
+    (requests.exceptions.ContentDecodingError, "Vault's answer could not be decoded"),
     (requests.exceptions.SSLError, "TLS error talking to Vault"),
     (requests.exceptions.Timeout, "Vault did not answer in time"),
     (requests.exceptions.ConnectionError, "cannot connect to Vault"),

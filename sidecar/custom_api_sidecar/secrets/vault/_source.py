@@ -21,6 +21,7 @@ import hvac
 from .._reference import SecretRef, parse_reference
 from .._source import Fetched, SecretSource, SecretUnavailable, select_field
 from . import _kv
+from ._bounded import bounded_session
 from ._errors import VAULT_ERRORS, describe
 from ._settings import AUTH_METHODS, DEFAULT_TIMEOUT, KUBERNETES_TOKEN_PATH, VaultSettings
 from .auth import AppRoleAuth, AuthMethod, Credential, JwtAuth, KubernetesAuth, Login, TokenAuth
@@ -63,6 +64,7 @@ class VaultSource:
             cert=cert,
             timeout=settings.timeout or DEFAULT_TIMEOUT,
             namespace=settings.namespace,
+            session=bounded_session(verify, cert),  # every answer read with a size bound
         )
         self._kv = _kv.KvMounts(settings.mounts)
         self._lock = threading.Lock()

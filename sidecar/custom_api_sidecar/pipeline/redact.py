@@ -53,6 +53,7 @@ class Echo:
     """How one secret value is found in an echo."""
 
     anchor: bytes  # the longest run of plain characters: absent means the secret is absent
+    anchor_text: str  # the same, to look in a header without encoding it
     literal: bool  # the whole secret is plain: its only form is the anchor itself
     short: bool
     anywhere: re.Pattern[bytes]  # every form, as a substring
@@ -68,8 +69,12 @@ class Echoes:
         self.echoes = echoes
 
     def redact_body(self, body: bytes) -> bytes:
+        absent: set[bytes] = set()  # "Bearer <token>" and "<token>" share their anchor: one search
         for echo in self.echoes:
+            if echo.anchor in absent:
+                continue
             if echo.anchor not in body:  # the common case: one bytes.find
+                absent.add(echo.anchor)
                 continue
             # A plain secret's only form is itself: bytes.replace, no regular expression.
             plain = echo.literal and not echo.short
@@ -90,12 +95,11 @@ class Echoes:
 
     def in_header(self, value: str) -> bool:
         """Whether a header value (latin-1, as received) carries a secret: a long one anywhere, a short one whole."""
-        raw = value.encode("latin-1", "replace")
         for echo in self.echoes:
-            if echo.anchor in raw and (
-                echo.anywhere.fullmatch(raw.strip()) if echo.short else echo.anywhere.search(raw)
-            ):
-                return True
+            if echo.anchor_text in value:
+                raw = value.encode("latin-1", "replace")
+                if echo.anywhere.fullmatch(raw.strip()) if echo.short else echo.anywhere.search(raw):
+                    return True
         return False
 
     def redact(self, response: UpstreamResponse, dropped_names: frozenset[str] = frozenset()) -> list[str]:
@@ -138,7 +142,7 @@ def _echo(secret: str) -> Echo:
     anywhere = re.compile(pattern)
     # Short: a complete JSON string, or a complete name=value value.
     body = re.compile(b'(?<=")' + pattern + b'(?=")|(?<==)' + pattern + b'(?=[&#"]|\\Z)') if short else anywhere
-    return Echo(anchor, all(b in _PLAIN for b in encoded), short, anywhere, body)
+    return Echo(anchor, anchor.decode("ascii"), all(b in _PLAIN for b in encoded), short, anywhere, body)
 
 
 def _forms(char: str) -> bytes:

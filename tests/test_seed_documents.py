@@ -260,6 +260,7 @@ LEAD = {"name": "Ada", "company": "Analytical Engines", "reason": "Pricing", "ph
 
 def test_the_callback_tool_end_to_end(upstream, monkeypatch):
     monkeypatch.setenv("CALLBACK_API_TOKEN", CALLBACK_TOKEN)
+    before = len(upstream.requests)
     with tempfile.TemporaryDirectory() as tmp:
         tool = callback_tool(
             f"{upstream.url}/echo/callbacks", extra="allow_http: true\n" + " " * 12 + "private_network: true"
@@ -280,8 +281,8 @@ def test_the_callback_tool_end_to_end(upstream, monkeypatch):
         assert echoed["method"] == "POST" and echoed["path"] == "/echo/callbacks"
         assert sent_header(echoed, "Authorization") == "Bearer REDACTED"  # the echo never shows the agent the token
         assert json.loads(echoed["body"]) == LEAD
-    received = [sent_header(r, "Authorization") for r in upstream.requests if r["path"] == "/echo/callbacks"]
-    assert received[-2:] == [f"Bearer {CALLBACK_TOKEN}"] * 2  # what the upstream did receive
+    received = [sent_header(r, "Authorization") for r in upstream.requests[before:]]
+    assert received == [f"Bearer {CALLBACK_TOKEN}"] * 2  # what the upstream did receive
     function = tool["function"]
     assert function["name"] == "create_callback_lead"
     assert function["description"] == EXECUTION_DESCRIPTION

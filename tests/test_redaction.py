@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import tempfile
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,8 @@ from urllib.parse import quote, quote_plus
 
 import httpx2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -317,3 +320,36 @@ def test_no_secret_no_change():
     body = b'{"x": 1}' * 100
     response = response_with(body, [("Content-Length", str(len(body)))])
     assert echoes([]).redact(response) == [] and response.body is body
+
+
+# Characters for the text around an echo, none of which a generated secret contains, so the
+# expected result is exact: the surroundings untouched, the echo replaced by the marker.
+AROUND = '{}[]:, \n#"'
+ENCODERS = {
+    "raw": lambda s: s,
+    "quote": lambda s: quote(s, safe=""),
+    "quote_plus": lambda s: quote_plus(s),
+    "quote, lower-case hex": lambda s: re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(s, safe="")),
+    "json": lambda s: json.dumps(s)[1:-1],
+    "json, utf-8": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    "json, \\/": lambda s: json.dumps(s)[1:-1].replace("/", "\\/"),
+    "json of quote_plus": lambda s: json.dumps(quote_plus(s))[1:-1],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.text(
+        st.characters(blacklist_characters=AROUND, blacklist_categories=("Cs",)), min_size=MIN_SUBSTRING_SECRET
+    ),
+    encoder=st.sampled_from(sorted(ENCODERS)),
+    before=st.text(AROUND, max_size=8),
+    after=st.text(AROUND, max_size=8),
+)
+def test_any_secret_in_any_encoding_is_redacted_and_nothing_else(secret, encoder, before, after):
+    echoed = ENCODERS[encoder](secret)
+    body = f"{before}{echoed}{after}".encode("utf-8", "surrogatepass")
+    expected = f"{before}REDACTED{after}".encode()
+    assert echoes([secret]).redact_body(body) == expected
+    untouched = f"{before}{after}".encode()
+    assert echoes([secret]).redact_body(untouched) == untouched

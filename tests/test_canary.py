@@ -1,8 +1,8 @@
 """The canary test: every auth type runs with recognizable secret values, and none of them appears
-anywhere the agent (responses, URLs, errors), the logs (every logger at DEBUG, the access log
-included), the exported spans (names, attributes, events, statuses), the audit stream, /metrics,
-the dashboard (page and JSON) or a connection test's results can see, while the upstream did
-receive each one, so the test cannot pass by sending nothing."""
+anywhere the agent (responses, URLs, errors, bodies echoing the request), the logs (every logger at
+DEBUG, the access log included), the exported spans (names, attributes, events, statuses), the
+audit stream, /metrics, the dashboard (page and JSON) or a connection test's results can see, while
+the upstream did receive each one, so the test cannot pass by sending nothing."""
 
 from __future__ import annotations
 
@@ -80,6 +80,8 @@ def canary_config(upstream: Upstream, issuer: OAuth2MockServer, protected: Prote
         ),
         ("missing", reflect, '{type: bearer_token, config: {token: "env://C_NOT_SET"}}'),
     ]
+    # The same credentials against an upstream that echoes the whole request in its body.
+    apis += [(f"echo_{name}", f"{upstream.url}/echo", auth) for name, _, auth in apis[:7]]
     return "apis:" + "".join(
         f"""
   - name: {name}
@@ -214,6 +216,29 @@ def test_static_credentials_reach_only_the_upstream(conv, seen, upstream, api, e
     assert response.status_code == 200
     assert upstream_saw(upstream, SECRETS[env])
     assert response.headers.get("X-Reflect-User-Agent")  # the upstream does echo headers back
+
+
+@pytest.mark.parametrize(
+    "api", ["key_header", "key_query", "bearer", "basic", "custom", "custom_prefixed", "oauth_reflect"]
+)
+def test_an_upstream_echoing_the_request_in_its_body_shows_it_redacted(conv, seen, upstream, running, api):
+    import base64
+
+    response = getattr(conv.api, f"echo_{api}").get(q="x")
+    seen.extend(response_texts(response))
+    assert response.status_code == 200
+    echoed = response.json()
+    assert "REDACTED" in echoed["raw_path"] + json.dumps(echoed["headers"])  # echoed where it was
+    sent = {
+        "key_header": SECRETS["C_KEY_HEADER"],
+        "key_query": SECRETS["C_KEY_QUERY"],
+        "bearer": SECRETS["C_BEARER"],
+        "basic": base64.b64encode(f"{SECRETS['C_BASIC_USER']}:{SECRETS['C_BASIC_PASS']}".encode()).decode(),
+        "custom": SECRETS["C_CUSTOM"],
+        "custom_prefixed": SECRETS["C_PREFIXED"],
+        "oauth_reflect": next(s._token.value for s in oauth_sources(running) if s.api == "echo_oauth_reflect"),
+    }[api]
+    assert upstream_saw(upstream, sent)
 
 
 def test_basic_auth_reaches_only_the_upstream(conv, seen, upstream):

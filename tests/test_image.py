@@ -118,7 +118,9 @@ def test_the_image_serves_as_a_non_root_read_only_sidecar(container, upstream):
     with connect(container.target, conversation_id="image-test") as conv:
         response = conv.api.crm.get_contact("c1")
     assert response.status_code == 200
-    sent = {k.lower(): v for k, v in response.json()["headers"]}
+    echoed = {k.lower(): v for k, v in response.json()["headers"]}
+    assert echoed["authorization"] == "REDACTED"  # the echo of the credential never reaches the agent
+    sent = {k.lower(): v for k, v in upstream.last()["headers"]}
     assert sent["authorization"] == f"Bearer {TOKEN}"  # injected inside the container from env://
 
     status = podman("exec", container.name, "cat", "/proc/1/status").stdout

@@ -411,7 +411,9 @@ def test_running_sidecar_uses_a_rotated_file_secret_without_restart(upstream: Up
             def sent_key() -> str:
                 response = conv.api.crm.ping()
                 assert response.status_code == 200  # no call fails while the key rotates
-                return {k.lower(): v for k, v in response.json()["headers"]}["x-api-key"]
+                # The echo shows the agent REDACTED; what was sent is what the upstream received.
+                assert {k.lower(): v for k, v in response.json()["headers"]}["x-api-key"] == "REDACTED"
+                return {k.lower(): v for k, v in upstream.last()["headers"]}["x-api-key"]
 
             assert sent_key() == "first-key"
             key_file.write_text("second-key\n")

@@ -126,7 +126,9 @@ def test_calls_reach_the_upstream_with_the_key_from_vault(bao, upstream):
     assert got.status_code == 200
     echoed = got.json()
     assert echoed["path"] == "/echo/api/v1/customers/c-42"
-    assert sent_header(echoed, "X-API-Key") == SEED_KEY
+    assert sent_header(echoed, "X-API-Key") == "REDACTED"  # the echo never shows the agent the key
+    (received,) = [r for r in upstream.requests if r["path"] == "/echo/api/v1/customers/c-42"][-1:]
+    assert sent_header(received, "X-API-Key") == SEED_KEY  # what the upstream did receive
     assert searched.json()["method"] == "POST"
     assert json.loads(searched.json()["body"]) == {"query": "ada", "limit": 5}
 
@@ -259,6 +261,7 @@ LEAD = {"name": "Ada", "company": "Analytical Engines", "reason": "Pricing", "ph
 
 def test_the_callback_tool_end_to_end(upstream, monkeypatch):
     monkeypatch.setenv("CALLBACK_API_TOKEN", CALLBACK_TOKEN)
+    before = len(upstream.requests)
     with tempfile.TemporaryDirectory() as tmp:
         tool = callback_tool(
             f"{upstream.url}/echo/callbacks", extra="allow_http: true\n" + " " * 12 + "private_network: true"
@@ -277,8 +280,10 @@ def test_the_callback_tool_end_to_end(upstream, monkeypatch):
         assert response.status_code == 200
         echoed = response.json()
         assert echoed["method"] == "POST" and echoed["path"] == "/echo/callbacks"
-        assert sent_header(echoed, "Authorization") == f"Bearer {CALLBACK_TOKEN}"
+        assert sent_header(echoed, "Authorization") == "Bearer REDACTED"  # the echo never shows the agent the token
         assert json.loads(echoed["body"]) == LEAD
+    received = [sent_header(r, "Authorization") for r in upstream.requests[before:]]
+    assert received == [f"Bearer {CALLBACK_TOKEN}"] * 2  # what the upstream did receive
     function = tool["function"]
     assert function["name"] == "create_callback_lead"
     assert function["description"] == EXECUTION_DESCRIPTION

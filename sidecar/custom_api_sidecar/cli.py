@@ -172,6 +172,8 @@ def _print_informational(name: str, api: ApiConfig) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from .app import Sidecar
 
+    # Load-time warnings (a schema pattern that is not enforced) are part of the report.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         policy = policy_from_flags(args)
         config = load_config(args.file, policy)

@@ -3,6 +3,7 @@ needs is computed here, once, at load."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem
 from .config._model import PATH_VARIABLE
 from .errors import SidecarError, did_you_mean
 from .validation import Direction, ObjectShape, SchemaError, SchemaValidator, object_shape
+
+log = logging.getLogger("custom_api_sidecar.validation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,9 @@ class Api:
 class Registry:
     def __init__(self, config: Config, environment: str) -> None:
         self.environment = normalize_environment(environment)
-        problems = []
+        problems: list[Problem] = []
+        # Accepted but worth an operator's attention (a schema pattern RE2 cannot run); logged at load.
+        self.warnings: list[Problem] = []
         self.apis: dict[str, Api] = {}
         for api_config in config.apis:
             url = api_config.connection.base_urls.get(self.environment)
@@ -74,9 +79,11 @@ class Registry:
                     )
                 )
                 continue
-            self.apis[api_config.name] = _build_api(api_config, url, config.source, problems)
+            self.apis[api_config.name] = _build_api(api_config, url, config.source, problems, self.warnings)
         if problems:
             raise ConfigError(problems)
+        for warning in self.warnings:
+            log.warning("%s", warning)
 
     def validators(self) -> list[SchemaValidator]:
         return [
@@ -125,7 +132,7 @@ def _unknown(message: str, name: str, known: Iterable[str], plural: str) -> str:
     return f"{message} (the {plural} are: {', '.join(sorted(known))})"
 
 
-def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Problem]) -> Api:
+def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Problem], warnings: list[Problem]) -> Api:
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     api = Api(
@@ -141,7 +148,7 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
         split = PATH_VARIABLE.split(endpoint.path)
         body = object_shape(endpoint.request_body)
         timeout_ms = endpoint.timeout_ms or config.connection.timeout_ms
-        arguments, request_body, response = _validators(config, endpoint, source, problems)
+        arguments, request_body, response = _validators(config, endpoint, source, problems, warnings)
         api.operations[endpoint.name] = Operation(
             api=api,
             endpoint=endpoint,
@@ -164,18 +171,23 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
 
 
 def _validators(
-    config: ApiConfig, endpoint: Endpoint, source: str, problems: list[Problem]
+    config: ApiConfig, endpoint: Endpoint, source: str, problems: list[Problem], warnings: list[Problem]
 ) -> tuple[SchemaValidator | None, SchemaValidator | None, SchemaValidator | None]:
     """The operation's argument, request-body and response validators; a schema that
-    cannot be compiled is a config problem naming its field."""
+    cannot be compiled is a config problem naming its field, a part of one that is not
+    enforced (a pattern RE2 cannot run) a warning naming it."""
 
     def compile_schema(field: str, build: Callable[[], Any], direction: Direction, root: str) -> Any:
+        where = f"endpoints.{endpoint.name}.{field}"
         try:
             schema = build()
-            return None if schema is None else SchemaValidator(schema, direction, root)
+            validator = None if schema is None else SchemaValidator(schema, direction, root)
         except SchemaError as exc:
-            problems.append(Problem(source, config.name, f"endpoints.{endpoint.name}.{field}", str(exc)))
+            problems.append(Problem(source, config.name, where, str(exc)))
             return None
+        if validator is not None:
+            warnings.extend(Problem(source, config.name, where, str(item)) for item in validator.unenforced)
+        return validator
 
     check_response = config.validation.response != "off"
     return (

@@ -10,8 +10,9 @@ from typing import Protocol
 class Credentials:
     headers: tuple[tuple[str, str], ...] = ()
     query: tuple[tuple[str, str], ...] = ()
-    # Secret values (raw and as sent), never to be returned: a response header that
-    # contains one is dropped, whatever its name.
+    # Every form of a secret value the upstream receives (raw, as sent, encoded), never to be
+    # returned: a response header that carries one is dropped, whatever its name, and the body and
+    # reason phrase show it as REDACTED (pipeline/redact.py finds each in its echoed forms).
     secrets: tuple[str, ...] = ()
 
 

@@ -7,8 +7,10 @@
   URL, errors, logs and spans show them redacted.
 - An upstream 401 makes the authenticator drop what it sent (OAuth2: the
   token); the call is then sent once more with fresh credentials.
-- Response headers named like an injected header, or whose value contains an
-  injected secret (an upstream echoing the key back), are dropped.
+- What an upstream echoes back of the credentials never reaches the agent
+  (``redact``): response headers named like an injected header or carrying a
+  secret are dropped, and every secret is replaced by ``REDACTED`` in the body
+  and the reason phrase.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from ..errors import SidecarError
 from ..registry import Operation
 from ._call import Call, OutboundRequest, UpstreamResponse
 from ._compose import Handler
+from .redact import echoes
 
 log = logging.getLogger("custom_api_sidecar.auth")
-# A secret this short is matched whole, not as a substring, so it cannot wipe unrelated headers.
-MIN_SUBSTRING_SECRET = 6
 
 
 class Authenticate:
@@ -51,7 +52,10 @@ class Authenticate:
             sent.append(await _credentials(auth, call, op))
             _inject(out, headers, query, sent[-1])
             response = await call_next(call)
-        response.headers = _without_secrets(response.headers, auth, sent)
+        for name in echoes(secret for credentials in sent for secret in credentials.secrets).redact(
+            response, auth.header_names
+        ):
+            log.debug("dropped response header %r: it carries an injected credential", name)
         return response
 
 
@@ -91,18 +95,3 @@ def _inject(
     # New lists: the caller's stay untouched for a retry with other credentials.
     out.headers = [*headers, *credentials.headers]
     out.query = [*query, *credentials.query] if credentials.query else query
-
-
-def _without_secrets(
-    headers: list[tuple[str, str]], auth: Authenticator, sent: list[Credentials]
-) -> list[tuple[str, str]]:
-    secrets = {secret for credentials in sent for secret in credentials.secrets if secret}
-    kept = []
-    for name, value in headers:
-        if name.lower() in auth.header_names or any(
-            secret in value if len(secret) >= MIN_SUBSTRING_SECRET else secret == value.strip() for secret in secrets
-        ):
-            log.debug("dropped response header %r: it carries an injected credential", name)
-            continue
-        kept.append((name, value))
-    return kept

@@ -2,11 +2,13 @@
 
 ``SchemaValidator(schema, "request", root="body").violation(instance)`` is None
 or says where and why ``instance`` fails; ``ValidatorWarmup`` makes validators
-faster in the background once the sidecar runs.
+faster in the background once the sidecar runs. Schema patterns run in linear time
+(RE2); what RE2 cannot run is listed in ``SchemaValidator.unenforced``.
 """
 
 from ._formats import CHECKED_FORMATS
 from ._openapi import Direction, openapi_to_json_schema
+from ._patterns import Unenforced
 from ._shape import ObjectShape, object_shape
 from ._validator import SchemaError, SchemaValidator, Violation
 from ._warmup import ValidatorWarmup
@@ -17,6 +19,7 @@ __all__ = [
     "ObjectShape",
     "SchemaError",
     "SchemaValidator",
+    "Unenforced",
     "ValidatorWarmup",
     "Violation",
     "object_shape",

@@ -10,24 +10,27 @@ Two libraries, each for what it is best at (numbers in the README):
   schema, off the hot path (``ValidatorWarmup`` runs it in the background after
   start); from then on the generated code gives the verdict, and ``jsonschema``
   only looks again when the verdict is "invalid".
-Both see the same converted schema and the same format checks, so they agree.
+Both see the same converted schema and the same format checks, so they agree, and both
+search schema patterns with RE2, in time linear in the input (``_patterns``, ``_libraries``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._formats import STRING_FORMATS
+from ._libraries import compile_fast, linear_validator_class, meta_format_checker
 from ._openapi import Direction, openapi_to_json_schema
+from ._patterns import InvalidPattern, enforce_patterns
 
 if TYPE_CHECKING:
-    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema import FormatChecker
     from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 # jsonschema and fastjsonschema (about 3 MB) are imported with the first schema, not before:
 # a config without schemas never needs them.
@@ -67,7 +70,11 @@ class SchemaError(ValueError):
 
 class SchemaValidator:
     def __init__(self, schema: Any, direction: Direction, root: str) -> None:
-        self.schema = openapi_to_json_schema(schema, direction)
+        """SchemaError if the schema is unusable. What RE2 cannot run is left out, listed in ``unenforced``."""
+        try:
+            self.schema, self.unenforced = enforce_patterns(openapi_to_json_schema(schema, direction))
+        except InvalidPattern as exc:
+            raise SchemaError(f"not a valid JSON Schema at {exc.where.lstrip('/')}: {exc}") from None
         self._root = root
         self._key = json.dumps(self.schema, sort_keys=True, default=str)
         self._explainer = _explainer(self._key)
@@ -109,7 +116,14 @@ class SchemaValidator:
         return None
 
     def _violation(self, error: ValidationError) -> Violation:
-        return Violation(_path(self._root, error.absolute_path), str(error.validator), error.message, _summary(error))
+        summary = _summary(error)
+        # jsonschema's messages quote the value: past a few lines (a 200 KB argument), the summary instead.
+        message = error.message if len(error.message) <= _MAX_MESSAGE else summary
+        return Violation(_path(self._root, error.absolute_path), str(error.validator), message, summary)
+
+
+_MAX_MESSAGE = 500
+_MAX_PATH_PART = 100  # an object key in a path comes from the instance too
 
 
 # Draft 2019-09/2020-12 keywords that fastjsonschema (drafts 4-7) does not know.
@@ -139,21 +153,20 @@ def _best_match(errors: Iterable[ValidationError]) -> ValidationError | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _explainer(schema_json: str) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
+def _explainer(schema_json: str) -> Validator:
     schema = json.loads(schema_json)
     _check(schema)
-    return Draft202012Validator(schema, format_checker=_format_checker())
+    return linear_validator_class()(schema, format_checker=_format_checker())
 
 
 @functools.lru_cache(maxsize=4096)
 def _fast(schema_json: str) -> Callable[[Any], Any]:
-    return _fastjsonschema().compile(json.loads(schema_json), formats=STRING_FORMATS, use_default=False)
+    return compile_fast(json.loads(schema_json), STRING_FORMATS)
 
 
 def _check(schema: dict[str, Any] | bool) -> None:
-    """What would otherwise fail at call time: malformed keywords, broken references, bad patterns.
+    """What would otherwise fail at call time: malformed keywords, broken references.
+    (Patterns were checked by ``enforce_patterns``.)
 
     Each top-level part and definition is checked on its own against the draft-7
     meta-schema (the 2020-12 one is far slower and adds nothing here), once per
@@ -167,11 +180,6 @@ def _check(schema: dict[str, Any] | bool) -> None:
     for keyword, value in _keywords(schema):
         if keyword == "$ref" and isinstance(value, str) and _resolve(schema, value) is None:
             raise SchemaError(f"$ref {value!r} does not resolve (only local '#/$defs/...' references are allowed)")
-        if keyword == "pattern" and isinstance(value, str):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise SchemaError(f"pattern {value!r} is not a valid regular expression: {exc}") from None
 
 
 @functools.lru_cache(maxsize=8192)
@@ -180,7 +188,7 @@ def _check_part(part_json: str) -> None:
     from jsonschema.exceptions import SchemaError as MetaSchemaError
 
     try:
-        Draft7Validator.check_schema(json.loads(part_json))
+        Draft7Validator.check_schema(json.loads(part_json), format_checker=meta_format_checker())
     except MetaSchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise SchemaError(f"not a valid JSON Schema at {where}: {exc.message[:200]}") from None
@@ -221,7 +229,8 @@ def _path(root: str, parts: Iterable[Any]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out = f"{out}.{part}" if out else str(part)
+            name = str(part) if len(str(part)) <= _MAX_PATH_PART else f"{str(part)[:_MAX_PATH_PART]}..."
+            out = f"{out}.{name}" if out else name
     return out or "(value)"
 
 

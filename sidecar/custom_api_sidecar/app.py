@@ -15,6 +15,7 @@ from custom_api_client.proto import sidecar_pb2 as pb
 
 from ._aio import wait_event
 from .activity import Activity, ConnectionStatus
+from .admission import DEFAULT_MAX_IN_FLIGHT, Admission
 from .audit import AccessLog, AuditLog
 from .auth import Authenticator
 from .config import Config, ConfigError, normalize_environment
@@ -88,6 +89,7 @@ class Sidecar:
         access_log: bool = True,
         job_store: JobStore | None = None,
         job_concurrency: int = 4,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
         ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable.
@@ -95,11 +97,13 @@ class Sidecar:
         is how upstream names resolve before the egress check (tests answer names themselves).
         ``metrics`` (from ``make_metrics``) feeds OTLP and ``/metrics``; ``audit`` writes the JSON audit
         stream; ``access_log`` the human line per call. ``job_store`` enables background calls; in fleet
-        mode (``redis.jobs``) jobs go to a Redis Stream, and ``job_store`` is the fallback."""
+        mode (``redis.jobs``) jobs go to a Redis Stream, and ``job_store`` is the fallback.
+        ``max_in_flight`` caps the Invoke calls at once (gRPC and MCP); past it a call gets OVERLOADED."""
         self.environment = normalize_environment(environment)
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
         self.metrics = metrics or Metrics(None, None)
+        self.admission = Admission(max_in_flight, self.metrics.provider)  # caller bounds and the in-flight cap
         self.secrets = secret_store or build_secret_store(
             VaultSettings.layered(vault_settings, VaultSettings.from_env(), config.vault),
             config.secrets,

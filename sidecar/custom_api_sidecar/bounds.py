@@ -57,6 +57,7 @@ MAX_VALUE_CHARS = 8 * 1024  # one header or query value
 MAX_TOTAL_CHARS = 64 * 1024  # every header (names and values), or the whole query
 MAX_CONTENT_TYPE_CHARS = 256
 NAME_RULE = "1-64 characters of a-z, 0-9 and _, starting with a letter"
+_NAME = IDENTIFIER.fullmatch  # not match: the pattern's $ would let a final newline through
 
 
 @dataclass(frozen=True)
@@ -74,40 +75,33 @@ QUERY = PairBounds("params", "query parameter")
 
 
 def check_request(request: InvokeRequest) -> None:
-    """SidecarError(INVALID_ARGUMENT) naming the first bound ``request`` is over; None if within all."""
-    for field, name in (("api", request.api), ("operation", request.operation)):
-        if not IDENTIFIER.fullmatch(name):  # fullmatch: the pattern's $ would let a final newline through
-            shown = "is empty" if not name else f"{quoted(name)} is not a valid name"
-            raise SidecarError(ErrorCode.INVALID_ARGUMENT, f"{field} name {shown}: names are {NAME_RULE}", field=field)
-    where = f"{request.api}.{request.operation}: "
-    counts = (
-        ("positional", len(request.positional), "positional arguments"),
-        ("keywords", len(request.keywords), "keyword arguments"),
-        ("params", len(request.params), "params (query parameters)"),
-        ("headers", len(request.headers), "headers"),
-        ("form", len(request.form), "form fields"),
+    """SidecarError(INVALID_ARGUMENT) naming the first bound ``request`` is over; None if within all.
+    Written for the common case (a few microseconds): messages are built only for a refusal."""
+    if not (_NAME(request.api) and _NAME(request.operation)):
+        _refuse_name(request)
+    positional, keywords, params, headers, form = (
+        request.positional,
+        request.keywords,
+        request.params,
+        request.headers,
+        request.form,
     )
-    for field, count, noun in counts:
-        if count > MAX_COUNT:
-            _refuse(request, field, f"{where}{count} {noun}; at most {MAX_COUNT} are accepted")
-    for field, keys, noun in (
-        ("keywords", (entry.key for entry in request.keywords), "keyword argument"),
-        ("form", (kv.key for kv in request.form), "form field"),
-    ):
-        for key in keys:
-            if len(key) > MAX_KEY_CHARS:
-                _refuse(request, field, f"{where}{_long_name(noun, key)}")
-    for bounds in (QUERY, HEADERS):
-        pairs = getattr(request, bounds.field)
-        problem = pairs_problem(((kv.key, kv.value) for kv in pairs), bounds) if pairs else None
-        if problem:
-            _refuse(request, bounds.field, where + problem)
+    if max(len(positional), len(keywords), len(params), len(headers), len(form)) > MAX_COUNT:
+        _refuse_count(request)
+    for entry in keywords:
+        if len(entry.key) > MAX_KEY_CHARS:
+            _refuse(request, "keywords", _long_name("keyword argument", entry.key))
+    for kv in form:
+        if len(kv.key) > MAX_KEY_CHARS:
+            _refuse(request, "form", _long_name("form field", kv.key))
+    for bounds, pairs in ((QUERY, params), (HEADERS, headers)):
+        if pairs:
+            problem = pairs_problem(((kv.key, kv.value) for kv in pairs), bounds)
+            if problem:
+                _refuse(request, bounds.field, problem)
     if len(request.content_type) > MAX_CONTENT_TYPE_CHARS:
-        _refuse(
-            request,
-            "content_type",
-            f"{where}content_type is {len(request.content_type)} characters; at most {MAX_CONTENT_TYPE_CHARS}",
-        )
+        size = len(request.content_type)
+        _refuse(request, "content_type", f"content_type is {size} characters; at most {MAX_CONTENT_TYPE_CHARS}")
 
 
 def pairs_problem(pairs: Iterable[tuple[str, str]], bounds: PairBounds) -> str | None:
@@ -127,9 +121,35 @@ def pairs_problem(pairs: Iterable[tuple[str, str]], bounds: PairBounds) -> str |
     return None
 
 
+def _refuse_name(request: InvokeRequest) -> None:
+    for field, name in (("api", request.api), ("operation", request.operation)):
+        if not _NAME(name):
+            shown = "is empty" if not name else f"{quoted(name)} is not a valid name"
+            raise SidecarError(ErrorCode.INVALID_ARGUMENT, f"{field} name {shown}: names are {NAME_RULE}", field=field)
+
+
+def _refuse_count(request: InvokeRequest) -> None:
+    for field, noun in (
+        ("positional", "positional arguments"),
+        ("keywords", "keyword arguments"),
+        ("params", "params (query parameters)"),
+        ("headers", "headers"),
+        ("form", "form fields"),
+    ):
+        count = len(getattr(request, field))
+        if count > MAX_COUNT:
+            _refuse(request, field, f"{count} {noun}; at most {MAX_COUNT} are accepted")
+
+
 def _long_name(noun: str, name: str) -> str:
     return f"a {noun} name of {len(name)} characters ({quoted(name)}); names are at most {MAX_KEY_CHARS}"
 
 
 def _refuse(request: InvokeRequest, field: str, message: str) -> None:
-    raise SidecarError(ErrorCode.INVALID_ARGUMENT, message, api=request.api, operation=request.operation, field=field)
+    raise SidecarError(
+        ErrorCode.INVALID_ARGUMENT,
+        f"{request.api}.{request.operation}: {message}",
+        api=request.api,
+        operation=request.operation,
+        field=field,
+    )

@@ -14,14 +14,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 
 from ..errors import SidecarError
-from ..registry import Registry
 from ._call import Call, UpstreamResponse
 from ._compose import Handler
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 log = logging.getLogger("custom_api_sidecar.record")
 UNKNOWN = "(unknown)"  # the label of every API or operation name that is not configured

@@ -6,7 +6,7 @@ or by ``Response.raise_for_status()``::
 
     CustomApiError                 .code, .message, .api, .operation, .suggestions, .field
     ├── HTTPError                  raise_for_status() on a 4xx/5xx; carries .response
-    ├── SidecarUnavailable         the sidecar could not be reached (names the target)
+    ├── SidecarUnavailable         the sidecar could not be reached, or dropped the call (names the target)
     ├── AuthenticationFailed       AUTHENTICATION_FAILED
     ├── CredentialsUnavailable     CREDENTIALS_UNAVAILABLE
     ├── EndpointNotFound           ENDPOINT_NOT_FOUND (upstream host does not resolve)
@@ -23,6 +23,7 @@ or by ``Response.raise_for_status()``::
     ├── EgressDenied               EGRESS_DENIED (the upstream's address is not one this API may reach)
     ├── CircuitOpen                CIRCUIT_OPEN (the upstream keeps failing; the message says when it retries)
     ├── JobNotFound                JOB_NOT_FOUND (no background job with that id)
+    ├── Overloaded                 OVERLOADED (too many calls in flight; nothing was sent: retryable)
     ├── ResponseTooLarge           RESPONSE_TOO_LARGE
     ├── RequestTooLarge            REQUEST_TOO_LARGE
     └── InternalError              INTERNAL, or an error the client does not recognise
@@ -141,6 +142,13 @@ class JobNotFound(CustomApiError):
     code = "JOB_NOT_FOUND"
 
 
+class Overloaded(CustomApiError):
+    """The sidecar is at its in-flight limit and refused the call before doing anything for it:
+    nothing was sent upstream, so retrying after a short pause (with backoff) is safe."""
+
+    code = "OVERLOADED"
+
+
 class ResponseTooLarge(CustomApiError):
     code = "RESPONSE_TOO_LARGE"
 
@@ -172,6 +180,7 @@ _BY_CODE: dict[str, type[CustomApiError]] = {
         EgressDenied,
         CircuitOpen,
         JobNotFound,
+        Overloaded,
         ResponseTooLarge,
         RequestTooLarge,
         InternalError,
@@ -203,6 +212,11 @@ def from_rpc_error(exc: grpc.RpcError, target: str) -> CustomApiError:
         return SidecarUnavailable(f"custom-api-sidecar at {target} is not reachable: {details}")
     if status == grpc.StatusCode.DEADLINE_EXCEEDED:
         return Timeout(f"no answer from custom-api-sidecar at {target} before the deadline")
+    if status == grpc.StatusCode.CANCELLED:  # not by this client: it would not be waiting for an answer
+        return SidecarUnavailable(
+            f"custom-api-sidecar at {target} dropped the call before answering (it was stopping, or "
+            f"overloaded): {details}"
+        )
     return InternalError(f"custom-api-sidecar at {target} failed: {status}: {details}")
 
 

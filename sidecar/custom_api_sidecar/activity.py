@@ -78,7 +78,7 @@ class Activity:
 
     def finished(self, record: CallRecord) -> None:
         self._records.append(record)
-        counters = self._counters.get(record.api)
+        counters = self._counters.get(record.api_label)
         if counters is None:  # an unknown API: the logs show it, the list does not
             return
         day = _day(int(record.time // 86_400))
@@ -130,7 +130,7 @@ class Activity:
         recent: dict[str, list[CallRecord]] = collections.defaultdict(list)
         for record in self._records:
             if record.time >= day_ago:
-                recent[record.api].append(record)
+                recent[record.api_label].append(record)  # unknown names: one "(unknown)" key
         out: list[dict[str, Any]] = []
         assert self._registry is not None, "use() a registry first"
         for name, api in self._registry.apis.items():

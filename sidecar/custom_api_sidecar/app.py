@@ -15,6 +15,7 @@ from custom_api_client.proto import sidecar_pb2 as pb
 
 from ._aio import wait_event
 from .activity import Activity, ConnectionStatus
+from .admission import DEFAULT_MAX_IN_FLIGHT, Admission
 from .audit import AccessLog, AuditLog, config_record
 from .auth import Authenticator
 from .config import Config, ConfigChanges, ConfigError, config_changes, normalize_environment
@@ -90,6 +91,7 @@ class Sidecar:
         job_store: JobStore | None = None,
         job_concurrency: int = 4,
         policy: OperatorPolicy | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
         ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable.
@@ -99,12 +101,14 @@ class Sidecar:
         stream; ``access_log`` the human line per call. ``job_store`` enables background calls; in fleet
         mode (``redis.jobs``) jobs go to a Redis Stream, and ``job_store`` is the fallback. ``policy`` is the
         operator's policy that ``config`` was loaded under (default: from the environment): reloads of the
-        file are checked against it."""
+        file are checked against it. ``max_in_flight`` caps the Invoke calls at once (gRPC and MCP); past it
+        a call gets OVERLOADED."""
         self.environment = normalize_environment(environment)
         self.policy = policy or OperatorPolicy.from_env()
         self.tracer_provider = tracer_provider
         tracer = get_tracer(tracer_provider)
         self.metrics = metrics or Metrics(None, None)
+        self.admission = Admission(max_in_flight, self.metrics.provider)  # caller bounds and the in-flight cap
         self.secrets = secret_store or build_secret_store(
             VaultSettings.layered(vault_settings, VaultSettings.from_env(), config.vault),
             config.secrets,

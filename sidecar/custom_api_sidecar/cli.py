@@ -16,6 +16,7 @@ from typing import Any
 
 from custom_api_client import DEFAULT_TARGET
 
+from .admission import DEFAULT_MAX_IN_FLIGHT
 from .config import ENVIRONMENTS, ApiConfig, ConfigError
 from .config._model import ENVIRONMENT_ALIASES
 from .loader import load_config, may_reach_private
@@ -34,6 +35,7 @@ ENV_AUDIT_FILE = "CUSTOM_API_SIDECAR_AUDIT_FILE"
 ENV_ADMIN_LISTEN = "CUSTOM_API_SIDECAR_ADMIN_LISTEN"
 ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
 ENV_JOBS_DB = "CUSTOM_API_SIDECAR_JOBS_DB"
+ENV_MAX_IN_FLIGHT = "CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
 
 
@@ -83,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--jobs-concurrency", type=int, default=4, help="background jobs run at once (default 4)")
     serve.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        default=os.environ.get(ENV_MAX_IN_FLIGHT, str(DEFAULT_MAX_IN_FLIGHT)),  # argparse converts a str default
+        metavar="N",
+        help="Invoke calls (gRPC and MCP) at once; past it a call gets OVERLOADED, a retryable error "
+        f"(${ENV_MAX_IN_FLIGHT}, default {DEFAULT_MAX_IN_FLIGHT})",
+    )
+    serve.add_argument(
         "--health-listen",
         default=os.environ.get(ENV_HEALTH_LISTEN),
         help="host:port serving grpc.health.v1 only, for kubelet grpc probes (may be 0.0.0.0: nothing else is "
@@ -128,6 +138,16 @@ def _parser() -> argparse.ArgumentParser:
     openapi_cli.add_parser(sub)
     mcp_cli.add_parser(sub, _environment_flag, ENV_CONFIG, ENV_LOG_LEVEL, ENV_AUDIT_FILE)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _environment_flag(parser: argparse.ArgumentParser) -> None:
@@ -360,6 +380,7 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=args.log_format == "text",
             job_store=SqliteJobStore(args.jobs_db or _default_jobs_db(listeners)),
             job_concurrency=args.jobs_concurrency,
+            max_in_flight=args.max_in_flight,
         )
         mcp = mcp_cli.http_settings_from_flags(args, sidecar)  # None without --mcp-listen
     except ConfigError as exc:

@@ -5,11 +5,16 @@ translated where they occur (``raise SidecarError(...) from exc``). The gRPC
 boundary turns it into a status plus a structured ``ErrorDetail`` in trailing
 metadata (``custom-api-error-bin``), which the client maps back to one
 exception class per code. Messages must never contain a secret value.
+
+An error travels in gRPC metadata, which a client refuses past 8 KiB (soft) / 16 KiB (hard):
+so every field is bounded here, whatever a stage put in it, and a caller-supplied name is
+quoted with ``quoted`` (a short prefix of a long one), never whole.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Iterable
 
 import grpc
@@ -38,7 +43,18 @@ GRPC_STATUS: dict[int, grpc.StatusCode] = {
     ErrorCode.EGRESS_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.CIRCUIT_OPEN: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.JOB_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
+
+# Budget for one error in metadata, sent twice (grpc-message, percent-encoded: up to 3 bytes per
+# byte; and the ErrorDetail, base64): the worst case stays under the client's 8 KiB soft limit.
+MAX_MESSAGE_BYTES = 1024
+MAX_NAME_CHARS = 128  # api, operation, field, each suggestion
+MAX_SUGGESTIONS = 16
+# A caller-supplied name longer than this is quoted as a prefix; one this long is quoted whole
+# (it is the longest valid api or operation name).
+QUOTED_CHARS = 64
+_QUOTED_PREFIX = 32
 
 
 class SidecarError(Exception):
@@ -52,13 +68,14 @@ class SidecarError(Exception):
         suggestions: Iterable[str] = (),
         field: str = "",
     ) -> None:
+        message = _clamp(message, MAX_MESSAGE_BYTES)
         super().__init__(message)
         self.code = code
         self.message = message
-        self.api = api
-        self.operation = operation
-        self.suggestions = tuple(suggestions)
-        self.field = field
+        self.api = api[:MAX_NAME_CHARS]
+        self.operation = operation[:MAX_NAME_CHARS]
+        self.suggestions = tuple(s[:MAX_NAME_CHARS] for s in itertools.islice(suggestions, MAX_SUGGESTIONS))
+        self.field = field[:MAX_NAME_CHARS]
 
     @property
     def code_name(self) -> str:
@@ -90,4 +107,26 @@ class StartupError(RuntimeError):
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> list[str]:
+    """Close matches among ``candidates``; none for a name longer than any sensible one
+    (difflib's cost grows with the product of the lengths, and this runs on the event loop)."""
+    if len(name) > MAX_NAME_CHARS:
+        return []
     return difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
+
+
+def quoted(value: str) -> str:
+    """``repr(value)`` for an error message: whole up to ``QUOTED_CHARS`` characters, else a
+    short prefix and the length, so an error never echoes an unbounded input."""
+    if len(value) <= QUOTED_CHARS:
+        return repr(value)
+    return f"{value[:_QUOTED_PREFIX]!r}... ({len(value)} characters)"
+
+
+def _clamp(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (on a character boundary), marked as cut."""
+    if len(text) * 4 <= limit:  # cannot be over, whatever the characters
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode("utf-8", "ignore") + "..."

@@ -128,7 +128,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         [
             ConversationContext(),
             Observe(shared.tracer, registry.environment),
-            Record(shared.observers),
+            Record(shared.observers, registry),
             Resolve(registry),
             BindArguments(),
             BuildRequest(),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from custom_api_client.proto import sidecar_pb2 as pb
 
-from .errors import SidecarError
+from .errors import SidecarError, quoted
 
 if TYPE_CHECKING:
     from .app import Sidecar
@@ -18,30 +18,44 @@ if TYPE_CHECKING:
 
 __all__ = ["get_job", "invoke"]
 
+MAX_JOB_ID_CHARS = 64  # ids are 32 hex digits (uuid4)
+
 
 async def invoke(sidecar: Sidecar, call: Call) -> pb.InvokeResponse:
     """The upstream's answer (a 4xx/5xx included), or 202 with a job id for a background call.
-    A failure with no upstream answer raises SidecarError."""
-    if sidecar.wants_background(call.request):
-        job_id = await sidecar.submit(call)
-        return pb.InvokeResponse(
-            status_code=202,
-            reason="Accepted",
-            headers=[pb.KeyValue(key="Content-Type", value="application/json")],
-            body=json.dumps({"job_id": job_id, "state": "queued"}).encode(),
-            job_id=job_id,
-        )
-    response = await sidecar.handle(call)
-    return response.to_proto()
+    A failure with no upstream answer raises SidecarError. Admission comes first (caller bounds,
+    then the in-flight cap): a refused call costs no lookup, span, record or metric series."""
+    admission = sidecar.admission
+    admission.enter(call.request)
+    try:
+        if sidecar.wants_background(call.request):
+            job_id = await sidecar.submit(call)
+            return pb.InvokeResponse(
+                status_code=202,
+                reason="Accepted",
+                headers=[pb.KeyValue(key="Content-Type", value="application/json")],
+                body=json.dumps({"job_id": job_id, "state": "queued"}).encode(),
+                job_id=job_id,
+            )
+        response = await sidecar.handle(call)
+        return response.to_proto()
+    finally:
+        admission.leave()
 
 
 async def get_job(sidecar: Sidecar, job_id: str) -> pb.GetJobResponse:
     """A background job's state and, once finished, its response or error; JOB_NOT_FOUND when
     this sidecar (or, in fleet mode, the fleet) has no such job, or keeps no jobs at all, or
     (fleet mode) its record in Redis failed the seal check (the message says so)."""
+    if len(job_id) > MAX_JOB_ID_CHARS:  # before any lookup (SQLite or Redis)
+        raise SidecarError(
+            pb.ErrorCode.INVALID_ARGUMENT,
+            f"job id {quoted(job_id)} is {len(job_id)} characters; ids are at most {MAX_JOB_ID_CHARS}",
+            field="job_id",
+        )
     job = await sidecar.jobs.get(job_id) if sidecar.jobs is not None else None
     if job is None:
-        raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {job_id!r}")
+        raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {quoted(job_id)}")
     reply = pb.GetJobResponse(
         job_id=job.id,
         state=job.state,

@@ -8,7 +8,8 @@ Prometheus text format for ``/metrics`` on the admin listener.
 - neither: no provider, and every instrument is the API's no-op.
 
 Attribute sets are bounded: API, operation, method, status, error code, host of a configured
-base URL; never a URL, an argument value or a secret.
+base URL; never a URL, an argument value or a secret. An API or operation name that is not
+configured is ``(unknown)`` (the record stage's labels), so invented names add one series.
 """
 
 from __future__ import annotations
@@ -125,14 +126,14 @@ class CallMetrics:
         return [metrics.Observation(n, {"custom_api.api": api}) for api, n in list(self._in_flight.items())]
 
     def started(self, call: Call) -> None:
-        api = call.request.api
+        api = call.api_label
         self._in_flight[api] = self._in_flight.get(api, 0) + 1
 
     def finished(self, record: CallRecord) -> None:
-        api = {"custom_api.api": record.api}
-        self._in_flight[record.api] -= 1
+        api = {"custom_api.api": record.api_label}
+        self._in_flight[record.api_label] -= 1
         outcome = "ok" if record.ok else ("http_error" if record.error is None else "error")
-        key = (record.api, record.operation, outcome)
+        key = (record.api_label, record.operation_label, outcome)
         self._call_counts[key] = self._call_counts.get(key, 0) + 1
         if record.error is not None:
             self._errors.add(1, {**api, "error.type": record.error})

@@ -13,7 +13,7 @@ from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
 from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
 from .config._model import PATH_VARIABLE
-from .errors import SidecarError, did_you_mean
+from .errors import SidecarError, did_you_mean, quoted
 from .validation import Direction, ObjectShape, SchemaError, SchemaValidator, object_shape
 
 log = logging.getLogger("custom_api_sidecar.validation")
@@ -99,7 +99,7 @@ class Registry:
         if api is None:
             raise SidecarError(
                 ErrorCode.UNKNOWN_API,
-                _unknown(f"no API {api_name!r}", api_name, self.apis, "configured APIs"),
+                _unknown(f"no API {quoted(api_name)}", api_name, self.apis, "configured APIs"),
                 api=api_name,
                 operation=operation_name,
                 suggestions=did_you_mean(api_name, self.apis),
@@ -113,7 +113,7 @@ class Registry:
             raise SidecarError(
                 ErrorCode.UNKNOWN_OPERATION,
                 _unknown(
-                    f"API {api_name!r} has no operation {operation_name!r}",
+                    f"API {api_name!r} has no operation {quoted(operation_name)}",
                     operation_name,
                     api.operations,
                     "operations",

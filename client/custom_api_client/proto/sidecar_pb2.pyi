@@ -29,6 +29,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EGRESS_DENIED: _ClassVar[ErrorCode]
     CIRCUIT_OPEN: _ClassVar[ErrorCode]
     JOB_NOT_FOUND: _ClassVar[ErrorCode]
+    OVERLOADED: _ClassVar[ErrorCode]
 ERROR_CODE_UNSPECIFIED: ErrorCode
 AUTHENTICATION_FAILED: ErrorCode
 ENDPOINT_NOT_FOUND: ErrorCode
@@ -49,6 +50,7 @@ INTERNAL: ErrorCode
 EGRESS_DENIED: ErrorCode
 CIRCUIT_OPEN: ErrorCode
 JOB_NOT_FOUND: ErrorCode
+OVERLOADED: ErrorCode
 
 class Value(_message.Message):
     __slots__ = ("null_value", "bool_value", "int_value", "double_value", "string_value", "bytes_value", "list_value", "map_value")

@@ -22,7 +22,7 @@ from custom_api_client.errors import CustomApiError
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import named_operations, tool_definitions
 
-from ..errors import SidecarError, did_you_mean
+from ..errors import SidecarError, did_you_mean, quoted
 from ._filter import ToolFilter
 from ._jobs import JOB_TOOL, JOB_TOOL_DEFINITION
 
@@ -69,9 +69,9 @@ class ExposedTools:
         the client's encoding refuses (an integer over 64 bits, a bad ``timeout``)."""
         target = self._targets.get(tool)
         if target is None:
-            close = did_you_mean(tool, self._targets)
+            close = did_you_mean(tool, self._targets)  # none for an overlong name
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise UnknownTool(f"Unknown tool: {tool!r}{hint}")
+            raise UnknownTool(f"Unknown tool: {quoted(tool)}{hint}")
         api, operation = target
         try:
             return build_invoke_request(api, operation, (), dict(arguments))

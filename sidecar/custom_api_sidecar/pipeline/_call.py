@@ -90,6 +90,10 @@ class Call:
     conversation_id: str = ""
     agent_id: str = ""
     attempts: int = 0  # HTTP requests sent to the upstream for this call (the send stage counts)
+    # Bounded names for metric attributes and per-API aggregates (set by the record stage): the
+    # configured API and operation names, or "(unknown)" for any name that is not configured.
+    api_label: str = ""
+    operation_label: str = ""
 
 
 @dataclass(slots=True)

@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 from custom_api_client.values import from_value
 
+from ..bounds import HEADERS, QUERY, pairs_problem
 from ..config._model import HEADER_NAME
-from ..errors import SidecarError, did_you_mean
+from ..errors import SidecarError, did_you_mean, quoted
 from ..registry import Operation
 from ..validation import SchemaValidator
 from ._call import Call, UpstreamResponse
@@ -75,6 +76,8 @@ class BindArguments:
         for kv in request.headers:
             _check_header(op, kv.key, kv.value)
             call.headers.append((kv.key, kv.value))
+        if arguments:  # declared parameters joined the caller's params= and headers=, checked at admission
+            _check_sizes(op, call)
         _bind_body(call, op, body_fields)
         limit = op.api.config.security.max_request_bytes
         if call.body is not None and len(call.body) > limit:
@@ -84,6 +87,14 @@ class BindArguments:
         call.timeout = _effective_timeout(op, request.timeout_seconds, call.time_remaining)
         call.deadline = time.monotonic() + call.timeout
         return await call_next(call)
+
+
+def _check_sizes(op: Operation, call: Call) -> None:
+    """The caller bounds on header and query sizes (custom_api_sidecar.bounds), over what was encoded."""
+    for bounds, pairs in ((QUERY, call.query), (HEADERS, call.headers)):
+        problem = pairs_problem(pairs, bounds)
+        if problem:
+            raise _invalid(op, problem, field=bounds.field)
 
 
 def _collect(call: Call, op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -305,7 +316,7 @@ def _unexpected(op: Operation, key: str) -> SidecarError:
     hint = did_you_mean(key, accepted)
     return _invalid(
         op,
-        f"unexpected argument {key!r}"
+        f"unexpected argument {quoted(key)}"
         + (f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
         + f" (accepted: {', '.join(accepted) or 'none'}; plus params, json, data, headers, timeout)",
         field=key,

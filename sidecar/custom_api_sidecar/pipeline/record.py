@@ -1,6 +1,11 @@
 """Stage: one ``CallRecord`` per Invoke, handed to every observer (access log, audit stream,
 metrics, the dashboard's recent calls). Runs inside the server span, so the record carries
-its trace and span ids. Observers must be cheap and never raise: they run on the call path."""
+its trace and span ids. Observers must be cheap and never raise: they run on the call path.
+
+A record keeps the names the caller sent (bounded by admission: at most 64 characters) for the
+audit stream and the call log, and labels for everything that aggregates by name (metric
+series, the dashboard's per-API figures): a name that is not configured is ``UNKNOWN`` there,
+so callers inventing names add one series, not one each."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 
@@ -17,7 +22,11 @@ from ..errors import SidecarError
 from ._call import Call, UpstreamResponse
 from ._compose import Handler
 
+if TYPE_CHECKING:
+    from ..registry import Registry
+
 log = logging.getLogger("custom_api_sidecar.record")
+UNKNOWN = "(unknown)"  # the label of every API or operation name that is not configured
 
 
 @dataclass(slots=True)
@@ -40,6 +49,8 @@ class CallRecord:
     conversation_id: str
     agent_id: str
     recorded: bool = False  # the trace was recorded (exported), not only propagated
+    api_label: str = UNKNOWN  # api, or UNKNOWN when no such API is configured: for aggregates
+    operation_label: str = UNKNOWN  # operation, or UNKNOWN when the API has no such operation
 
     @property
     def ok(self) -> bool:
@@ -84,11 +95,19 @@ class CallObserver(Protocol):
 
 
 class Record:
-    def __init__(self, observers: Sequence[CallObserver]) -> None:
+    def __init__(self, observers: Sequence[CallObserver], registry: Registry | None = None) -> None:
+        """``registry``: what names are configured (every name is UNKNOWN without one)."""
         self._observers = tuple(observers)
+        self._apis = registry.apis if registry is not None else {}
 
     async def __call__(self, call: Call, call_next: Handler) -> UpstreamResponse:
         started_wall, started = time.time(), time.perf_counter()
+        api = self._apis.get(call.request.api)
+        if api is None:
+            call.api_label = call.operation_label = UNKNOWN
+        else:
+            call.api_label = api.name
+            call.operation_label = call.request.operation if call.request.operation in api.operations else UNKNOWN
         for observer in self._observers:
             observer.started(call)
         response: UpstreamResponse | None = None
@@ -128,6 +147,8 @@ class Record:
             conversation_id=call.conversation_id,
             agent_id=call.agent_id,
             recorded=span.is_recording(),
+            api_label=call.api_label,
+            operation_label=call.operation_label,
         )
         for observer in self._observers:
             try:

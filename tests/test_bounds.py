@@ -80,9 +80,11 @@ class Bounded:
         return info.value, detail_of(info.value)
 
     def audit_lines(self) -> list[dict[str, Any]]:
+        """The call records (the stream also holds the config's load record)."""
         self.audit_log.flush()
         text = self.audit.read_text() if self.audit.exists() else ""
-        return [json.loads(line) for line in text.splitlines() if line]
+        records = [json.loads(line) for line in text.splitlines() if line]
+        return [record for record in records if record["type"] == "call"]
 
     def series(self) -> set[str]:
         """Every metric series on /metrics: name and labels, without the value."""

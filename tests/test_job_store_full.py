@@ -84,8 +84,10 @@ def test_a_response_the_disk_cannot_hold_fails_its_job_once(tiny_fs, upstream):
         # after a restart the failed job stays failed, and its call is not sent again
         again = sidecar_on(db, upstream, sockets)
         try:
-            time.sleep(1.0)  # the dispatcher's first rounds: recovery would have re-run it by now
             with connect(again.unix_target) as conv:
+                # jobs run oldest first: once a new one is done, a recovered one would have run
+                later = conv.api.files.download("1005", background=True)
+                assert conv.api.jobs.wait(later.job_id, timeout=20).state == "succeeded"
                 assert conv.api.jobs.get(accepted.job_id).state == "failed"
         finally:
             again.stop()

@@ -17,6 +17,7 @@ from custom_api_client import connect
 from tests._support.configs import test_config
 from tests._support.isolated import IsolatedHost, wait_for_text
 from tests._support.oauth2_server import OAuth2MockServer, ProtectedApi
+from tests._support.podman import Built, built_image
 from tests._support.sidecar import ThreadedSidecar, closed_port, start_sidecar
 from tests._support.upstream import Upstream
 
@@ -88,6 +89,12 @@ def protected(issuer: OAuth2MockServer) -> Iterator[ProtectedApi]:
 class ExampleHost:
     host: IsolatedHost
     log: Path  # examples/run.sh's output: the demo agent, then the sidecar's access log
+
+
+@pytest.fixture(scope="session")
+def image() -> Built:
+    """The repository's image, built once per run for every test that runs it (image, chart, pod)."""
+    return built_image()
 
 
 # examples/run.sh (the README's run command) serving in a private network and /tmp, so its

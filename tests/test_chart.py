@@ -25,7 +25,7 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests._support.podman import IMAGE, ROOT, base_image, build_image, podman, run_args
+from tests._support.podman import IMAGE, ROOT, podman, run_args
 
 CHART = ROOT / "helm" / "custom-api-sidecar"
 KUBERNETES = "1.29.0"
@@ -61,6 +61,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         **VAULT,
         "sidecar": {
             "adminPort": 9464,
+            "jobs": {"sizeLimit": "1Gi"},
             "mcp": {"port": 8765, "apis": ["crm", "billing"], "exclude": ["crm.delete_*"]},
             "envFromSecrets": [{"name": "crm-credentials"}],
             "secretFiles": [{"name": "crm-client-cert", "mountPath": "/etc/custom-api-sidecar/secrets/crm"}],
@@ -155,6 +156,31 @@ def test_native_sidecar_and_what_the_agent_gets(chart):
     assert env_of(sidecar)["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
+def test_jobs_live_on_a_volume_of_their_own(chart):
+    """Only the sidecar mounts the jobs database: the agent can neither read nor edit jobs, and a
+    large response cannot fill the socket's small in-memory volume."""
+    for name, size in (("native", "256Mi"), ("classic", "256Mi"), ("everything", "1Gi")):
+        spec = pod_spec(render(chart, VALUE_SETS[name]))
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["custom-api-sidecar-jobs"] == {
+            "name": "custom-api-sidecar-jobs",
+            "emptyDir": {"sizeLimit": size},
+        }
+        sidecar = sidecar_container(spec)
+        (jobs_mount,) = [m for m in sidecar["volumeMounts"] if m["name"] == "custom-api-sidecar-jobs"]
+        env = env_of(sidecar)
+        assert env["CUSTOM_API_SIDECAR_JOBS_DB"] == jobs_mount["mountPath"] + "/jobs.sqlite3"
+        assert env["CUSTOM_API_SIDECAR_JOBS_MAX_SIZE"] == size  # the sidecar stays within the volume
+        (agent,) = [c for c in spec["containers"] if c["name"] == "agent"]
+        for mount in agent["volumeMounts"]:
+            assert mount["name"] != "custom-api-sidecar-jobs", name
+            assert not env["CUSTOM_API_SIDECAR_JOBS_DB"].startswith(mount["mountPath"].rstrip("/") + "/"), name
+        socket_mount = next(m for m in sidecar["volumeMounts"] if m["name"] == "custom-api-sidecar-socket")
+        assert not env["CUSTOM_API_SIDECAR_JOBS_DB"].startswith(socket_mount["mountPath"] + "/")
+    for smallest_and_others in ("16Mi", "99Mi", "100Mi", "1Gi", "20Gi"):
+        chart.validate_schema({**AGENT, "sidecar": {"jobs": {"sizeLimit": smallest_and_others}}})
+
+
 def test_classic_sidecar(chart):
     spec = pod_spec(render(chart, VALUE_SETS["classic"]))
     assert "initContainers" not in spec
@@ -238,6 +264,10 @@ def test_secrets_specs_tracing_and_digest(chart):
         ({**AGENT, "vault": {"address": "vault:8200"}}, "at '/vault/address'"),
         ({**AGENT, "sidecar": {"colour": "blue"}}, "colour"),
         ({**AGENT, "sidecar": {"mcp": {"apis": ["crm,billing"]}}}, "at '/sidecar/mcp/apis/0'"),  # one name per item
+        ({**AGENT, "sidecar": {"jobs": {"sizeLimit": "8Mi"}}}, "at '/sidecar/jobs/sizeLimit'"),  # under 16Mi
+        ({**AGENT, "sidecar": {"jobs": {"sizeLimit": "256MB"}}}, "at '/sidecar/jobs/sizeLimit'"),
+        ({**AGENT, "sidecar": {"jobs": {"sizeLimit": "1.5Gi"}}}, "at '/sidecar/jobs/sizeLimit'"),
+        ({**AGENT, "sidecar": {"jobs": {"sizeLimit": "256Mi}, medium: Memory"}}}, "at '/sidecar/jobs/sizeLimit'"),
     ],
 )
 def test_invalid_values_fail_with_a_clear_message(chart, values, message):
@@ -297,11 +327,9 @@ async def mcp_tools(url: str) -> list[str]:
         return [tool.name for tool in (await session.list_tools()).tools]
 
 
-def test_the_image_runs_with_the_rendered_container(chart, tmp_path):
+def test_the_image_runs_with_the_rendered_container(chart, image, tmp_path):
     """The rendered sidecar container's args, env and mounts, given to the built image as they
     are (mounts become host folders; fieldRef env vars get literal values, as the kubelet would)."""
-    base, _ = base_image()
-    build_image(base)
     port = free_port()
     mcp_port = free_port()
     rendered = render(chart, {**AGENT, "sidecar": {"healthPort": port, "mcp": {"port": mcp_port}}})

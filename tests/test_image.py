@@ -19,22 +19,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from custom_api_client import connect
-from tests._support.podman import IMAGE, ROOT, base_image, build_image, podman, run_args
+from tests._support.podman import IMAGE, ROOT, podman, run_args
 from tests._support.upstream import Upstream
 
 TOKEN = "image-test-bearer-5a0c"
-
-
-@dataclass
-class Built:
-    base_seconds: float
-    build_seconds: float
-
-
-@pytest.fixture(scope="session")
-def image() -> Built:
-    base, base_seconds = base_image()
-    return Built(base_seconds, build_image(base))
 
 
 def test_hadolint_is_clean():

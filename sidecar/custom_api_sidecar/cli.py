@@ -36,6 +36,7 @@ ENV_ADMIN_LISTEN = "CUSTOM_API_SIDECAR_ADMIN_LISTEN"
 ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
 ENV_JOBS_DB = "CUSTOM_API_SIDECAR_JOBS_DB"
 ENV_MAX_IN_FLIGHT = "CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"
+ENV_JOBS_MAX_SIZE = "CUSTOM_API_SIDECAR_JOBS_MAX_SIZE"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
 
 
@@ -82,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(ENV_JOBS_DB),
         help="SQLite file for background calls, on a volume that outlives the process "
         f"(${ENV_JOBS_DB}; default: next to the first unix socket, <socket>.jobs.sqlite3)",
+    )
+    serve.add_argument(
+        "--jobs-max-size",
+        default=os.environ.get(ENV_JOBS_MAX_SIZE),
+        help="the disk the job store may use, e.g. its volume's size (256Mi); at least 16Mi. The database "
+        "stays within about half (the rest is for its log); when full, new background calls are refused "
+        f"and a response that does not fit fails its job (${ENV_JOBS_MAX_SIZE}; default: no limit)",
     )
     serve.add_argument("--jobs-concurrency", type=int, default=4, help="background jobs run at once (default 4)")
     serve.add_argument(
@@ -322,12 +330,27 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _default_jobs_db(listeners: list[Any]) -> str:
-    """Beside the first unix socket (in Kubernetes, the volume shared with the agent, which
-    outlives a sidecar restart), else in the temporary directory."""
+    """Beside the first unix socket (a folder that outlives a sidecar restart), else in the
+    temporary directory. The chart gives the store a volume of its own instead: the socket's
+    folder is shared with the agent, which must not read or edit jobs."""
     sockets = [listener.socket_path for listener in listeners if listener.socket_path]
     if sockets:
         return f"{sockets[0]}.jobs.sqlite3"
     return os.path.join(tempfile.gettempdir(), "custom-api-sidecar", "jobs.sqlite3")
+
+
+def _jobs_max_bytes(text: str) -> int:
+    """--jobs-max-size in bytes; ValueError naming the flag."""
+    from .jobs._store import MIN_MAX_BYTES
+    from .quantity import parse_size
+
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise ValueError(f"--jobs-max-size: {exc}") from None
+    if size < MIN_MAX_BYTES:
+        raise ValueError(f"--jobs-max-size must be at least 16Mi (got {size} bytes)")
+    return size
 
 
 def _admin_address(address: str, allow_remote: bool) -> tuple[str, int]:
@@ -360,6 +383,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         listeners = [parse_listen(address, args.allow_remote) for address in listen]
         socket_mode = int(args.socket_mode, 8)
+        jobs_max_bytes = _jobs_max_bytes(args.jobs_max_size) if args.jobs_max_size else None
         admin = _admin_address(args.admin_listen, args.allow_remote) if args.admin_listen else None
         health_listen = parse_listen(args.health_listen, allow_remote=True).address if args.health_listen else None
         if health_listen and health_listen.startswith("unix:"):
@@ -378,7 +402,7 @@ def _serve(args: argparse.Namespace) -> int:
             metrics=metrics,
             audit=AuditLog(audit_file) if audit_file else None,
             access_log=args.log_format == "text",
-            job_store=SqliteJobStore(args.jobs_db or _default_jobs_db(listeners)),
+            job_store=SqliteJobStore(args.jobs_db or _default_jobs_db(listeners), jobs_max_bytes),
             job_concurrency=args.jobs_concurrency,
             max_in_flight=args.max_in_flight,
         )

@@ -1,16 +1,24 @@
 """podman for the image tests: the global flags this machine needs, a Debian base image made
-with debootstrap (no registry is reachable) and cached in podman's store, and the build.
+with debootstrap (no registry is reachable) and cached in podman's store, the build, and
+``kube play`` for a rendered pod.
 
 A machine without podman fails the tests that need it with a clear message: they never skip."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import os
 import pathlib
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GLOBAL = ["--runtime", "runc", "--cgroup-manager=cgroupfs"]
@@ -21,10 +29,14 @@ CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # what this machine's pip trus
 IMAGE = "localhost/custom-api-sidecar:test"
 
 
-def podman(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def podman(
+    *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("podman")
     assert binary, "podman is not installed: tests/run.sh installs Debian's podman, runc and debootstrap"
-    result = subprocess.run([binary, *GLOBAL, *args], capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [binary, *GLOBAL, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} failed ({result.returncode}):\n{result.stderr[-4000:]}")
     return result
@@ -66,5 +78,57 @@ def build_image(base: str) -> float:
     return time.monotonic() - started
 
 
+@dataclass(frozen=True)
+class Built:
+    base_seconds: float  # 0: the base image was cached
+    build_seconds: float
+
+
+@functools.cache
+def built_image() -> Built:
+    """The base image and the repository's image, made at most once per test process: the image,
+    chart and pod tests share one build."""
+    base, base_seconds = base_image()
+    return Built(base_seconds, build_image(base))
+
+
 def run_args(*args: str) -> list[str]:
     return ["run", *LIMITS, *args]
+
+
+# kube play has no --ulimit flag: the limits come from a containers.conf.
+KUBE_CONF = '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+
+
+@dataclass(frozen=True)
+class PlayedPod:
+    name: str
+    env: dict[str, str]
+
+    def container(self, name: str) -> str:
+        """The podman name of the pod's container ``name`` (kube play: <pod>-<container>)."""
+        return f"{self.name}-{name}"
+
+    def logs(self, name: str) -> str:
+        result = podman("logs", self.container(name), check=False, env=self.env)
+        return result.stdout + result.stderr
+
+
+@contextlib.contextmanager
+def kube_play(manifest: pathlib.Path, volumes: tuple[str, ...] = ()) -> Iterator[PlayedPod]:
+    """``podman kube play --network host`` on ``manifest`` (one Deployment, and ConfigMaps); after,
+    ``kube down``, the pod removed even if it only half started, and the named ``volumes`` removed
+    (podman 4.3 keeps a ConfigMap's volume after ``kube down``)."""
+    (deployment,) = [doc for doc in yaml.safe_load_all(manifest.read_text()) if doc and doc["kind"] == "Deployment"]
+    pod = PlayedPod(f"{deployment['metadata']['name']}-pod-0", {"CONTAINERS_CONF": str(manifest.parent / "kube.conf")})
+    (manifest.parent / "kube.conf").write_text(KUBE_CONF)
+    try:
+        podman("kube", "play", "--network", "host", str(manifest), env=pod.env, timeout=300)
+        yield pod
+    finally:
+        podman("kube", "down", str(manifest), check=False, env=pod.env, timeout=120)
+        left = podman("ps", "-a", "--filter", f"name=^{pod.name}-", "--format", "{{.Pod}}", check=False, env=pod.env)
+        for pod_id in set(left.stdout.split()):
+            podman("pod", "rm", "--force", pod_id, check=False, env=pod.env)
+        for volume in volumes:
+            podman("volume", "rm", "--force", volume, check=False, env=pod.env)

@@ -59,7 +59,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 /etc/custom-api-sidecar/config/{{ .Values.apis.key }}
 {{- end }}
 
-{{/* What the agent container needs: the socket volume and CUSTOM_API_SIDECAR pointing at it. */}}
+{{/* Where the sidecar keeps background jobs: a volume of its own, never mounted into the agent. */}}
+{{- define "custom-api-sidecar.jobsDir" -}}
+/var/lib/custom-api-sidecar/jobs
+{{- end }}
+
+{{/* What the agent container needs: the socket volume and CUSTOM_API_SIDECAR pointing at it.
+Nothing else: the jobs volume stays the sidecar's. */}}
 {{- define "custom-api-sidecar.agentEnv" -}}
 - name: CUSTOM_API_SIDECAR
   value: unix://{{ .Values.sidecar.socketDir }}/sidecar.sock
@@ -75,7 +81,8 @@ The sidecar container. Documented for use in your own Deployment (README, "Deplo
 Kubernetes"): add it under initContainers (native sidecar, it sets restartPolicy: Always) or
 containers (set sidecar.native=false), and add "custom-api-sidecar.volumes" to the pod's
 volumes and "custom-api-sidecar.agentEnv" / "custom-api-sidecar.agentVolumeMounts" to your
-agent container.
+agent container (the socket only: the jobs volume in "custom-api-sidecar.volumes" is mounted
+into this container alone).
 */}}
 {{- define "custom-api-sidecar.sidecarContainer" -}}
 - name: custom-api-sidecar
@@ -114,6 +121,10 @@ agent container.
       value: {{ .Values.sidecar.logLevel | quote }}
     - name: CUSTOM_API_SIDECAR_LOG_FORMAT
       value: {{ .Values.sidecar.logFormat | quote }}
+    - name: CUSTOM_API_SIDECAR_JOBS_DB
+      value: {{ include "custom-api-sidecar.jobsDir" . }}/jobs.sqlite3
+    - name: CUSTOM_API_SIDECAR_JOBS_MAX_SIZE
+      value: {{ .Values.sidecar.jobs.sizeLimit | quote }}
     {{- with .Values.sidecar.mcp }}
     {{- if .port }}
     - name: CUSTOM_API_SIDECAR_MCP_LISTEN
@@ -189,6 +200,8 @@ agent container.
       mountPath: {{ .Values.sidecar.socketDir }}
     - name: custom-api-sidecar-tmp
       mountPath: /tmp
+    - name: custom-api-sidecar-jobs
+      mountPath: {{ include "custom-api-sidecar.jobsDir" . }}
     - name: custom-api-sidecar-config
       mountPath: /etc/custom-api-sidecar/config
       readOnly: true
@@ -220,6 +233,8 @@ agent container.
   emptyDir: {medium: Memory, sizeLimit: 1Mi}
 - name: custom-api-sidecar-tmp
   emptyDir: {sizeLimit: 64Mi}
+- name: custom-api-sidecar-jobs
+  emptyDir: {sizeLimit: {{ .Values.sidecar.jobs.sizeLimit }}}
 - name: custom-api-sidecar-config
   configMap:
     name: {{ include "custom-api-sidecar.configMapName" . }}

@@ -1,6 +1,16 @@
 """Background jobs: a durable queue (SQLite by default) worked through the sidecar's pipeline."""
 
 from ._queue import JobQueue
-from ._store import FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobStore, SqliteJobStore
+from ._store import FAILED, QUEUED, RUNNING, SUCCEEDED, Job, JobStore, JobStoreFull, SqliteJobStore
 
-__all__ = ["FAILED", "QUEUED", "RUNNING", "SUCCEEDED", "Job", "JobQueue", "JobStore", "SqliteJobStore"]
+__all__ = [
+    "FAILED",
+    "QUEUED",
+    "RUNNING",
+    "SUCCEEDED",
+    "Job",
+    "JobQueue",
+    "JobStore",
+    "JobStoreFull",
+    "SqliteJobStore",
+]

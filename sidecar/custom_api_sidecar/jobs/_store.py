@@ -6,6 +6,11 @@ has run, the response or the error. (Fleet mode keeps jobs in a Redis Stream ins
 ``custom_api_sidecar.fleet.jobs``.)
 
 Every SQLite statement runs in a worker thread (``asyncio.to_thread``): it never blocks the loop.
+
+A store given ``max_bytes`` (the size of its volume) keeps its database within about half of it,
+so the write-ahead log fits beside it: a full store then answers ``JobStoreFull`` (SQLite's
+"database or disk is full") before the disk is full, which on Kubernetes means before the
+kubelet evicts the pod for outgrowing its ``emptyDir`` ``sizeLimit``. A full disk answers the same.
 """
 
 from __future__ import annotations
@@ -24,6 +29,19 @@ from ..errors import StartupError
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 FINISHED = (SUCCEEDED, FAILED)
+
+# Disk beyond the database a capped store may use: the log's frames since its last checkpoint
+# (SQLite checkpoints at 1,000 pages, 4 MiB) and its shared-memory index. The log's own frames
+# for one write are at most the database's size, hence the halving in ``database_cap``.
+LOG_SLACK_BYTES = 8 * 2**20
+MIN_MAX_BYTES = 16 * 2**20
+# After a checkpoint, the log file is cut back to this size instead of keeping its high-water mark.
+LOG_KEEP_BYTES = 4 * 2**20
+
+
+class JobStoreFull(Exception):
+    """The store has no room for a write (its disk, or its size cap, is full)."""
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -68,12 +86,13 @@ class JobStore(Protocol):
     async def add(
         self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
     ) -> None:
-        """Store a queued job durably; only then is it acknowledged."""
+        """Store a queued job durably; only then is it acknowledged. JobStoreFull when there is no room."""
 
     async def claim(self, limit: int) -> list[Job]:
         """Up to ``limit`` due jobs, marked running (attempts counted)."""
 
-    async def finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None: ...
+    async def finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None:
+        """Record the outcome. JobStoreFull when there is no room for it."""
 
     async def requeue(self, job_id: str, delay: float) -> None:
         """Queued again, due in ``delay`` seconds."""
@@ -92,10 +111,19 @@ class JobStore(Protocol):
     async def close(self) -> None: ...
 
 
+def database_cap(max_bytes: int) -> int:
+    """The most a database may hold when its store may use ``max_bytes`` of disk in all."""
+    return (max_bytes - LOG_SLACK_BYTES) // 2
+
+
 class SqliteJobStore:
-    def __init__(self, path: str | Path) -> None:
-        """Nothing is opened until ``open()`` (the sidecar's start)."""
+    def __init__(self, path: str | Path, max_bytes: int | None = None) -> None:
+        """Nothing is opened until ``open()`` (the sidecar's start). ``max_bytes``: the disk the
+        store may use in all (database, log and index); None: as much as the disk has."""
+        if max_bytes is not None and max_bytes < MIN_MAX_BYTES:
+            raise ValueError(f"a background job store needs at least 16 MiB (got {max_bytes} bytes)")
         self.path = str(path)
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._lock_file: IO[str] | None = None
@@ -153,15 +181,24 @@ class SqliteJobStore:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # an acknowledged job survives power loss
+            db.execute(f"PRAGMA journal_size_limit={LOG_KEEP_BYTES}")
+            if self.max_bytes is not None:  # per connection: set at every open
+                page_size = db.execute("PRAGMA page_size").fetchone()[0]
+                db.execute(f"PRAGMA max_page_count={database_cap(self.max_bytes) // page_size}")
             db.executescript(SCHEMA)
             self._db = db
         except (OSError, sqlite3.Error) as exc:
             raise StartupError(f"cannot open the background job store {self.path}: {exc}") from None
 
     def _execute(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
-        """One statement under the lock (callers hold it)."""
+        """One statement under the lock (callers hold it); SQLITE_FULL becomes JobStoreFull."""
         assert self._db is not None, "open() the store first"
-        return self._db.execute(sql, args)
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise JobStoreFull(f"the background job store {self.path} is full") from exc
+            raise
 
     def _add(
         self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
@@ -191,7 +228,8 @@ class SqliteJobStore:
                     )
                 self._execute("COMMIT")
             except BaseException:
-                self._execute("ROLLBACK")
+                if self._db is not None and self._db.in_transaction:  # SQLITE_FULL may have ended it already
+                    self._execute("ROLLBACK")
                 raise
         return [_job(row, RUNNING, bump=True) for row in rows]
 

@@ -62,6 +62,13 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "sidecar": {
             "adminPort": 9464,
             "jobs": {"sizeLimit": "1Gi"},
+            "maxInFlight": 256,
+            "policy": {
+                "egress": ["private_network", "allow_http"],
+                "vaultPrefixes": ["kv/{environment}/voice"],
+                "envNames": ["CRM_*"],
+                "proxies": ["http://proxy.internal:3128"],
+            },
             "mcp": {"port": 8765, "apis": ["crm", "billing"], "exclude": ["crm.delete_*"]},
             "envFromSecrets": [{"name": "crm-credentials"}],
             "secretFiles": [{"name": "crm-client-cert", "mountPath": "/etc/custom-api-sidecar/secrets/crm"}],
@@ -254,10 +261,38 @@ def test_secrets_specs_tracing_and_digest(chart):
     )  # off by default
 
 
+def test_the_operator_policy_comes_from_values(chart):
+    """The policy the sidecar enforces on the API definitions is the chart's, as variables:
+    secure by default, and secret files readable exactly where they are mounted."""
+    default = env_of(sidecar_container(pod_spec(render(chart, AGENT))))
+    assert default["CUSTOM_API_SIDECAR_POLICY_EGRESS"] == ""  # no private networks, plain http or unverified TLS
+    assert default["CUSTOM_API_SIDECAR_POLICY_SECRET_SCHEMES"] == "vault,env,file"
+    assert default["CUSTOM_API_SIDECAR_POLICY_FILE_DIRS"] == "/etc/custom-api-sidecar/secrets"
+    assert default["CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"] == "512"
+    for unset in ("VAULT_PREFIXES", "ENV_NAMES", "SPEC_DIRS", "PROXIES"):
+        assert f"CUSTOM_API_SIDECAR_POLICY_{unset}" not in default
+    env = env_of(sidecar_container(pod_spec(render(chart, VALUE_SETS["everything"]))))
+    assert env["CUSTOM_API_SIDECAR_POLICY_EGRESS"] == "private_network,allow_http"
+    assert env["CUSTOM_API_SIDECAR_POLICY_VAULT_PREFIXES"] == "kv/{environment}/voice"
+    assert env["CUSTOM_API_SIDECAR_POLICY_ENV_NAMES"] == "CRM_*"
+    assert (
+        env["CUSTOM_API_SIDECAR_POLICY_FILE_DIRS"]
+        == "/etc/custom-api-sidecar/secrets,/etc/custom-api-sidecar/secrets/crm"
+    )
+    assert env["CUSTOM_API_SIDECAR_POLICY_SPEC_DIRS"] == "/etc/custom-api-sidecar/specs"
+    assert env["CUSTOM_API_SIDECAR_POLICY_PROXIES"] == "http://proxy.internal:3128"
+    assert env["CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"] == "256"
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
         ({}, "at '/agent/image/repository': minLength: got 0, want 1"),
+        ({**AGENT, "sidecar": {"policy": {"egress": ["everything"]}}}, "at '/sidecar/policy/egress/0'"),
+        ({**AGENT, "sidecar": {"policy": {"fileDirs": ["secrets"]}}}, "at '/sidecar/policy/fileDirs/0'"),
+        ({**AGENT, "sidecar": {"policy": {"envNames": ["A,VAULT_TOKEN"]}}}, "at '/sidecar/policy/envNames/0'"),
+        ({**AGENT, "sidecar": {"policy": {"secretSchemes": ["http"]}}}, "at '/sidecar/policy/secretSchemes/0'"),
+        ({**AGENT, "sidecar": {"maxInFlight": 0}}, "at '/sidecar/maxInFlight'"),
         ({**AGENT, "sidecar": {"environment": "prod"}}, "at '/sidecar/environment': value must be one of"),
         ({**AGENT, "sidecar": {"healthPort": 70000}}, "at '/sidecar/healthPort'"),
         ({**AGENT, "networkPolicy": {"apiCIDRs": ["everywhere"]}}, "at '/networkPolicy/apiCIDRs/0'"),

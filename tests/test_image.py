@@ -77,6 +77,8 @@ def start_container(tmp_path: pathlib.Path, upstream: Upstream, *extra: str) -> 
             f"CRM_TOKEN={TOKEN}",
             "-e",
             "CUSTOM_API_SIDECAR_HEALTH_LISTEN=127.0.0.1:0",
+            "-e",  # the operator allows the test upstream: plain http on loopback
+            "CUSTOM_API_SIDECAR_POLICY_EGRESS=private_network,allow_http",
             *extra,
             IMAGE,
         )

@@ -63,7 +63,12 @@ def rendered_pod(upstream: Upstream, release: str) -> list[dict[str, Any]]:
             "env": [{"name": "AGENT_RESPONSE_BYTES", "value": str(RESPONSE_BYTES)}],
         },
         # a free health port: the pod shares the host's network with whatever else runs here
-        "sidecar": {"native": False, "image": image, "healthPort": free_port()},
+        "sidecar": {
+            "native": False,
+            "image": image,
+            "healthPort": free_port(),
+            "policy": {"egress": ["private_network", "allow_http"]},  # the operator allows api_config()'s opt-ins
+        },
         "apis": {"config": api_config(upstream)},
     }
     chart = helm_python.Chart.load(CHART)

@@ -125,6 +125,9 @@ into this container alone).
       value: {{ include "custom-api-sidecar.jobsDir" . }}/jobs.sqlite3
     - name: CUSTOM_API_SIDECAR_JOBS_MAX_SIZE
       value: {{ .Values.sidecar.jobs.sizeLimit | quote }}
+    - name: CUSTOM_API_SIDECAR_MAX_IN_FLIGHT
+      value: {{ .Values.sidecar.maxInFlight | quote }}
+    {{- include "custom-api-sidecar.policyEnv" . | nindent 4 }}
     {{- with .Values.sidecar.mcp }}
     {{- if .port }}
     - name: CUSTOM_API_SIDECAR_MCP_LISTEN
@@ -225,6 +228,38 @@ into this container alone).
       mountPath: {{ $secret.mountPath }}
       readOnly: true
     {{- end }}
+{{- end }}
+
+{{/* The operator's policy over the API definitions, as the sidecar's CUSTOM_API_SIDECAR_POLICY_*
+variables. Secret files are readable where they are mounted; specs where their ConfigMap is. */}}
+{{- define "custom-api-sidecar.policyEnv" -}}
+{{- $policy := .Values.sidecar.policy -}}
+{{- $fileDirs := concat $policy.fileDirs (list) -}}
+{{- range .Values.sidecar.secretFiles }}{{ $fileDirs = append $fileDirs .mountPath }}{{ end -}}
+- name: CUSTOM_API_SIDECAR_POLICY_EGRESS
+  value: {{ join "," $policy.egress | quote }}
+- name: CUSTOM_API_SIDECAR_POLICY_SECRET_SCHEMES
+  value: {{ join "," $policy.secretSchemes | quote }}
+{{- with $policy.vaultPrefixes }}
+- name: CUSTOM_API_SIDECAR_POLICY_VAULT_PREFIXES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $policy.envNames }}
+- name: CUSTOM_API_SIDECAR_POLICY_ENV_NAMES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $fileDirs }}
+- name: CUSTOM_API_SIDECAR_POLICY_FILE_DIRS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- if .Values.apis.openapiSpecs.existingConfigMap }}
+- name: CUSTOM_API_SIDECAR_POLICY_SPEC_DIRS
+  value: {{ .Values.apis.openapiSpecs.mountPath | quote }}
+{{- end }}
+{{- with $policy.proxies }}
+- name: CUSTOM_API_SIDECAR_POLICY_PROXIES
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- end }}
 
 {{/* The pod volumes the sidecar needs. */}}

@@ -66,11 +66,15 @@ def api_problems(
 def egress_problem(opt_in: str, policy: OperatorPolicy, field: str | None = None) -> Problem:
     """The refusal of one egress opt-in (``field`` when it is spelled elsewhere, as in ``openapi:``)."""
     default_field, value = _OPT_IN_FIELDS[opt_in]
+    if policy.egress:
+        where = f" ({policy.sources['egress']})" if "egress" in policy.sources else ""
+        why = f"the egress opt-ins it allows are {', '.join(sorted(policy.egress))}{where}"
+    else:
+        why = "it allows no egress opt-ins" + (f" ({policy.sources['egress']})" if "egress" in policy.sources else "")
     return (
         field or default_field,
-        f"{value} is refused by the operator policy: the egress opt-ins it allows are "
-        f"{', '.join(sorted(policy.egress)) or 'none'} ({policy.source('egress')}); an operator allows this "
-        f"one with --policy-egress {opt_in} (or {ENV_EGRESS}={opt_in})",
+        f"{value} is refused by the operator policy: {why}; an operator allows this one with "
+        f"--policy-egress {opt_in} or {ENV_EGRESS}={opt_in}",
     )
 
 

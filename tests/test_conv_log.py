@@ -52,7 +52,9 @@ def running(upstream, exported, tmp_path_factory) -> Iterator[tuple[ThreadedSide
 def conversation(path: pathlib.Path, conversation_id: str, count: int) -> list[dict]:
     deadline = time.monotonic() + 5
     while True:
-        found = [r for r in map(json.loads, path.read_text().splitlines()) if r["conversation_id"] == conversation_id]
+        found = [
+            r for r in map(json.loads, path.read_text().splitlines()) if r.get("conversation_id") == conversation_id
+        ]
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)

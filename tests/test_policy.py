@@ -349,4 +349,4 @@ def test_a_reload_cannot_read_vault_token_and_is_audited(tmp_path: pathlib.Path,
     assert applied["egress"]["billing"]["base_urls"][1]["live"] == f"{upstream.url}/echo/billing"
     assert applied["secret_references"] == {"billing": {"added": ["env://CRM_TOKEN"], "removed": []}}
     assert CANARY_VAULT_TOKEN not in audit.read_text() and "crm-token-1" not in audit.read_text()
-    assert "added: billing" in sidecar.output and "egress changed: billing" in sidecar.output
+    assert "config reloaded from" in sidecar.output and "2 APIs; added: billing" in sidecar.output

@@ -63,8 +63,10 @@ class ConfigChanges:
     def summary(self) -> str:
         """One line for the log: names only, no setting values beyond the egress opt-ins' names."""
         parts = [f"{what}: {', '.join(names)}" for what, names in self._lists() if names]
-        if self.egress:
-            apis = [f"{api} ({', '.join(settings)})" for api, settings in self.egress.items()]
+        # an added or removed API's settings are all new or gone: its name above says it
+        changed = {api: settings for api, settings in self.egress.items() if api in self.changed}
+        if changed:
+            apis = [f"{api} ({', '.join(settings)})" for api, settings in changed.items()]
             parts.append(f"egress changed: {', '.join(apis)}")
         if self.secret_references:
             refs = []

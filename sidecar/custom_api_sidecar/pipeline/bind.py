@@ -30,7 +30,9 @@ from ._call import Call, UpstreamResponse
 from ._compose import Handler
 from ._encode import form_body, header_value, multipart_body, path_segment, query_pairs
 
-_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+# Visible ASCII, space and tab only: a control character could split the request (aiohttp and
+# httpx refuse them, as an internal error), and HTTP clients send header values as ASCII.
+_BAD_HEADER_VALUE = re.compile(r"[^\t\x20-\x7e]")
 _FIELD_HEAD = re.compile(r"^[^.\[]+")
 # Headers the caller may not set: they would change where or how the request
 # travels, which is the sidecar's decision alone.
@@ -206,6 +208,7 @@ def _bind_body(call: Call, op: Operation, body_fields: dict[str, Any]) -> None:
             suggestions=sorted(op.body_properties),
         )
     if call.content_type and not any(k.lower() == "content-type" for k, _ in call.headers):
+        _check_header(op, "Content-Type", call.content_type)
         call.headers.append(("Content-Type", call.content_type))
 
 
@@ -297,7 +300,9 @@ def _check_header(op: Operation, name: str, value: str) -> None:
     if not HEADER_NAME.match(name):
         raise _invalid(op, f"header name {name!r} is not a valid HTTP token", field="headers")
     if _BAD_HEADER_VALUE.search(value):
-        raise _invalid(op, f"header {name!r} contains CR, LF or NUL", field="headers")
+        raise _invalid(
+            op, f"header {name!r} holds a control or non-ASCII character (CR, LF, NUL, é, ...)", field="headers"
+        )
     if name.lower() in FORBIDDEN_HEADERS:
         raise _invalid(op, f"header {name!r} is set by the sidecar and may not be passed", field="headers")
 

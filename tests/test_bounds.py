@@ -28,8 +28,9 @@ from mcp.shared.exceptions import MCPError
 from custom_api_client import connect, errors
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.proto import sidecar_pb2_grpc
+from custom_api_sidecar._text import shown as quoted
 from custom_api_sidecar.audit import AuditLog
-from custom_api_sidecar.errors import ERROR_METADATA_KEY, SidecarError, did_you_mean, quoted
+from custom_api_sidecar.errors import ERROR_METADATA_KEY, SidecarError, did_you_mean
 from custom_api_sidecar.mcp import McpHttpSettings
 from custom_api_sidecar.metrics import make_metrics
 from tests._support.sidecar import ThreadedSidecar, start_sidecar

@@ -121,6 +121,9 @@ def conv(sidecar: ThreadedSidecar):
         yield c
 
 
+OPERATOR_POLICY = {k: v for k, v in os.environ.items() if k.startswith("CUSTOM_API_SIDECAR_POLICY_")}
+
+
 @contextlib.asynccontextmanager
 async def stdio_session(
     config_file: pathlib.Path, *args: str, env: dict[str, str] | None = None, errlog: Any = None
@@ -128,7 +131,8 @@ async def stdio_session(
     server = StdioServerParameters(
         command=str(BIN),
         args=["mcp", "--config", str(config_file), *args],
-        env={CANARY_ENV: CANARY, **(env or {})},
+        # the SDK passes a child only a few safe variables: hand it the suite's operator policy too
+        env={CANARY_ENV: CANARY, **OPERATOR_POLICY, **(env or {})},
     )
     with contextlib.ExitStack() as stack:
         log = errlog or stack.enter_context(open(os.devnull, "w"))
@@ -666,6 +670,7 @@ def test_the_mcp_inspector_cli_lists_and_calls_tools(config_file, workdir, sidec
         "MCP_CATALOG_PATH": str(home / "catalog.json"),
         "CUSTOM_API_SIDECAR_CONFIG": str(config_file),  # the Inspector reads --config itself
         CANARY_ENV: CANARY,
+        **OPERATOR_POLICY,  # passed on with -e below, with the config
     }
     version = inspector("--version", env=env, cwd=workdir)
     assert version.returncode == 0 and version.stdout.strip() == "2.12.0", version.stderr

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode, InvokeRequest
 
+from ._text import shown
 from .config import IDENTIFIER
-from .errors import SidecarError, quoted
+from .errors import SidecarError
 
 __all__ = [
     "HEADERS",
@@ -112,7 +113,7 @@ def pairs_problem(pairs: Iterable[tuple[str, str]], bounds: PairBounds) -> str |
             return _long_name(bounds.noun, key)
         if len(value) > bounds.max_value_chars:
             return (
-                f"{bounds.noun} {quoted(key)}: its value is {len(value)} characters; "
+                f"{bounds.noun} {shown(key)}: its value is {len(value)} characters; "
                 f"a {bounds.noun} value is at most {bounds.max_value_chars}"
             )
         total += len(key) + len(value)
@@ -124,8 +125,8 @@ def pairs_problem(pairs: Iterable[tuple[str, str]], bounds: PairBounds) -> str |
 def _refuse_name(request: InvokeRequest) -> None:
     for field, name in (("api", request.api), ("operation", request.operation)):
         if not _NAME(name):
-            shown = "is empty" if not name else f"{quoted(name)} is not a valid name"
-            raise SidecarError(ErrorCode.INVALID_ARGUMENT, f"{field} name {shown}: names are {NAME_RULE}", field=field)
+            what = "is empty" if not name else f"{shown(name)} is not a valid name"
+            raise SidecarError(ErrorCode.INVALID_ARGUMENT, f"{field} name {what}: names are {NAME_RULE}", field=field)
 
 
 def _refuse_count(request: InvokeRequest) -> None:
@@ -142,7 +143,7 @@ def _refuse_count(request: InvokeRequest) -> None:
 
 
 def _long_name(noun: str, name: str) -> str:
-    return f"a {noun} name of {len(name)} characters ({quoted(name)}); names are at most {MAX_KEY_CHARS}"
+    return f"a {noun} name of {len(name)} characters ({shown(name)}); names are at most {MAX_KEY_CHARS}"
 
 
 def _refuse(request: InvokeRequest, field: str, message: str) -> None:

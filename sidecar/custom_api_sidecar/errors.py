@@ -8,7 +8,7 @@ exception class per code. Messages must never contain a secret value.
 
 An error travels in gRPC metadata, which a client refuses past 8 KiB (soft) / 16 KiB (hard):
 so every field is bounded here, whatever a stage put in it, and a caller-supplied name is
-quoted with ``quoted`` (a short prefix of a long one), never whole.
+quoted with ``_text.shown`` (a short prefix of a long one), never whole.
 """
 
 from __future__ import annotations
@@ -51,10 +51,6 @@ GRPC_STATUS: dict[int, grpc.StatusCode] = {
 MAX_MESSAGE_BYTES = 1024
 MAX_NAME_CHARS = 128  # api, operation, field, each suggestion
 MAX_SUGGESTIONS = 16
-# A caller-supplied name longer than this is quoted as a prefix; one this long is quoted whole
-# (it is the longest valid api or operation name).
-QUOTED_CHARS = 64
-_QUOTED_PREFIX = 32
 
 
 class SidecarError(Exception):
@@ -112,14 +108,6 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> list[str]:
     if len(name) > MAX_NAME_CHARS:
         return []
     return difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
-
-
-def quoted(value: str) -> str:
-    """``repr(value)`` for an error message: whole up to ``QUOTED_CHARS`` characters, else a
-    short prefix and the length, so an error never echoes an unbounded input."""
-    if len(value) <= QUOTED_CHARS:
-        return repr(value)
-    return f"{value[:_QUOTED_PREFIX]!r}... ({len(value)} characters)"
 
 
 def _clamp(text: str, limit: int) -> str:

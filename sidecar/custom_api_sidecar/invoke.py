@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from custom_api_client.proto import sidecar_pb2 as pb
 
-from .errors import SidecarError, quoted
+from ._text import shown
+from .errors import SidecarError
 
 if TYPE_CHECKING:
     from .app import Sidecar
@@ -50,12 +51,12 @@ async def get_job(sidecar: Sidecar, job_id: str) -> pb.GetJobResponse:
     if len(job_id) > MAX_JOB_ID_CHARS:  # before any lookup (SQLite or Redis)
         raise SidecarError(
             pb.ErrorCode.INVALID_ARGUMENT,
-            f"job id {quoted(job_id)} is {len(job_id)} characters; ids are at most {MAX_JOB_ID_CHARS}",
+            f"job id {shown(job_id)} is {len(job_id)} characters; ids are at most {MAX_JOB_ID_CHARS}",
             field="job_id",
         )
     job = await sidecar.jobs.get(job_id) if sidecar.jobs is not None else None
     if job is None:
-        raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {quoted(job_id)}")
+        raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {shown(job_id)}")
     reply = pb.GetJobResponse(
         job_id=job.id,
         state=job.state,

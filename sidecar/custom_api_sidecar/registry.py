@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 
+from ._text import shown
 from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
 from .config._model import PATH_VARIABLE
-from .errors import SidecarError, did_you_mean, quoted
+from .errors import SidecarError, did_you_mean
 from .validation import Direction, ObjectShape, SchemaError, SchemaValidator, object_shape
 
 log = logging.getLogger("custom_api_sidecar.validation")
@@ -99,7 +100,7 @@ class Registry:
         if api is None:
             raise SidecarError(
                 ErrorCode.UNKNOWN_API,
-                _unknown(f"no API {quoted(api_name)}", api_name, self.apis, "configured APIs"),
+                _unknown(f"no API {shown(api_name)}", api_name, self.apis, "configured APIs"),
                 api=api_name,
                 operation=operation_name,
                 suggestions=did_you_mean(api_name, self.apis),
@@ -113,7 +114,7 @@ class Registry:
             raise SidecarError(
                 ErrorCode.UNKNOWN_OPERATION,
                 _unknown(
-                    f"API {api_name!r} has no operation {quoted(operation_name)}",
+                    f"API {api_name!r} has no operation {shown(operation_name)}",
                     operation_name,
                     api.operations,
                     "operations",

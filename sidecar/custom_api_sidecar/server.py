@@ -27,10 +27,11 @@ from custom_api_client import DEFAULT_TARGET
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.proto import sidecar_pb2_grpc
 
+from ._text import shown
 from .app import Sidecar
 from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
-from .errors import SidecarError, StartupError, quoted
+from .errors import SidecarError, StartupError
 from .invoke import get_job, invoke
 from .pipeline import Call
 from .pipeline.context import read_context
@@ -107,7 +108,7 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
         conversation_id, agent_id = read_context(metadata)
         if request.level not in LEVELS:
             raise SidecarError(
-                pb.ErrorCode.INVALID_ARGUMENT, f"log level {quoted(request.level)} is not one of {', '.join(LEVELS)}"
+                pb.ErrorCode.INVALID_ARGUMENT, f"log level {shown(request.level)} is not one of {', '.join(LEVELS)}"
             )
         carrier = {key: value for key, value in metadata if isinstance(value, str)}
         self._sidecar.conv_log.write(request.level, request.message, conversation_id, agent_id, carrier)

@@ -22,7 +22,8 @@ from custom_api_client.errors import CustomApiError
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import named_operations, tool_definitions
 
-from ..errors import SidecarError, did_you_mean, quoted
+from .._text import shown
+from ..errors import SidecarError, did_you_mean
 from ._filter import ToolFilter
 from ._jobs import JOB_TOOL, JOB_TOOL_DEFINITION
 
@@ -71,7 +72,7 @@ class ExposedTools:
         if target is None:
             close = did_you_mean(tool, self._targets)  # none for an overlong name
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise UnknownTool(f"Unknown tool: {quoted(tool)}{hint}")
+            raise UnknownTool(f"Unknown tool: {shown(tool)}{hint}")
         api, operation = target
         try:
             return build_invoke_request(api, operation, (), dict(arguments))

@@ -21,9 +21,10 @@ from urllib.parse import urlencode
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
 from custom_api_client.values import from_value
 
+from .._text import shown
 from ..bounds import HEADERS, QUERY, pairs_problem
 from ..config._model import HEADER_NAME
-from ..errors import SidecarError, did_you_mean, quoted
+from ..errors import SidecarError, did_you_mean
 from ..registry import Operation
 from ..validation import SchemaValidator
 from ._call import Call, UpstreamResponse
@@ -321,7 +322,7 @@ def _unexpected(op: Operation, key: str) -> SidecarError:
     hint = did_you_mean(key, accepted)
     return _invalid(
         op,
-        f"unexpected argument {quoted(key)}"
+        f"unexpected argument {shown(key)}"
         + (f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
         + f" (accepted: {', '.join(accepted) or 'none'}; plus params, json, data, headers, timeout)",
         field=key,

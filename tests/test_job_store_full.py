@@ -1,6 +1,6 @@
 """A full background job store fails clearly: a response it cannot keep fails its job with
 RESPONSE_TOO_LARGE (the call was made: it is not left running, to be sent again after a
-restart), and a call it cannot queue is refused with RATE_LIMITED before any 202. Proved on a
+restart), and a call it cannot queue is refused with OVERLOADED before any 202. Proved on a
 real 1 MiB tmpfs (SQLite's own "database or disk is full"), and with --jobs-max-size, which keeps
 the store's files within a volume's size so Kubernetes never evicts the pod for outgrowing it."""
 
@@ -105,7 +105,7 @@ def test_a_call_a_full_disk_cannot_queue_is_refused_before_any_202(tiny_fs, upst
                 while True:
                     out.write(b"\0" * 4096)
             with connect(sidecar.unix_target) as conv:
-                with pytest.raises(errors.RateLimited) as refused:
+                with pytest.raises(errors.Overloaded) as refused:
                     conv.api.files.download("1001", background=True)
                 assert "the background job store is full, so the call was not queued" in refused.value.message
                 assert refused.value.api == "files" and refused.value.operation == "download"

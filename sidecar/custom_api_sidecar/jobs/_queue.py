@@ -3,7 +3,7 @@ acknowledged, run by a bounded pool of workers through the same pipeline as any 
 while the failure is transient, and resumed after a restart or a crash (at least once: each job
 carries a stable ``Idempotency-Key`` so the upstream can recognise a repeat).
 
-A full store (``JobStoreFull``) refuses a new call with RATE_LIMITED before it is acknowledged,
+A full store (``JobStoreFull``) refuses a new call with OVERLOADED before it is acknowledged,
 and fails a job whose response it cannot keep with RESPONSE_TOO_LARGE: that call was made, so
 the job must not stay running and be sent again after a restart.
 """
@@ -93,7 +93,7 @@ class JobQueue:
         except JobStoreFull:
             log.error("background jobs: the store is full; a %s.%s call was refused", request.api, request.operation)
             raise SidecarError(
-                pb.ErrorCode.RATE_LIMITED,
+                pb.ErrorCode.OVERLOADED,  # retryable, and nothing was sent
                 "the background job store is full, so the call was not queued: try again later, "
                 "or make the call without background",
                 api=request.api,

@@ -25,3 +25,9 @@ def shown(value: object) -> str:
             return repr(value)
         return f"{value[:_PREFIX]!r}... ({len(value)} characters)"
     return _SHORT.repr(value)
+
+
+def clipped(text: str, limit: int = 200) -> str:
+    """``text`` as it is (unquoted: a path, a reference) up to ``limit`` characters, else cut and
+    marked with its length."""
+    return text if len(text) <= limit else f"{text[: limit // 2]}... ({len(text)} characters)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 
-from .._text import shown
+from .._text import clipped, shown
 from ..config import ENVIRONMENTS, ApiConfig, secret_references
 from ..secrets import SecretRef, is_reference, parse_reference
 from ._model import ENV_EGRESS, SIDECAR_ENV, SIDECAR_FILES, OperatorPolicy
@@ -66,11 +66,9 @@ def api_problems(
 def egress_problem(opt_in: str, policy: OperatorPolicy, field: str | None = None) -> Problem:
     """The refusal of one egress opt-in (``field`` when it is spelled elsewhere, as in ``openapi:``)."""
     default_field, value = _OPT_IN_FIELDS[opt_in]
-    if policy.egress:
-        where = f" ({policy.sources['egress']})" if "egress" in policy.sources else ""
-        why = f"the egress opt-ins it allows are {', '.join(sorted(policy.egress))}{where}"
-    else:
-        why = "it allows no egress opt-ins" + (f" ({policy.sources['egress']})" if "egress" in policy.sources else "")
+    source = f" ({policy.sources['egress']})" if "egress" in policy.sources else ""
+    allowed = ", ".join(sorted(policy.egress))
+    why = f"the egress opt-ins it allows are {allowed}{source}" if allowed else f"it allows no egress opt-ins{source}"
     return (
         field or default_field,
         f"{value} is refused by the operator policy: {why}; an operator allows this one with "
@@ -84,6 +82,7 @@ def reference_problem(text: str, policy: OperatorPolicy) -> str | None:
         ref = parse_reference(text)
     except ValueError:
         return None
+    text = clipped(text)
     if ref.scheme not in policy.secret_schemes:
         allowed = ", ".join(f"{s}://" for s in sorted(policy.secret_schemes)) or "none"
         return (
@@ -126,10 +125,11 @@ def path_problem(path: str, directories: tuple[str, ...], policy: OperatorPolicy
     (``..`` folded) and where its symlinks lead must be inside, and outside the sidecar's own files."""
     written = os.path.normpath(path)
     real = os.path.realpath(path)
+    path = clipped(path)
     for candidate in dict.fromkeys((written, real)):
         own = next((d for d in SIDECAR_FILES if _under(candidate, d)), None)
         if own is not None:
-            where = path if candidate == written else f"{path} (a link to {candidate})"
+            where = path if candidate == written else f"{path} (a link to {clipped(candidate)})"
             return f"{where} is under {own}, which API definitions may never read"
     roots = [(d, os.path.realpath(d)) for d in directories]
     if not any(_under(written, d) or _under(written, r) for d, r in roots) or not any(

@@ -242,6 +242,7 @@ def test_validate_ok():
         "  file directories: /run/s",
         f"  spec directories: the config file's own, {tempfile.gettempdir()}, {REPO}",
         "  proxies: HTTPS_PROXY/HTTP_PROXY only",
+        "  extra arguments: as each API says",
         "secrets: 2 of 2 references resolve",
         "  ok   env://DEMO_CRM_TOKEN: resolved",
         "  ok   env://DEMO_PAYMENTS_KEY: resolved",

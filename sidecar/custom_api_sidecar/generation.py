@@ -21,6 +21,7 @@ from .config import ApiConfig, Config
 from .describe import Catalog
 from .egress import Egress, Lookup, ProxySettings, build_egress
 from .pipeline import Call, Handler, UpstreamResponse, compose
+from .pipeline.arguments import OperationArguments
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
 from .pipeline.breaker import CircuitBreaker
@@ -124,12 +125,14 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
     rate_limiter = RateLimiter(registry, limits)
     breaker = CircuitBreaker(registry, previous.breaker if previous else None, unchanged, shared.meter_provider)
     retry = Retry(registry, previous.retry if previous else None, unchanged)
+    arguments = OperationArguments(registry)
     handle = compose(
         [
             ConversationContext(),
             Observe(shared.tracer, registry.environment),
             Record(shared.observers, registry),
             Resolve(registry),
+            arguments,
             BindArguments(),
             BuildRequest(),
             UrlAllowlist(),
@@ -142,7 +145,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         ],
         Send(shared.tracer, transports),
     )
-    check = compose([Resolve(registry), BindArguments(), BuildRequest()], _not_sent)
+    check = compose([Resolve(registry), arguments, BindArguments(), BuildRequest()], _not_sent)
     return Generation(
         config=config,
         registry=registry,

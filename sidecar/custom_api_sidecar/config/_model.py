@@ -159,6 +159,31 @@ class ResponseHeaders:
     keep: tuple[str, ...] = ()
 
 
+EXTRA_ARGUMENTS_MODES = ("allow", "refuse")
+# Arguments that change the method or the route an upstream serves (servers and gateways honour
+# them): a caller may not send them unless the API lists them in security.allow_routing.
+METHOD_PARAMETER = "_method"  # a query parameter or top-level body field (Rails, Laravel, Symfony)
+ROUTING_HEADERS = frozenset(
+    {
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-original-url",
+        "x-rewrite-url",
+        "forwarded",
+        "x-real-ip",
+        "x-original-host",
+        "x-host",
+    }
+)
+ROUTING_HEADER_PREFIXES = ("x-forwarded-", "proxy-")
+
+
+def is_routing_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in ROUTING_HEADERS or lowered.startswith(ROUTING_HEADER_PREFIXES)
+
+
 @dataclass(frozen=True)
 class Security:
     url_allowlist: tuple[str, ...] = ()
@@ -166,6 +191,10 @@ class Security:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     response_headers: ResponseHeaders = field(default_factory=ResponseHeaders)
+    # What a caller may add beyond an operation's declared arguments (pipeline/arguments.py):
+    # allow (params=/headers=/data= as in requests) or refuse; an operator policy may force refuse.
+    extra_arguments: str = "allow"
+    allow_routing: tuple[str, ...] = ()  # routing headers (or _method) this API's upstream needs
 
 
 @dataclass(frozen=True)

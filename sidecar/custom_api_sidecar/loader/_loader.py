@@ -22,8 +22,10 @@ from ..config._fleet import parse_redis
 from ..config._model import (
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
+    EXTRA_ARGUMENTS_MODES,
     HEADER_NAME,
     IDENTIFIER,
+    METHOD_PARAMETER,
     METHODS,
     PARAMETER_LOCATIONS,
     PARAMETER_STYLES,
@@ -43,10 +45,11 @@ from ..config._model import (
     Security,
     Tunnel,
     Validation,
+    is_routing_header,
 )
 from ..config._problems import Problems
 from ..egress import ProxySettings
-from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem
+from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem, with_operator_settings
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth import parse_authentication
 from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_problems
@@ -106,6 +109,8 @@ _SECURITY_KEYS = {
     "max_request_bytes",
     "response_headers",
     "ip_allowlist",  # seed 004's spelling of connection.ip_allowlist
+    "extra_arguments",
+    "allow_routing",
 }
 _RATE_LIMIT_KEYS = {"requests_per_minute", "requests_per_day"}
 
@@ -238,6 +243,7 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
     check_reachable(p, api)
     for field_name, message in api_problems(api, operator.policy, operator.proxies):
         p.add(field_name, message)
+    api = with_operator_settings(api, operator.policy)
     health_check = raw.get("health_check")
     if health_check is not None:
         if not isinstance(health_check, str) or health_check not in {e.name for e in endpoints}:
@@ -649,7 +655,31 @@ def _security(p: Problems, raw: Any) -> Security | None:
         )
         or defaults.max_request_bytes,
         response_headers=parse_response_headers(p, raw.get("response_headers")),
+        extra_arguments=_extra_arguments(p, raw.get("extra_arguments", defaults.extra_arguments)),
+        allow_routing=_allow_routing(p, raw.get("allow_routing", [])),
     )
+
+
+def _extra_arguments(p: Problems, value: Any) -> str:
+    if value not in EXTRA_ARGUMENTS_MODES:
+        p.add("security.extra_arguments", f"{shown(value)} is not one of {', '.join(EXTRA_ARGUMENTS_MODES)}")
+        return "allow"
+    return str(value)
+
+
+def _allow_routing(p: Problems, raw: Any) -> tuple[str, ...]:
+    """Routing arguments (a header, or ``_method``) this API's upstream needs from its callers."""
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        p.add("security.allow_routing", "must be a list of routing header names (or _method)")
+        return ()
+    for index, name in enumerate(raw):
+        if name != METHOD_PARAMETER and not is_routing_header(name):
+            p.add(
+                f"security.allow_routing[{index}]",
+                f"{shown(name)} is not a routing argument (one a caller is refused: X-HTTP-Method-Override, "
+                "X-Original-URL, Forwarded, X-Forwarded-*, ..., or _method); other arguments need no allowing",
+            )
+    return tuple(raw)
 
 
 # --- small checkers ------------------------------------------------------------

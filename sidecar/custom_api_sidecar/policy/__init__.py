@@ -7,13 +7,14 @@ of that file cannot change it. The loader (``custom_api_sidecar.loader``) applie
 every reload; a refusal is a config problem naming the field, the reference and the policy.
 """
 
-from ._check import api_problems, egress_problem, path_problem, reference_problem
+from ._check import api_problems, egress_problem, path_problem, reference_problem, with_operator_settings
 from ._cli import add_policy_flags, policy_from_flags
 from ._model import (
     DEFAULT_FILE_DIRS,
     EGRESS_OPT_INS,
     ENV_EGRESS,
     ENV_ENV_NAMES,
+    ENV_EXTRA_ARGUMENTS,
     ENV_FILE_DIRS,
     ENV_PROXIES,
     ENV_SECRET_SCHEMES,
@@ -29,6 +30,7 @@ __all__ = [
     "EGRESS_OPT_INS",
     "ENV_EGRESS",
     "ENV_ENV_NAMES",
+    "ENV_EXTRA_ARGUMENTS",
     "ENV_FILE_DIRS",
     "ENV_PROXIES",
     "ENV_SECRET_SCHEMES",
@@ -43,4 +45,5 @@ __all__ = [
     "path_problem",
     "policy_from_flags",
     "reference_problem",
+    "with_operator_settings",
 ]

@@ -8,6 +8,7 @@ reach in one environment what it may not reach in another.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 
@@ -61,6 +62,13 @@ def api_problems(
         if problem:
             problems.append(("connection.tls.ca_bundle", problem))
     return problems
+
+
+def with_operator_settings(api: ApiConfig, policy: OperatorPolicy) -> ApiConfig:
+    """``api`` with what the policy decides for every API: extra arguments refused, if it says so."""
+    if policy.extra_arguments == "refuse" and api.security.extra_arguments != "refuse":
+        return dataclasses.replace(api, security=dataclasses.replace(api.security, extra_arguments="refuse"))
+    return api
 
 
 def egress_problem(opt_in: str, policy: OperatorPolicy, field: str | None = None) -> Problem:

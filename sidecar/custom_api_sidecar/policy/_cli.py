@@ -10,6 +10,7 @@ from ._model import (
     EGRESS_OPT_INS,
     ENV_EGRESS,
     ENV_ENV_NAMES,
+    ENV_EXTRA_ARGUMENTS,
     ENV_FILE_DIRS,
     ENV_PROXIES,
     ENV_SECRET_SCHEMES,
@@ -63,6 +64,12 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
         f"(${ENV_SPEC_DIRS})",
     )
     group.add_argument(
+        "--policy-extra-arguments",
+        choices=("refuse",),
+        help=f"refuse: every API accepts only its operations' declared arguments (${ENV_EXTRA_ARGUMENTS}; "
+        "default: as each API's security.extra_arguments says)",
+    )
+    group.add_argument(
         "--policy-proxy",
         action="append",
         metavar="URL",
@@ -86,4 +93,5 @@ def policy_from_flags(args: argparse.Namespace, environ: Mapping[str, str] = os.
         file_dirs=listed(args.policy_file_dir),
         spec_dirs=listed(args.policy_spec_dir),
         proxies=listed(args.policy_proxy),
+        extra_arguments=listed([args.policy_extra_arguments] if args.policy_extra_arguments else None),
     )

@@ -25,6 +25,7 @@ ENV_ENV_NAMES = f"{ENV_PREFIX}ENV_NAMES"
 ENV_FILE_DIRS = f"{ENV_PREFIX}FILE_DIRS"
 ENV_SPEC_DIRS = f"{ENV_PREFIX}SPEC_DIRS"
 ENV_PROXIES = f"{ENV_PREFIX}PROXIES"
+ENV_EXTRA_ARGUMENTS = f"{ENV_PREFIX}EXTRA_ARGUMENTS"
 
 # The egress opt-ins of an API's connection that only an operator can allow.
 EGRESS_OPT_INS = ("private_network", "ip_allowlist", "allow_http", "verify_ssl_off")
@@ -81,7 +82,10 @@ class OperatorPolicy:
     (never the sidecar's own). ``file_dirs``: directories whose files ``file://`` references and
     CA bundle paths may read. ``spec_dirs``: directories local OpenAPI specs may come from,
     besides the config file's own directory. ``proxies``: forward proxy URLs an API may name in
-    ``connection.proxy`` (``HTTPS_PROXY``/``HTTP_PROXY`` are the operator's and always allowed)."""
+    ``connection.proxy`` (``HTTPS_PROXY``/``HTTP_PROXY`` are the operator's and always allowed).
+    ``extra_arguments``: ``refuse`` makes every API accept only its operations' declared
+    arguments (``security.extra_arguments: refuse``), whatever its definition says; None leaves it
+    to each API."""
 
     egress: frozenset[str] = frozenset()
     secret_schemes: frozenset[str] = frozenset(SECRET_SCHEMES)
@@ -90,6 +94,7 @@ class OperatorPolicy:
     file_dirs: tuple[str, ...] = DEFAULT_FILE_DIRS
     spec_dirs: tuple[str, ...] = ()
     proxies: tuple[str, ...] = ()
+    extra_arguments: str | None = None
     # Where each setting came from, for messages: "default", a flag or a variable.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -100,6 +105,8 @@ class OperatorPolicy:
         unknown = set(self.secret_schemes) - set(SECRET_SCHEMES)
         if unknown:
             raise ValueError(f"unknown secret scheme(s) {', '.join(sorted(unknown))}: use {', '.join(SECRET_SCHEMES)}")
+        if self.extra_arguments not in (None, "refuse"):
+            raise ValueError(f"extra arguments policy {self.extra_arguments!r}: use refuse (or leave it unset)")
         for directory in (*self.file_dirs, *self.spec_dirs):
             if not directory.startswith("/"):
                 raise ValueError(f"policy directory {directory!r} must be an absolute path")
@@ -117,15 +124,15 @@ class OperatorPolicy:
                 values[key], sources[key] = _split(environ[variable]), variable
             else:
                 continue
-            values[key] = frozenset(values[key]) if key in ("egress", "secret_schemes") else tuple(values[key])
+            values[key] = _typed(key, values[key])
         return cls(**values, sources=sources)
 
     def source(self, key: str) -> str:
         """Where a setting came from, to name in a refusal: the flag or variable, else how to set it."""
         if key in self.sources:
             return self.sources[key]
-        default = getattr(OperatorPolicy, key, None) if key not in ("egress", "secret_schemes") else None
-        is_default = getattr(self, key) == (default if default is not None else _DEFAULT_SETS[key])
+        default = _DEFAULT_SETS[key] if key in _DEFAULT_SETS else getattr(OperatorPolicy, key, None)
+        is_default = getattr(self, key) == default
         return f"{'the default; ' if is_default else ''}set {_FLAGS[key]} or {_VARIABLES[key]}"
 
     def describe(self) -> list[str]:
@@ -138,6 +145,7 @@ class OperatorPolicy:
             f"file directories: {', '.join(self.file_dirs) or 'none'}",
             f"spec directories: the config file's own{''.join(', ' + d for d in self.spec_dirs)}",
             f"proxies: {', '.join(self.proxies) or 'HTTPS_PROXY/HTTP_PROXY only'}",
+            f"extra arguments: {'refused for every API' if self.extra_arguments else 'as each API says'}",
         ]
 
 
@@ -150,6 +158,7 @@ _VARIABLES = {
     "file_dirs": ENV_FILE_DIRS,
     "spec_dirs": ENV_SPEC_DIRS,
     "proxies": ENV_PROXIES,
+    "extra_arguments": ENV_EXTRA_ARGUMENTS,
 }
 _FLAGS = {
     "egress": "--policy-egress",
@@ -159,7 +168,16 @@ _FLAGS = {
     "file_dirs": "--policy-file-dir",
     "spec_dirs": "--policy-spec-dir",
     "proxies": "--policy-proxy",
+    "extra_arguments": "--policy-extra-arguments",
 }
+
+
+def _typed(key: str, values: list[str]) -> object:
+    if key in ("egress", "secret_schemes"):
+        return frozenset(values)
+    if key == "extra_arguments":
+        return ",".join(values)  # one word: refuse (__post_init__ checks it)
+    return tuple(values)
 
 
 def _split(text: str) -> list[str]:

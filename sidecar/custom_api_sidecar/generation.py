@@ -125,7 +125,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
     rate_limiter = RateLimiter(registry, limits)
     breaker = CircuitBreaker(registry, previous.breaker if previous else None, unchanged, shared.meter_provider)
     retry = Retry(registry, previous.retry if previous else None, unchanged)
-    arguments = OperationArguments(registry)
+    arguments = OperationArguments()
     handle = compose(
         [
             ConversationContext(),

@@ -33,61 +33,59 @@ from custom_api_client.proto.sidecar_pb2 import ErrorCode, InvokeRequest
 from .._text import shown
 from ..config._model import METHOD_PARAMETER, is_routing_header
 from ..errors import SidecarError
-from ..registry import Operation, Registry
+from ..registry import Operation
 from ._call import Call, UpstreamResponse
 from ._compose import Handler
 
 
-class _Rules:
-    """One API's settings, read once per generation."""
+class _Declared:
+    """What one operation declares, and what its API lets through: read once, on its first call."""
 
-    def __init__(self, allowed: Iterable[str], refuse_extra: bool) -> None:
-        self.allowed = frozenset(name.lower() for name in allowed)
-        self.refuse_extra = refuse_extra
+    __slots__ = ("allowed", "body", "headers", "method_allowed", "query", "refuse_extra")
+
+    def __init__(self, op: Operation) -> None:
+        security = op.api.config.security
+        params = op.parameters.values()
+        self.headers = frozenset(p.name.lower() for p in params if p.location == "header")
+        self.query = frozenset(p.name for p in params if p.location == "query")
+        self.body = op.body_properties
+        self.allowed = frozenset(name.lower() for name in security.allow_routing) | self.headers
+        self.method_allowed = METHOD_PARAMETER in {*security.allow_routing, *self.query, *self.body}
+        self.refuse_extra = security.extra_arguments == "refuse"
 
 
 class OperationArguments:
-    def __init__(self, registry: Registry) -> None:
-        self._rules = {
-            name: _Rules(api.config.security.allow_routing, api.config.security.extra_arguments == "refuse")
-            for name, api in registry.apis.items()
-        }
+    def __init__(self) -> None:
+        self._declared: dict[int, _Declared] = {}  # by operation, for this generation's operations
 
     async def __call__(self, call: Call, call_next: Handler) -> UpstreamResponse:
         op = call.operation
         assert op is not None
-        rules = self._rules[op.api.name]
         request = call.request
         # keyword arguments are declared ones by construction (the bind stage refuses the rest)
-        if (
-            request.headers
-            or request.params
-            or request.form
-            or request.HasField("json")
-            or request.HasField("raw_body")
-        ):
-            _check_routing(op, call, rules)
-            if rules.refuse_extra:
-                _check_declared(op, call)
+        if request.headers or request.params or request.form or _has_body(request):
+            declared = self._declared.get(id(op)) or self._declared.setdefault(id(op), _Declared(op))
+            _check_routing(op, call, declared)
+            if declared.refuse_extra:
+                _check_declared(op, call, declared)
         return await call_next(call)
 
 
 # --- routing arguments --------------------------------------------------------------------------
 
 
-def _check_routing(op: Operation, call: Call, rules: _Rules) -> None:
+def _check_routing(op: Operation, call: Call, declared: _Declared) -> None:
     request = call.request
-    declared_headers = {p.name.lower() for p in op.parameters.values() if p.location == "header"}
     for kv in request.headers:
         name = kv.key.lower()
-        if is_routing_header(name) and name not in rules.allowed and name not in declared_headers:
+        if is_routing_header(name) and name not in declared.allowed:
             raise _routing(op, f"header {shown(kv.key)}", "headers", kv.key)
-    if METHOD_PARAMETER not in rules.allowed and METHOD_PARAMETER not in op.body_properties:
-        declared_query = {p.name for p in op.parameters.values() if p.location == "query"}
-        if METHOD_PARAMETER not in declared_query and any(kv.key == METHOD_PARAMETER for kv in request.params):
-            raise _routing(op, f"query parameter {METHOD_PARAMETER!r}", "params", METHOD_PARAMETER)
-        if METHOD_PARAMETER in _body_fields(op, call, quick=METHOD_PARAMETER):
-            raise _routing(op, f"body field {METHOD_PARAMETER!r}", "json", METHOD_PARAMETER)
+    if declared.method_allowed:
+        return
+    if any(kv.key == METHOD_PARAMETER for kv in request.params):
+        raise _routing(op, f"query parameter {METHOD_PARAMETER!r}", "params", METHOD_PARAMETER)
+    if METHOD_PARAMETER in _body_fields(op, call, quick=METHOD_PARAMETER):
+        raise _routing(op, f"body field {METHOD_PARAMETER!r}", "json", METHOD_PARAMETER)
 
 
 def _routing(op: Operation, what: str, field: str, name: str) -> SidecarError:
@@ -103,14 +101,14 @@ def _routing(op: Operation, what: str, field: str, name: str) -> SidecarError:
 # --- undeclared arguments (security.extra_arguments: refuse) ------------------------------------
 
 
-def _check_declared(op: Operation, call: Call) -> None:
+def _check_declared(op: Operation, call: Call, declared: _Declared) -> None:
     request = call.request
-    declared = {(p.location, p.name.lower() if p.location == "header" else p.name) for p in op.parameters.values()}
     for kv in request.params:
-        if ("query", kv.key) not in declared:
+        if kv.key not in declared.query:
             raise _undeclared(op, f"query parameter {shown(kv.key)}", "params", _names(op, "query"))
     for kv in request.headers:  # Content-Type describes the body, which is checked below
-        if ("header", kv.key.lower()) not in declared and kv.key.lower() != "content-type":
+        name = kv.key.lower()
+        if name not in declared.headers and name != "content-type":
             raise _undeclared(op, f"header {shown(kv.key)}", "headers", _names(op, "header"))
     if not (request.form or _has_body(request)):
         return
@@ -127,7 +125,7 @@ def _check_declared(op: Operation, call: Call) -> None:
         )
     fields = _body_fields(op, call)
     for name in fields:
-        if name not in op.body_properties:
+        if name not in declared.body:
             raise _undeclared(op, f"body field {shown(name)}", "json", sorted(op.body_properties))
     missing = [name for name in op.body_required if name not in fields]
     if missing:

@@ -68,6 +68,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                 "vaultPrefixes": ["kv/{environment}/voice"],
                 "envNames": ["CRM_*"],
                 "proxies": ["http://proxy.internal:3128"],
+                "refuseExtraArguments": True,
             },
             "mcp": {"port": 8765, "apis": ["crm", "billing"], "exclude": ["crm.delete_*"]},
             "envFromSecrets": [{"name": "crm-credentials"}],
@@ -269,7 +270,7 @@ def test_the_operator_policy_comes_from_values(chart):
     assert default["CUSTOM_API_SIDECAR_POLICY_SECRET_SCHEMES"] == "vault,env,file"
     assert default["CUSTOM_API_SIDECAR_POLICY_FILE_DIRS"] == "/etc/custom-api-sidecar/secrets"
     assert default["CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"] == "512"
-    for unset in ("VAULT_PREFIXES", "ENV_NAMES", "SPEC_DIRS", "PROXIES"):
+    for unset in ("VAULT_PREFIXES", "ENV_NAMES", "SPEC_DIRS", "PROXIES", "EXTRA_ARGUMENTS"):
         assert f"CUSTOM_API_SIDECAR_POLICY_{unset}" not in default
     env = env_of(sidecar_container(pod_spec(render(chart, VALUE_SETS["everything"]))))
     assert env["CUSTOM_API_SIDECAR_POLICY_EGRESS"] == "private_network,allow_http"
@@ -281,6 +282,7 @@ def test_the_operator_policy_comes_from_values(chart):
     )
     assert env["CUSTOM_API_SIDECAR_POLICY_SPEC_DIRS"] == "/etc/custom-api-sidecar/specs"
     assert env["CUSTOM_API_SIDECAR_POLICY_PROXIES"] == "http://proxy.internal:3128"
+    assert env["CUSTOM_API_SIDECAR_POLICY_EXTRA_ARGUMENTS"] == "refuse"
     assert env["CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"] == "256"
 
 

@@ -260,6 +260,10 @@ variables. Secret files are readable where they are mounted; specs where their C
 - name: CUSTOM_API_SIDECAR_POLICY_PROXIES
   value: {{ join "," . | quote }}
 {{- end }}
+{{- if $policy.refuseExtraArguments }}
+- name: CUSTOM_API_SIDECAR_POLICY_EXTRA_ARGUMENTS
+  value: refuse
+{{- end }}
 {{- end }}
 
 {{/* The pod volumes the sidecar needs. */}}

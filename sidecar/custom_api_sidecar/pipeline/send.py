@@ -116,7 +116,7 @@ class Send:
         assert out is not None
         remaining = call.deadline - time.monotonic()
         if remaining <= 0:
-            raise _timeout(op, call.timeout, redacted)
+            raise _timeout(op, call, redacted)
         call.attempts += 1
         request = httpx.Request(
             out.method,
@@ -134,7 +134,7 @@ class Send:
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
-            raise _timeout(op, call.timeout, redacted) from None
+            raise _timeout(op, call, redacted) from None
         except httpx.HTTPError as exc:
             raise _translate(exc, op, redacted) from None
         return UpstreamResponse(
@@ -181,10 +181,11 @@ def _too_large(op: Operation, url: str, limit: int) -> SidecarError:
     )
 
 
-def _timeout(op: Operation, timeout: float, url: str) -> SidecarError:
+def _timeout(op: Operation, call: Call, url: str) -> SidecarError:
+    whose = " (the shorter timeout this call chose)" if call.callers_deadline else ""
     return SidecarError(
         ErrorCode.TIMEOUT,
-        f"{op.api.name}.{op.name}: {url} did not answer within {timeout:g} s",
+        f"{op.api.name}.{op.name}: {url} did not answer within {call.timeout:g} s{whose}",
         api=op.api.name,
         operation=op.name,
     )

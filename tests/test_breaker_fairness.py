@@ -55,7 +55,7 @@ apis:
     endpoints: [{{name: wait, method: GET, path: "/delay/{{seconds}}"}}]
   - name: probed
     connection:
-      {{{loopback}, base_url: "{upstream.url}", timeout_ms: 400,
+      {{{loopback}, base_url: "{upstream.url}", timeout_ms: 1000,
        circuit_breaker: {{consecutive_failures: 1, open_s: 1, half_open_probes: 1}}}}
     endpoints: [{{name: wait, method: GET, path: "/delay/{{seconds}}"}}]
 """
@@ -181,11 +181,11 @@ async def test_a_cancelled_half_open_probe_lets_another_call_probe(sidecar):
     every call, for good)."""
     async with connect_async(sidecar.target) as conv:
         with pytest.raises(errors.Timeout):
-            await conv.api.probed.wait("3")  # the API's own 0.4 s: opens it
+            await conv.api.probed.wait("3")  # the API's own 1 s: opens it
         with pytest.raises(errors.CircuitOpen):
             await conv.api.probed.wait("0")
     await asyncio.sleep(1.1)  # open_s: the next call is the probe
-    await cancel_in_flight(sidecar, "probed", 0.1)
+    await cancel_in_flight(sidecar, "probed", 0.3)  # well before the API's own 1 s
     wait_for_cancelled(sidecar, "probed")
     async with connect_async(sidecar.target) as conv:
         assert (await conv.api.probed.wait("0")).status_code == 200

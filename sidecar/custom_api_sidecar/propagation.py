@@ -44,11 +44,6 @@ class UpstreamPropagation:
             None if not propagators else propagators[0] if len(propagators) == 1 else CompositePropagator(propagators)
         )
 
-    @property
-    def fields(self) -> frozenset[str]:
-        """The header names this may write."""
-        return frozenset(self._propagator.fields) if self._propagator else frozenset()
-
     def inject(self, headers: list[tuple[str, str]], context: Context | None = None) -> None:
         """Append the headers for ``context`` (default: the current one). Tracing never fails a call:
         a propagator's error leaves the request without its headers."""

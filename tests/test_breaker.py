@@ -12,8 +12,11 @@ from collections.abc import Iterator
 import pytest
 
 from custom_api_client import connect, errors
+from custom_api_client.proto.sidecar_pb2 import ErrorCode, InvokeRequest
 from custom_api_sidecar.config import CircuitBreakerPolicy
-from custom_api_sidecar.pipeline.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
+from custom_api_sidecar.errors import SidecarError
+from custom_api_sidecar.pipeline import Call
+from custom_api_sidecar.pipeline.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, upstream_failed
 from tests._support.processes import SidecarProcess
 from tests._support.upstream import Upstream
 
@@ -159,3 +162,55 @@ def test_half_open_admits_only_the_probes():
     assert breaker.admit() and not breaker.admit()  # two probes, no more
     breaker.record(failed=True)
     assert breaker.state == OPEN and breaker.retry_at == clock.now + 5
+
+
+def test_a_released_probe_lets_the_next_call_probe():
+    """A probe that ends with no verdict (its caller's deadline or cancellation) gives its place up."""
+    clock = Clock()
+    breaker = Breaker("api", CircuitBreakerPolicy(consecutive_failures=1, open_s=5, half_open_probes=1), clock)
+    breaker.record(failed=True)
+    clock.now += 5
+    assert breaker.admit()
+    period = breaker.probe_period()
+    assert period is not None and not breaker.admit()
+    breaker.release(period)
+    assert breaker.admit() and breaker.state == HALF_OPEN  # the next call probes
+    breaker.record(failed=False)
+    assert breaker.state == CLOSED
+
+
+def test_a_release_from_an_earlier_half_open_period_frees_no_probe():
+    clock = Clock()
+    breaker = Breaker("api", CircuitBreakerPolicy(consecutive_failures=1, open_s=5, half_open_probes=1), clock)
+    breaker.record(failed=True)
+    clock.now += 5
+    assert breaker.admit()
+    stale = breaker.probe_period()
+    assert breaker.admit() is False
+    breaker.record(failed=True)  # another call's failure reopens it; the first probe is still out
+    clock.now += 5
+    assert breaker.admit()  # the second period's probe
+    breaker.release(stale)  # the first period's probe ends late: not this period's
+    assert not breaker.admit()
+    closed = Breaker("api", CircuitBreakerPolicy(), clock)
+    assert closed.admit() and closed.probe_period() is None  # a closed breaker's calls are no probes
+    closed.release(None)
+    assert closed.state == CLOSED
+
+
+@pytest.mark.parametrize(
+    ("code", "callers_deadline", "counts"),
+    [
+        (ErrorCode.TIMEOUT, False, True),  # the API's own timeout ran out
+        (ErrorCode.TIMEOUT, True, False),  # a shorter deadline the caller chose ran out
+        (ErrorCode.CONNECTION_REFUSED, True, True),  # whatever the caller's deadline
+        (ErrorCode.UPSTREAM_PROTOCOL_ERROR, False, True),
+        (ErrorCode.SSL_ERROR, False, True),
+        (ErrorCode.INVALID_ARGUMENT, False, False),
+        (ErrorCode.RATE_LIMITED, False, False),
+        (ErrorCode.AUTHENTICATION_FAILED, False, False),
+    ],
+)
+def test_which_failures_are_the_upstream_s(code, callers_deadline, counts):
+    call = Call(request=InvokeRequest(api="api", operation="op"), callers_deadline=callers_deadline)
+    assert upstream_failed(call, SidecarError(code, "x")) is counts

@@ -44,7 +44,8 @@ def test_unknown_field():
     """)
     assert out == [
         "apis.yaml: api 'crm': colour: unknown field; allowed: authentication, connection, description, "
-        "display_name, endpoints, health_check, id, metadata, name, openapi, security, tunnel, user_id, validation"
+        "display_name, endpoints, health_check, id, metadata, name, openapi, propagate, security, tunnel, user_id, "
+        "validation"
     ]
 
 

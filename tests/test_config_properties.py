@@ -31,6 +31,7 @@ WORDS = [
     *("pre-release", "draft", "properties", "items", "$ref", "$defs", "pattern", "enum", "format", "nullable"),
     *("vault", "secrets", "redis", "url", "execution_description", "request_url", "body_fields", "tunnel"),
     *("enabled", "test_arguments", "health_check", "metadata", "id", "response", "backoff_ms", "budget_ratio"),
+    *("propagate", "tracecontext", "baggage"),
 ]
 STRINGS = [
     *("env://CRM_TOKEN", "env://VAULT_TOKEN", "env://X_{environment}", "vault://kv/{environment}/crm#key"),
@@ -197,6 +198,7 @@ api = shaped(
         ),
         "validation": mostly(st.fixed_dictionaries({"response": st.sampled_from(["enforce", "warn", "off"])})),
         "health_check": mostly(identifiers),
+        "propagate": mostly(st.lists(st.sampled_from(["tracecontext", "baggage"]), max_size=3)),
     },
 )
 documents = st.fixed_dictionaries(

@@ -16,6 +16,7 @@ from ..config import (
     NoAuth,
     OAuth2Auth,
 )
+from ..propagation import upstream_propagation
 from ..secrets import SecretStore
 from ._credentials import Authenticator
 from ._parts import Part
@@ -54,7 +55,13 @@ def build_authenticator(
 
         transport = token_transport(api.name) if token_transport else None
         return ClientCredentials(
-            api.name, auth, part(auth.client_id), part(auth.client_secret), tracer, transport=transport
+            api.name,
+            auth,
+            part(auth.client_id),
+            part(auth.client_secret),
+            tracer,
+            transport=transport,
+            propagation=upstream_propagation(api.propagate),
         )
     if isinstance(auth, CustomHeaderAuth):
         return CustomHeaders([(header.name, header.prefix, part(header.value)) for header in auth.headers])

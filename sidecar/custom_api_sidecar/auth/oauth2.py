@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 from authlib.oauth2 import OAuth2Client, OAuth2Error
 from authlib.oauth2.client import DEFAULT_HEADERS
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
@@ -47,8 +47,10 @@ from custom_api_client.proto.sidecar_pb2 import ErrorCode
 from .._aio import wait_event
 from ..body_decoding import ACCEPT_ENCODING, BodyDecodingError, BodyTooLarge
 from ..config import OAuth2Auth
+from ..config._model import DEFAULT_PROPAGATE
 from ..errors import SidecarError
 from ..httpx_body import read_decoded
+from ..propagation import UpstreamPropagation, upstream_propagation
 from ._credentials import Credentials
 from ._parts import Part
 from ._shared import SharedToken, SharedTokenUnavailable, TokenShareHook
@@ -100,8 +102,11 @@ class ClientCredentials:
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
         share: TokenShareHook | None = None,
+        propagation: UpstreamPropagation | None = None,
     ) -> None:
+        """``propagation``: the trace context the API sends (its ``propagate:``); default traceparent only."""
         self.api = api
+        self._propagation = propagation or upstream_propagation(DEFAULT_PROPAGATE)
         self.settings = settings
         self.header_names = frozenset({settings.auth_header_name.lower()})
         self._header = settings.auth_header_name
@@ -275,7 +280,9 @@ class ClientCredentials:
             attributes=self._span_attributes,
         ) as span:
             headers = dict(DEFAULT_HEADERS)
-            propagate.inject(headers)
+            trace_headers: list[tuple[str, str]] = []
+            self._propagation.inject(trace_headers)  # what the API sends upstream, no more
+            headers.update(trace_headers)
             # Set per fetch, so a rotated client id or secret is used at once.
             self._client.client_id, self._client.client_secret = client_id, client_secret
             try:

@@ -37,6 +37,11 @@ RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")  # {name} in a path template
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an RFC 9110 token
 
+# The trace context an API may send upstream (``propagate:``): W3C Trace Context (traceparent,
+# tracestate) and W3C Baggage. Baggage is the agent's own context (user ids, emails): opt-in only.
+PROPAGATORS = ("tracecontext", "baggage")
+DEFAULT_PROPAGATE = ("tracecontext",)
+
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -244,6 +249,7 @@ class ApiConfig:
     health_check: str = ""  # the operation the connection test uses to check authentication
     informational: Informational = field(default_factory=Informational)
     tunnel: Tunnel = field(default_factory=Tunnel)
+    propagate: tuple[str, ...] = DEFAULT_PROPAGATE  # names from PROPAGATORS: what trace context goes upstream
 
 
 @dataclass(frozen=True)

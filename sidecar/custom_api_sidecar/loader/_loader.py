@@ -20,6 +20,7 @@ from .._text import shown
 from ..config import ConfigError, OAuth2Auth, Problem
 from ..config._fleet import parse_redis
 from ..config._model import (
+    DEFAULT_PROPAGATE,
     ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
     EXTRA_ARGUMENTS_MODES,
@@ -31,6 +32,7 @@ from ..config._model import (
     PARAMETER_STYLES,
     PARAMETER_TYPES,
     PATH_VARIABLE,
+    PROPAGATORS,
     REQUEST_CONTENT_TYPES,
     RESERVED_ARGUMENTS,
     RESERVED_NAMES,
@@ -75,6 +77,7 @@ _API_KEYS = {
     "metadata",
     "tunnel",
     "health_check",
+    "propagate",
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
 _OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http"}
@@ -239,6 +242,7 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         display_name=_string(p, "display_name", raw.get("display_name", "")),
         informational=_informational(p, raw),
         tunnel=_tunnel(p, raw.get("tunnel")),
+        propagate=_propagate(p, raw.get("propagate")),
     )
     check_reachable(p, api)
     for field_name, message in api_problems(api, operator.policy, operator.proxies):
@@ -275,6 +279,23 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def _propagate(p: Problems, raw: Any) -> tuple[str, ...]:
+    """``propagate: [tracecontext, baggage]``: the trace context this API's requests carry."""
+    if raw is None:
+        return DEFAULT_PROPAGATE
+    allowed = ", ".join(PROPAGATORS)
+    if not isinstance(raw, list):
+        p.add("propagate", f"must be a list of {allowed} ([] sends no trace context), not {shown(raw)}")
+        return DEFAULT_PROPAGATE
+    names: list[str] = []
+    for index, name in enumerate(raw):
+        if name not in PROPAGATORS:  # also refuses a non-string: nothing unhashable is looked up
+            p.add(f"propagate[{index}]", f"{shown(name)} is not a propagator; allowed: {allowed}")
+        elif name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _tunnel(p: Problems, raw: Any) -> Tunnel:

@@ -86,6 +86,9 @@ class Call:
     outbound: OutboundRequest | None = None
     timeout: float = 0.0  # effective total timeout in seconds (set by bind)
     deadline: float = 0.0  # time.monotonic() by which the whole call must finish
+    # The deadline is one the caller chose (its timeout= or gRPC deadline), shorter than the
+    # operation's own timeout (set by bind): running out of it says nothing about the upstream.
+    callers_deadline: bool = False
     # Who is calling (gRPC metadata x-conversation-id / x-agent-id, checked by the context stage).
     conversation_id: str = ""
     agent_id: str = ""

@@ -89,6 +89,7 @@ class BindArguments:
             )
         call.timeout = _effective_timeout(op, request.timeout_seconds, call.time_remaining)
         call.deadline = time.monotonic() + call.timeout
+        call.callers_deadline = call.timeout < op.timeout
         return await call_next(call)
 
 

@@ -4,9 +4,12 @@ Closed: calls pass; a run of ``consecutive_failures`` failures, or a ``failure_r
 in the last ``window_s`` seconds (once there are ``min_calls``), opens it. Open: calls fail at once
 with CIRCUIT_OPEN, saying when the next attempt will be let through. After ``open_s`` it is
 half-open: ``half_open_probes`` calls go through; a success closes it, a failure opens it again.
-A failure is what says the upstream is unwell: it could not be reached, broke HTTP, timed out, or
-answered 5xx. Argument, credential and rate-limit errors are the caller's and count for nothing.
-Sits outside the retry stage: one call, all its attempts, is one result.
+A failure is what says the upstream is unwell, within the API's own timeout: it could not be
+reached, broke HTTP, timed out, or answered 5xx. What the caller decided says nothing about the
+upstream and counts for nothing, so one caller cannot open the breaker for everyone: a timeout under
+a shorter deadline it chose (``timeout=`` or its gRPC deadline: ``Call.callers_deadline``), its
+cancellation, and argument, credential and rate-limit errors. A half-open probe that ends so gives
+its place to the next call. Sits outside the retry stage: one call, all its attempts, is one result.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Breaker:
         self.failures = 0  # failed calls in the window, kept as it moves (not counted per call)
         self.retry_at = 0.0
         self.probes = 0
+        self.half_opened = 0  # how many times it became half-open: which probes a release is for
         self.reason = ""
 
     def admit(self) -> bool:
@@ -70,10 +74,22 @@ class Breaker:
         if self.state == OPEN and now >= self.retry_at:
             self._become(HALF_OPEN, "the open period is over: probing")
             self.probes = 0
+            self.half_opened += 1
         if self.state == HALF_OPEN and self.probes < self.policy.half_open_probes:
             self.probes += 1
             return True
         return False
+
+    def probe_period(self) -> int | None:
+        """Right after ``admit``: which half-open period the admitted call probes, or None (not a probe)."""
+        return self.half_opened if self.state == HALF_OPEN else None
+
+    def release(self, period: int | None) -> None:
+        """A call ended with no verdict on the upstream: if it was a probe of the current half-open
+        period, the next call probes in its place (else a cancelled probe would keep it half-open,
+        refusing every call, for good)."""
+        if period is not None and self.state == HALF_OPEN and period == self.half_opened:
+            self.probes = max(0, self.probes - 1)
 
     def record(self, failed: bool) -> None:
         now = self._clock()
@@ -169,13 +185,25 @@ class CircuitBreaker:
                 api=op.api.name,
                 operation=op.name,
             )
+        period = breaker.probe_period()
         try:
             response = await call_next(call)
         except SidecarError as err:
-            if err.code in UPSTREAM_FAILURES:
+            if upstream_failed(call, err):
                 breaker.record(failed=True)
-            elif breaker.state == HALF_OPEN:
-                breaker.probes = max(0, breaker.probes - 1)  # not a verdict on the upstream
+            else:
+                breaker.release(period)
+            raise
+        except BaseException:  # cancelled by its caller (or a bug of ours): not the upstream's doing
+            breaker.release(period)
             raise
         breaker.record(failed=response.status_code >= 500)
         return response
+
+
+def upstream_failed(call: Call, err: SidecarError) -> bool:
+    """Did the upstream cause ``err`` within the API's own timeout? A TIMEOUT under a shorter
+    deadline the caller chose did not: the upstream might have answered in time."""
+    if err.code == ErrorCode.TIMEOUT:
+        return not call.callers_deadline
+    return err.code in UPSTREAM_FAILURES

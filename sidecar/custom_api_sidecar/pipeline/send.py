@@ -1,7 +1,8 @@
 """Terminal stage: the HTTP call, with httpx, one pooled transport per API.
 
 Enforces the total timeout and the response size limit, opens the HTTP client
-span (HTTP semantic conventions) and injects ``traceparent`` upstream.
+span (HTTP semantic conventions) and sends on the trace context its API chose
+(``custom_api_sidecar.propagation``: ``traceparent`` by default, never the global propagator).
 httpx exceptions are translated here, at the boundary, into SidecarError.
 The body is read raw and decoded by ``custom_api_sidecar.body_decoding``, which counts
 decoded bytes inside the decoder, so a compression bomb costs no more memory than the limit.
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from urllib.parse import urlencode
 
 import httpx
-from opentelemetry import context, propagate, trace
+from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
@@ -29,6 +30,7 @@ from ..call_spans import CallTracer
 from ..egress import EgressRefused
 from ..errors import SidecarError
 from ..httpx_body import read_decoded
+from ..propagation import UpstreamPropagation, upstream_propagation
 from ..registry import Operation
 from ._call import Call, UpstreamResponse
 
@@ -41,11 +43,14 @@ USER_AGENT = "custom-api-sidecar/0.1"
 DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", ACCEPT_ENCODING))
 
 
+_Head = tuple[str, dict[str, str | int], UpstreamPropagation]
+
+
 class Send:
     def __init__(self, tracer: trace.Tracer, transports: Mapping[str, httpx.AsyncBaseTransport]) -> None:
         """``transports``: one per API (from a ``TransportFactory``); their generation owns and closes them."""
         self._spans = CallTracer(tracer)
-        self._span_heads: dict[int, tuple[str, dict[str, str | int]]] = {}  # per operation, built once
+        self._heads: dict[int, _Head] = {}  # per operation, built once
         self._origins: dict[str, httpx.URL] = {}  # per origin, parsed once
         # Transports, not an httpx.AsyncClient: a client keeps one cookie jar for
         # every conversation, and its auth and redirect machinery is per-call work
@@ -57,16 +62,14 @@ class Send:
         op, out = call.operation, call.outbound
         assert op is not None and out is not None
         redacted = out.redacted_url()
-        name, attributes = self._span_heads.get(id(op)) or self._span_head(op)
+        name, attributes, propagation = self._heads.get(id(op)) or self._head(op)
         span = self._spans.start(name, SpanKind.CLIENT, {**attributes, "url.full": redacted}, context.get_current())
         token = context.attach(trace.set_span_in_context(span))
         try:
             headers = list(out.headers)
             present = {name.lower() for name, _ in headers}
             headers.extend(h for h in DEFAULT_HEADERS if h[0].lower() not in present)
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)
-            headers.extend(carrier.items())
+            propagation.inject(headers)
             try:
                 response = await self._send(call, op, headers, redacted)
             except SidecarError as err:
@@ -84,9 +87,9 @@ class Send:
             context.detach(token)
             span.end()
 
-    def _span_head(self, op: Operation) -> tuple[str, dict[str, str | int]]:
-        """The client span's name and the attributes every call of ``op`` shares."""
-        head = self._span_heads[id(op)] = (
+    def _head(self, op: Operation) -> _Head:
+        """The client span's name, the attributes every call of ``op`` shares, and its API's propagation."""
+        head = self._heads[id(op)] = (
             f"{op.method} {op.url_template}",
             {
                 "http.request.method": op.method,
@@ -94,6 +97,7 @@ class Send:
                 "server.address": op.api.host,
                 "server.port": op.api.port,
             },
+            upstream_propagation(op.api.config.propagate),
         )
         return head
 
@@ -116,7 +120,7 @@ class Send:
         assert out is not None
         remaining = call.deadline - time.monotonic()
         if remaining <= 0:
-            raise _timeout(op, call.timeout, redacted)
+            raise _timeout(op, call, redacted)
         call.attempts += 1
         request = httpx.Request(
             out.method,
@@ -134,7 +138,7 @@ class Send:
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
-            raise _timeout(op, call.timeout, redacted) from None
+            raise _timeout(op, call, redacted) from None
         except httpx.HTTPError as exc:
             raise _translate(exc, op, redacted) from None
         return UpstreamResponse(
@@ -181,10 +185,11 @@ def _too_large(op: Operation, url: str, limit: int) -> SidecarError:
     )
 
 
-def _timeout(op: Operation, timeout: float, url: str) -> SidecarError:
+def _timeout(op: Operation, call: Call, url: str) -> SidecarError:
+    whose = " (the shorter timeout this call chose)" if call.callers_deadline else ""
     return SidecarError(
         ErrorCode.TIMEOUT,
-        f"{op.api.name}.{op.name}: {url} did not answer within {timeout:g} s",
+        f"{op.api.name}.{op.name}: {url} did not answer within {call.timeout:g} s{whose}",
         api=op.api.name,
         operation=op.name,
     )

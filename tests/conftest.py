@@ -25,7 +25,9 @@ from tests._support.upstream import Upstream
 # upstream here is a loopback server, most over plain http, and secret files and specs live in
 # temporary directories and the checkout: an operator running such APIs allows exactly this.
 REPO = str(Path(__file__).resolve().parents[1])
-os.environ.setdefault("CUSTOM_API_SIDECAR_POLICY_EGRESS", "private_network,ip_allowlist,allow_http,verify_ssl_off")
+os.environ.setdefault(
+    "CUSTOM_API_SIDECAR_POLICY_EGRESS", "private_network,ip_allowlist,allow_http,verify_ssl_off,baggage"
+)
 os.environ.setdefault("CUSTOM_API_SIDECAR_POLICY_FILE_DIRS", f"{tempfile.gettempdir()},{REPO},/run/secrets")
 os.environ.setdefault("CUSTOM_API_SIDECAR_POLICY_SPEC_DIRS", f"{tempfile.gettempdir()},{REPO}")
 

@@ -171,17 +171,19 @@ def test_every_reference_of_a_definition_is_checked() -> None:
         ("ip_allowlist: [10.20.0.0/16]", "ip_allowlist", "connection.ip_allowlist"),
         ("allow_http: true", "allow_http", "connection.allow_http"),
         ("verify_ssl: false", "verify_ssl_off", "connection.verify_ssl"),
+        ("", "baggage", "propagate"),  # the agent's baggage (user ids, emails) sent upstream
     ],
 )
 def test_egress_opt_ins_need_the_operator(connection: str, opt_in: str, field: str) -> None:
-    [problem] = problems(api(connection=connection))
+    extra = "    propagate: [tracecontext, baggage]" if opt_in == "baggage" else ""
+    [problem] = problems(api(connection=connection, extra=extra))
     assert f"api 'crm': {field}: " in problem
     assert problem.endswith(
         f"is refused by the operator policy: it allows no egress opt-ins; an operator allows this one with "
         f"--policy-egress {opt_in} or {ENV_EGRESS}={opt_in}"
     )
     allowed = OperatorPolicy(egress=frozenset({opt_in}))
-    assert parse_config(api(connection=connection), policy=allowed).apis[0].name == "crm"
+    assert parse_config(api(connection=connection, extra=extra), policy=allowed).apis[0].name == "crm"
 
 
 def test_a_proxy_is_only_one_the_operator_runs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ _OPT_IN_FIELDS = {
     "ip_allowlist": ("connection.ip_allowlist", "a list of networks"),
     "allow_http": ("connection.allow_http", "true"),
     "verify_ssl_off": ("connection.verify_ssl", "false"),
+    "baggage": ("propagate", "baggage"),
 }
 
 
@@ -39,6 +40,7 @@ def api_problems(
         "ip_allowlist": bool(connection.ip_allowlist),
         "allow_http": connection.allow_http,
         "verify_ssl_off": not connection.verify_ssl,
+        "baggage": "baggage" in api.propagate,
     }
     problems = [egress_problem(name, policy) for name, on in wanted.items() if on and name not in policy.egress]
     proxy = connection.proxy

@@ -27,8 +27,9 @@ ENV_SPEC_DIRS = f"{ENV_PREFIX}SPEC_DIRS"
 ENV_PROXIES = f"{ENV_PREFIX}PROXIES"
 ENV_EXTRA_ARGUMENTS = f"{ENV_PREFIX}EXTRA_ARGUMENTS"
 
-# The egress opt-ins of an API's connection that only an operator can allow.
-EGRESS_OPT_INS = ("private_network", "ip_allowlist", "allow_http", "verify_ssl_off")
+# The egress opt-ins of an API that only an operator can allow: where its requests may go, and
+# what of the agent's context they may carry (baggage: often user ids or emails).
+EGRESS_OPT_INS = ("private_network", "ip_allowlist", "allow_http", "verify_ssl_off", "baggage")
 SECRET_SCHEMES = ("vault", "env", "file")
 # file:// references and CA bundle paths may read below these unless the operator names others.
 DEFAULT_FILE_DIRS = ("/etc/custom-api-sidecar/secrets",)

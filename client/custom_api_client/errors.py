@@ -22,7 +22,7 @@ or by ``Response.raise_for_status()``::
     ├── UrlNotAllowed              URL_NOT_ALLOWED
     ├── EgressDenied               EGRESS_DENIED (the upstream's address is not one this API may reach)
     ├── CircuitOpen                CIRCUIT_OPEN (the upstream keeps failing; the message says when it retries)
-    ├── JobNotFound                JOB_NOT_FOUND (no background job with that id)
+    ├── JobNotFound                JOB_NOT_FOUND (no background job with that id in the caller's conversation)
     ├── Overloaded                 OVERLOADED (too many calls in flight; nothing was sent: retryable)
     ├── DisabledByOperator         DISABLED_BY_OPERATOR (the sidecar's operator turned this off)
     ├── ResponseTooLarge           RESPONSE_TOO_LARGE

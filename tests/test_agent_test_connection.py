@@ -120,7 +120,7 @@ def test_each_api_has_its_own_window(running, counting):
 
 
 def test_after_the_window_the_checks_run_again(tmp_path, counting):
-    running = start(tmp_path, counting, AgentTestSettings(window_s=2.0))
+    running = start(tmp_path, counting, AgentTestSettings(window_s=3.0))
     try:
         with connect(running.unix_target) as conv:
             (first,) = conv.api.test_connection(["billing"])

@@ -63,6 +63,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "adminPort": 9464,
             "jobs": {"sizeLimit": "1Gi"},
             "maxInFlight": 256,
+            "agentTestConnection": False,
             "policy": {
                 "egress": ["private_network", "allow_http"],
                 "vaultPrefixes": ["kv/{environment}/voice"],
@@ -286,6 +287,14 @@ def test_the_operator_policy_comes_from_values(chart):
     assert env["CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"] == "256"
 
 
+def test_the_agents_connection_tests_are_on_unless_turned_off(chart):
+    """``sidecar.agentTestConnection`` (a boolean) becomes --agent-test-connection's variable."""
+    default = env_of(sidecar_container(pod_spec(render(chart, AGENT))))
+    assert default["CUSTOM_API_SIDECAR_AGENT_TEST_CONNECTION"] == "on"
+    env = env_of(sidecar_container(pod_spec(render(chart, VALUE_SETS["everything"]))))
+    assert env["CUSTOM_API_SIDECAR_AGENT_TEST_CONNECTION"] == "off"
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -295,6 +304,7 @@ def test_the_operator_policy_comes_from_values(chart):
         ({**AGENT, "sidecar": {"policy": {"envNames": ["A,VAULT_TOKEN"]}}}, "at '/sidecar/policy/envNames/0'"),
         ({**AGENT, "sidecar": {"policy": {"secretSchemes": ["http"]}}}, "at '/sidecar/policy/secretSchemes/0'"),
         ({**AGENT, "sidecar": {"maxInFlight": 0}}, "at '/sidecar/maxInFlight'"),
+        ({**AGENT, "sidecar": {"agentTestConnection": "off"}}, "at '/sidecar/agentTestConnection'"),
         ({**AGENT, "sidecar": {"environment": "prod"}}, "at '/sidecar/environment': value must be one of"),
         ({**AGENT, "sidecar": {"healthPort": 70000}}, "at '/sidecar/healthPort'"),
         ({**AGENT, "networkPolicy": {"apiCIDRs": ["everywhere"]}}, "at '/networkPolicy/apiCIDRs/0'"),

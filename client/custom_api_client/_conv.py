@@ -167,7 +167,10 @@ class Conv:
 
     def _get_job(self, job_id: str) -> pb.GetJobResponse:
         try:
-            return self._stub.GetJob(pb.GetJobRequest(job_id=job_id), timeout=DEFAULT_DEADLINE_SECONDS)
+            # with the conversation id: a job queued in a conversation is found only from it
+            return self._stub.GetJob(
+                pb.GetJobRequest(job_id=job_id), timeout=DEFAULT_DEADLINE_SECONDS, metadata=self.context.metadata()
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
 
@@ -287,7 +290,9 @@ class AsyncConv:
 
     async def _get_job(self, job_id: str) -> pb.GetJobResponse:
         try:
-            return await self._get_stub().GetJob(pb.GetJobRequest(job_id=job_id), timeout=DEFAULT_DEADLINE_SECONDS)
+            return await self._get_stub().GetJob(
+                pb.GetJobRequest(job_id=job_id), timeout=DEFAULT_DEADLINE_SECONDS, metadata=self.context.metadata()
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
 

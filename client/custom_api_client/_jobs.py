@@ -50,7 +50,7 @@ class Jobs:
         self._conv = conv
 
     def get(self, job_id: str) -> Job:
-        """The job now (JobNotFound for an unknown id)."""
+        """The job now (JobNotFound for an unknown id, or one queued in another conversation)."""
         return job_from_reply(self._conv._get_job(job_id))
 
     def wait(self, job_id: str, timeout: float = 30.0, interval: float = 0.2) -> Job:

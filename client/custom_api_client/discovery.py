@@ -48,7 +48,9 @@ def api_dict(api: Any) -> dict[str, Any]:
 
 
 def check_result_dict(result: Any) -> dict[str, Any]:
-    """One API's TestConnection result as a plain dict."""
+    """One API's TestConnection result as a plain dict. ``reused``: these are the checks of an
+    earlier run (the sidecar checks an API at most once per window); ``next_run_in_s``: when a new
+    run would happen; ``checked_at``: when these checks ran (epoch seconds)."""
     return {
         "api": result.api,
         "base_url": result.base_url,
@@ -58,4 +60,7 @@ def check_result_dict(result: Any) -> dict[str, Any]:
             {"name": c.name, "status": c.status, "detail": c.detail, "elapsed_ms": round(c.elapsed_seconds * 1000, 1)}
             for c in result.checks
         ],
+        "checked_at": result.checked_at,
+        "reused": result.reused,
+        "next_run_in_s": round(result.next_run_in_seconds, 1),
     }

@@ -22,8 +22,9 @@ or by ``Response.raise_for_status()``::
     ├── UrlNotAllowed              URL_NOT_ALLOWED
     ├── EgressDenied               EGRESS_DENIED (the upstream's address is not one this API may reach)
     ├── CircuitOpen                CIRCUIT_OPEN (the upstream keeps failing; the message says when it retries)
-    ├── JobNotFound                JOB_NOT_FOUND (no background job with that id)
+    ├── JobNotFound                JOB_NOT_FOUND (no background job with that id in the caller's conversation)
     ├── Overloaded                 OVERLOADED (too many calls in flight; nothing was sent: retryable)
+    ├── DisabledByOperator         DISABLED_BY_OPERATOR (the sidecar's operator turned this off)
     ├── ResponseTooLarge           RESPONSE_TOO_LARGE
     ├── RequestTooLarge            REQUEST_TOO_LARGE
     └── InternalError              INTERNAL, or an error the client does not recognise
@@ -149,6 +150,13 @@ class Overloaded(CustomApiError):
     code = "OVERLOADED"
 
 
+class DisabledByOperator(CustomApiError):
+    """The sidecar's operator turned this feature off (e.g. TestConnection from the agent); the
+    message names the setting. Asking again will not help."""
+
+    code = "DISABLED_BY_OPERATOR"
+
+
 class ResponseTooLarge(CustomApiError):
     code = "RESPONSE_TOO_LARGE"
 
@@ -181,6 +189,7 @@ _BY_CODE: dict[str, type[CustomApiError]] = {
         CircuitOpen,
         JobNotFound,
         Overloaded,
+        DisabledByOperator,
         ResponseTooLarge,
         RequestTooLarge,
         InternalError,

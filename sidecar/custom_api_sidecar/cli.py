@@ -37,6 +37,7 @@ ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
 ENV_JOBS_DB = "CUSTOM_API_SIDECAR_JOBS_DB"
 ENV_MAX_IN_FLIGHT = "CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"
 ENV_JOBS_MAX_SIZE = "CUSTOM_API_SIDECAR_JOBS_MAX_SIZE"
+ENV_AGENT_TEST_CONNECTION = "CUSTOM_API_SIDECAR_AGENT_TEST_CONNECTION"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
 
 
@@ -106,6 +107,15 @@ def _parser() -> argparse.ArgumentParser:
         help="host:port serving grpc.health.v1 only, for kubelet grpc probes (may be 0.0.0.0: nothing else is "
         f"served there); off by default (${ENV_HEALTH_LISTEN})",
     )
+    serve.add_argument(
+        "--agent-test-connection",
+        type=_on_off,
+        default=os.environ.get(ENV_AGENT_TEST_CONNECTION, "on"),
+        metavar="on|off",
+        help="TestConnection from the agent: each API checked at most once per 30 s (a repeat gets that "
+        f"report again); off: DISABLED_BY_OPERATOR. `test` is not affected (${ENV_AGENT_TEST_CONNECTION}, "
+        "default on)",
+    )
     mcp_cli.add_serve_flags(serve)
     add_vault_flags(serve)
     add_policy_flags(serve)
@@ -156,6 +166,12 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"must be on or off, not {text[:20]!r}")
+    return text == "on"
 
 
 def _environment_flag(parser: argparse.ArgumentParser) -> None:
@@ -367,6 +383,7 @@ def _admin_address(address: str, allow_remote: bool) -> tuple[str, int]:
 def _serve(args: argparse.Namespace) -> int:
     from opentelemetry import metrics as otel_metrics
 
+    from .agent_connection_tests import AgentTestSettings
     from .app import Sidecar
     from .audit import AuditLog
     from .errors import StartupError
@@ -427,6 +444,7 @@ def _serve(args: argparse.Namespace) -> int:
                 health_listen=health_listen,
                 config_path=args.config,
                 mcp=mcp,
+                agent_tests=AgentTestSettings(enabled=args.agent_test_connection),
             )
         )
     except (ListenError, StartupError) as exc:

@@ -48,6 +48,7 @@ class ApiReport:
     api: str
     base_url: str
     checks: tuple[Check, ...]
+    checked_at: float = 0.0  # epoch seconds: when the checks started
 
     @property
     def ok(self) -> bool:
@@ -91,7 +92,8 @@ class ConnectionChecker:
         reports = []
         for name in names:
             api = self._sidecar.registry.api(name)  # UNKNOWN_API with suggestions
-            report = ApiReport(name, api.base_url, tuple(await self._check(api)))
+            started = time.time()
+            report = ApiReport(name, api.base_url, tuple(await self._check(api)), started)
             self._sidecar.connection_status.record(ConnectionResult(name, report.ok, time.time(), report.summary))
             reports.append(report)
         return reports

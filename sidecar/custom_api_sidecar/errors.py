@@ -44,6 +44,7 @@ GRPC_STATUS: dict[int, grpc.StatusCode] = {
     ErrorCode.CIRCUIT_OPEN: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.JOB_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.DISABLED_BY_OPERATOR: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 # Budget for one error in metadata, sent twice (grpc-message, percent-encoded: up to 3 bytes per

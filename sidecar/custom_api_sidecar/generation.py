@@ -145,7 +145,8 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         ],
         Send(shared.tracer, transports),
     )
-    check = compose([Resolve(registry), arguments, BindArguments(), BuildRequest()], _not_sent)
+    # a background call's conversation id is checked before it is stored: it decides who may read the job
+    check = compose([ConversationContext(), Resolve(registry), arguments, BindArguments(), BuildRequest()], _not_sent)
     return Generation(
         config=config,
         registry=registry,

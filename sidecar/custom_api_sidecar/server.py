@@ -28,8 +28,8 @@ from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.proto import sidecar_pb2_grpc
 
 from ._text import shown
+from .agent_connection_tests import AgentConnectionTests, AgentTestSettings
 from .app import Sidecar
-from .connection_check import ConnectionChecker
 from .conv_log import LEVELS
 from .errors import SidecarError, StartupError
 from .invoke import get_job, invoke
@@ -86,8 +86,9 @@ def translate_errors(
 
 
 class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
-    def __init__(self, sidecar: Sidecar) -> None:
+    def __init__(self, sidecar: Sidecar, agent_tests: AgentConnectionTests | None = None) -> None:
         self._sidecar = sidecar
+        self._agent_tests = agent_tests or AgentConnectionTests(sidecar)
 
     @translate_errors
     async def Invoke(self, request: pb.InvokeRequest, context: grpc.aio.ServicerContext) -> pb.InvokeResponse:
@@ -100,7 +101,7 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
 
     @translate_errors
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.GetJobResponse:
-        return await get_job(self._sidecar, request.job_id)
+        return await get_job(self._sidecar, request.job_id, tuple(context.invocation_metadata() or ()))
 
     @translate_errors
     async def Log(self, request: pb.LogRequest, context: grpc.aio.ServicerContext) -> pb.LogResponse:
@@ -118,22 +119,8 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
     async def TestConnection(
         self, request: pb.TestConnectionRequest, context: grpc.aio.ServicerContext
     ) -> pb.TestConnectionResponse:
-        reports = await ConnectionChecker(self._sidecar).run(list(request.apis) or None)
-        return pb.TestConnectionResponse(
-            apis=[
-                pb.ApiCheckResult(
-                    api=r.api,
-                    ok=r.ok,
-                    summary=r.summary,
-                    base_url=r.base_url,
-                    checks=[
-                        pb.CheckResult(name=c.name, status=c.status, detail=c.detail, elapsed_seconds=c.elapsed)
-                        for c in r.checks
-                    ],
-                )
-                for r in reports
-            ]
-        )
+        reports = await self._agent_tests.run(request.apis)  # at most one run per API per window
+        return pb.TestConnectionResponse(apis=[report.to_proto() for report in reports])
 
     @translate_errors
     async def ListApis(self, request: pb.ListApisRequest, context: grpc.aio.ServicerContext) -> pb.ListApisResponse:
@@ -197,12 +184,15 @@ class SidecarServer:
         admin: tuple[str, int] | None = None,
         health_listen: str | None = None,
         mcp: McpHttpSettings | None = None,
+        agent_tests: AgentTestSettings | None = None,
     ) -> None:
         """``admin``: host and port of the admin listener (/metrics and the dashboard), or None.
         ``health_listen``: host:port of a listener that serves grpc.health.v1 and nothing else
         (kubelet's grpc probes connect to the pod IP, while Invoke stays on the socket/loopback).
-        ``mcp``: the Streamable HTTP MCP listener's settings, or None (the SDK is then never imported)."""
+        ``mcp``: the Streamable HTTP MCP listener's settings, or None (the SDK is then never imported).
+        ``agent_tests``: TestConnection over the listeners (on, once per API per 30 s, by default)."""
         self.sidecar = sidecar
+        self.agent_tests = AgentConnectionTests(sidecar, agent_tests)
         self.listeners = listeners
         self.socket_mode = socket_mode
         self.admin: AdminServer | None = None
@@ -235,7 +225,8 @@ class SidecarServer:
                 ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
             ]
         )
-        add_servicer(CustomApiSidecarServicer(self.sidecar), server)  # undecodable bytes: INVALID_ARGUMENT
+        servicer = CustomApiSidecarServicer(self.sidecar, self.agent_tests)
+        add_servicer(servicer, server)  # undecodable bytes: INVALID_ARGUMENT
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
         return server
@@ -289,6 +280,7 @@ class SidecarServer:
         mcp_closed = asyncio.create_task(self.mcp.aclose(grace)) if self.mcp is not None else None  # drains alongside
         if self.server is not None:
             await self.server.stop(grace)
+        await self.agent_tests.aclose()
         if mcp_closed is not None:
             await mcp_closed
         if self.admin is not None:
@@ -350,11 +342,14 @@ async def serve(
     health_listen: str | None = None,
     config_path: str | None = None,
     mcp: McpHttpSettings | None = None,
+    agent_tests: AgentTestSettings | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then drain and return. With ``config_path``, the file is
     watched and reloaded when it changes, and on SIGHUP. With ``mcp``, the operations are MCP
-    tools too (Streamable HTTP)."""
-    server = SidecarServer(sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin, health_listen, mcp)
+    tools too (Streamable HTTP). ``agent_tests``: TestConnection for the agent (on by default)."""
+    server = SidecarServer(
+        sidecar, listeners or [Listener(DEFAULT_TARGET)], socket_mode, admin, health_listen, mcp, agent_tests
+    )
     try:
         await server.start()
     except (ListenError, StartupError):
@@ -370,6 +365,8 @@ async def serve(
         announce(f"admin: dashboard and /metrics on http://{host}:{server.admin.bound_port}/")
     if server.mcp is not None:
         announce(f"mcp: {server.mcp.describe()}")
+    if not server.agent_tests.settings.enabled:
+        announce("TestConnection from the agent: off (--agent-test-connection off)")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

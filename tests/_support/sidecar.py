@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from custom_api_sidecar import Sidecar, SidecarServer, parse_config, parse_listen
 
 if TYPE_CHECKING:
+    from custom_api_sidecar.agent_connection_tests import AgentTestSettings
     from custom_api_sidecar.mcp import McpHttpSettings
 
 
@@ -24,6 +25,7 @@ class ThreadedSidecar:
         tcp: bool = True,
         admin: tuple[str, int] | None = None,
         mcp: McpHttpSettings | None = None,
+        agent_tests: AgentTestSettings | None = None,
     ) -> None:
         self.sidecar = sidecar
         self.loop = asyncio.new_event_loop()
@@ -32,7 +34,7 @@ class ThreadedSidecar:
         listeners = [parse_listen(f"unix://{socket_path}")]
         if tcp:
             listeners.append(parse_listen("127.0.0.1:0"))
-        self.server = SidecarServer(sidecar, listeners, admin=admin, mcp=mcp)
+        self.server = SidecarServer(sidecar, listeners, admin=admin, mcp=mcp, agent_tests=agent_tests)
         self.run(self.server.start())
         self.unix_target = f"unix://{socket_path}"
         self.admin_url = f"http://127.0.0.1:{self.server.admin.bound_port}" if self.server.admin else None
@@ -65,11 +67,13 @@ def start_sidecar(
     environment: str = "sandbox",
     admin: tuple[str, int] | None = None,
     mcp: McpHttpSettings | None = None,
+    agent_tests: AgentTestSettings | None = None,
     **kwargs: Any,
 ) -> ThreadedSidecar:
-    """``policy`` (in ``kwargs``) is what the config is loaded under; default: the environment's."""
+    """``policy`` (in ``kwargs``) is what the config is loaded under; default: the environment's.
+    ``agent_tests``: TestConnection's settings (default: on, once per API per 30 s)."""
     sidecar = Sidecar(parse_config(config_text, "test.yaml", kwargs.get("policy")), environment, **kwargs)
-    return ThreadedSidecar(sidecar, socket_path, admin=admin, mcp=mcp)
+    return ThreadedSidecar(sidecar, socket_path, admin=admin, mcp=mcp, agent_tests=agent_tests)
 
 
 def closed_port() -> int:

@@ -30,6 +30,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CIRCUIT_OPEN: _ClassVar[ErrorCode]
     JOB_NOT_FOUND: _ClassVar[ErrorCode]
     OVERLOADED: _ClassVar[ErrorCode]
+    DISABLED_BY_OPERATOR: _ClassVar[ErrorCode]
 ERROR_CODE_UNSPECIFIED: ErrorCode
 AUTHENTICATION_FAILED: ErrorCode
 ENDPOINT_NOT_FOUND: ErrorCode
@@ -51,6 +52,7 @@ EGRESS_DENIED: ErrorCode
 CIRCUIT_OPEN: ErrorCode
 JOB_NOT_FOUND: ErrorCode
 OVERLOADED: ErrorCode
+DISABLED_BY_OPERATOR: ErrorCode
 
 class Value(_message.Message):
     __slots__ = ("null_value", "bool_value", "int_value", "double_value", "string_value", "bytes_value", "list_value", "map_value")
@@ -277,18 +279,24 @@ class TestConnectionResponse(_message.Message):
     def __init__(self, apis: _Optional[_Iterable[_Union[ApiCheckResult, _Mapping]]] = ...) -> None: ...
 
 class ApiCheckResult(_message.Message):
-    __slots__ = ("api", "ok", "summary", "checks", "base_url")
+    __slots__ = ("api", "ok", "summary", "checks", "base_url", "checked_at", "reused", "next_run_in_seconds")
     API_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     CHECKS_FIELD_NUMBER: _ClassVar[int]
     BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     api: str
     ok: bool
     summary: str
     checks: _containers.RepeatedCompositeFieldContainer[CheckResult]
     base_url: str
-    def __init__(self, api: _Optional[str] = ..., ok: _Optional[bool] = ..., summary: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., base_url: _Optional[str] = ...) -> None: ...
+    checked_at: float
+    reused: bool
+    next_run_in_seconds: float
+    def __init__(self, api: _Optional[str] = ..., ok: _Optional[bool] = ..., summary: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckResult, _Mapping]]] = ..., base_url: _Optional[str] = ..., checked_at: _Optional[float] = ..., reused: _Optional[bool] = ..., next_run_in_seconds: _Optional[float] = ...) -> None: ...
 
 class CheckResult(_message.Message):
     __slots__ = ("name", "status", "detail", "elapsed_seconds")

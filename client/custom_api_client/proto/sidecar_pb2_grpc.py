@@ -103,13 +103,18 @@ class CustomApiSidecarServicer:
 
     def TestConnection(self, request, context):
         """Seed 004's "Test Connection": DNS, TCP, TLS, credentials, each safe endpoint, response schemas.
+        An API's checks run at most once per window (30 s): asked again within it, the sidecar answers
+        with the latest run's report (ApiCheckResult.reused). DISABLED_BY_OPERATOR when the operator
+        turned it off for the agent (serve --agent-test-connection off).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetJob(self, request, context):
-        """A background job's state and, once it has run, its response or error.
+        """A background job's state and, once it has run, its response or error. A job queued with a
+        conversation id (metadata x-conversation-id) is found only with that same id: anyone else gets
+        JOB_NOT_FOUND, exactly as for an id that does not exist. One queued without is found by anyone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -3,7 +3,8 @@
 A background tool call answers ``202`` with a job id; ``get_background_job(job_id)`` answers
 with the job's state and, once it has run, what the call itself would have answered (the same
 content, ``structuredContent`` and ``isError``). It is listed when the server keeps jobs, and
-reads only jobs of exposed operations: a filter hides a job's outcome as it hides the tool.
+reads only jobs of exposed operations: a filter hides a job's outcome as it hides the tool. Which
+conversation's jobs it reads is ``invoke.get_job``'s rule, as over gRPC.
 
 The name has no ``__``, so no operation's tool (``api__operation``) can take it, except an API
 and an operation both called ``get_background_job``, whose tool then wins.
@@ -18,6 +19,7 @@ from typing import Any
 from custom_api_client.proto import sidecar_pb2 as pb
 
 from ..errors import SidecarError
+from ..invoke import job_not_found
 from ._results import error_result, tool_result
 
 __all__ = ["JOB_TOOL", "JOB_TOOL_DEFINITION", "job_tool_result"]
@@ -50,10 +52,10 @@ async def job_tool_result(
         raise SidecarError(
             pb.ErrorCode.INVALID_ARGUMENT, f"{JOB_TOOL}: takes one argument, job_id (a string)", field="job_id"
         )
-    job = await get_job(job_id)
+    job = await get_job(job_id)  # another conversation's job is not found there
     tool = exposed(job.api, job.operation)
     if tool is None:  # the same answer as for an id that does not exist: nothing about hidden jobs
-        raise SidecarError(pb.ErrorCode.JOB_NOT_FOUND, f"no background job {job_id!r}")
+        raise job_not_found(job_id)
     summary = _job_summary(job)
     line = (
         f"background job {job.job_id} ({tool}): {job.state}, {job.attempts} attempt{'' if job.attempts == 1 else 's'}"

@@ -9,6 +9,11 @@ A call becomes an InvokeRequest and goes through ``invoke``, the gRPC servicer's
 the same pipeline, spans, metrics and audit record. Trace context comes from ``_meta``
 (``traceparent``, ``tracestate``) or, over HTTP, from the request headers, which may also carry
 ``x-conversation-id`` and ``x-agent-id`` (checked by the pipeline as gRPC metadata is).
+
+``get_background_job`` reads through ``get_job`` with the same metadata, so it finds a job queued in
+the conversation named by the request's ``x-conversation-id`` header, or one queued without a
+conversation id. Over stdio no request carries one: a stdio session reads only jobs queued without
+a conversation id, which are all the jobs a stdio client can queue.
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
         exposed = tools.current()
         try:
             if exposed.is_job_reader(params.name):
+                metadata = _metadata(ctx)  # the conversation id header: jobs of other conversations are not found
                 return await job_tool_result(
-                    lambda job_id: get_job(sidecar, job_id), params.arguments or {}, exposed.tool_for
+                    lambda job_id: get_job(sidecar, job_id, metadata), params.arguments or {}, exposed.tool_for
                 )
             request = exposed.invoke_request(params.name, params.arguments or {})
             response = await invoke(sidecar, Call(request=request, metadata=_metadata(ctx)))

@@ -34,6 +34,16 @@ def read_context(metadata: tuple[tuple[str, object], ...]) -> tuple[str, str]:
     return found[CONVERSATION_KEY], found[AGENT_KEY]
 
 
+def conversation_of(metadata: tuple[tuple[str, str], ...]) -> str | None:
+    """The conversation a stored call (a background job's metadata) was made in, read as
+    ``read_context`` reads it (the last value wins) but not judged: None when it had none."""
+    found = None
+    for key, value in metadata:
+        if key == CONVERSATION_KEY:
+            found = value
+    return found
+
+
 class ConversationContext:
     async def __call__(self, call: Call, call_next: Handler) -> UpstreamResponse:
         if call.metadata:

@@ -122,7 +122,7 @@ class AuditStream:
         """Open the destination (never blocks) and start the writer. OSError if it cannot be opened,
         except a FIFO with no reader yet: that is opened when a reader appears."""
         if self.destination == "-":
-            self._fd, self._own_fd = sys.stdout.fileno(), False
+            self._fd, self._own_fd = _stdout_fd(), False
             mode = os.fstat(self._fd).st_mode
             self._pipe_unowned = os.get_blocking(self._fd) and not stat.S_ISREG(mode)
         elif not self._open():
@@ -269,3 +269,11 @@ class AuditStream:
     @property
     def _name(self) -> str:
         return "stdout" if self.destination == "-" else self.destination
+
+
+def _stdout_fd() -> int:
+    """Written with os.write, not through sys.stdout: a blocked write must hold no Python lock."""
+    try:
+        return sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor
+        return 1

@@ -61,6 +61,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         **VAULT,
         "sidecar": {
             "adminPort": 9464,
+            "adminToken": "env://ADMIN_TOKEN",
             "jobs": {"sizeLimit": "1Gi"},
             "maxInFlight": 256,
             "agentTestConnection": False,
@@ -295,6 +296,16 @@ def test_the_agents_connection_tests_are_on_unless_turned_off(chart):
     assert env["CUSTOM_API_SIDECAR_AGENT_TEST_CONNECTION"] == "off"
 
 
+def test_the_admin_listener_and_its_token_reference(chart):
+    args = sidecar_container(pod_spec(render(chart, VALUE_SETS["everything"])))["args"]
+    assert args[args.index("--admin-listen") + 1] == "127.0.0.1:9464"
+    assert args[args.index("--admin-token") + 1] == "env://ADMIN_TOKEN"  # a reference, resolved in the pod
+    without = sidecar_container(pod_spec(render(chart, {**AGENT, "sidecar": {"adminPort": 9464}})))["args"]
+    assert "--admin-listen" in without and "--admin-token" not in without
+    off = sidecar_container(pod_spec(render(chart, {**AGENT, "sidecar": {"adminToken": "env://ADMIN_TOKEN"}})))
+    assert "--admin-listen" not in off["args"] and "--admin-token" not in off["args"]  # no listener, no token
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -311,6 +322,7 @@ def test_the_agents_connection_tests_are_on_unless_turned_off(chart):
         ({**AGENT, "vault": {"address": "vault:8200"}}, "at '/vault/address'"),
         ({**AGENT, "sidecar": {"colour": "blue"}}, "colour"),
         ({**AGENT, "sidecar": {"mcp": {"apis": ["crm,billing"]}}}, "at '/sidecar/mcp/apis/0'"),  # one name per item
+        ({**AGENT, "sidecar": {"adminToken": "s3cret-token"}}, "at '/sidecar/adminToken'"),  # a literal, not a ref
         ({**AGENT, "sidecar": {"jobs": {"sizeLimit": "8Mi"}}}, "at '/sidecar/jobs/sizeLimit'"),  # under 16Mi
         ({**AGENT, "sidecar": {"jobs": {"sizeLimit": "256MB"}}}, "at '/sidecar/jobs/sizeLimit'"),
         ({**AGENT, "sidecar": {"jobs": {"sizeLimit": "1.5Gi"}}}, "at '/sidecar/jobs/sizeLimit'"),

@@ -2,24 +2,23 @@
 
 ``AccessLog`` writes today's text line to the ``custom_api_sidecar.access`` logger
 (``--log-format text``, for local use). ``AuditLog`` writes one JSON object per line (calls,
-``conv.log`` entries, config loads and reloads: the documented field sets) to stdout or a file:
-the record is serialized on the call path (a few microseconds) into a memory buffer, and a background task writes the
-buffer out at most every ``flush_interval`` seconds, in a worker thread, so a slow disk or a
-full stdout pipe never stalls a call. Nothing is dropped: ``aclose`` writes what is left.
+``conv.log`` entries, config loads and reloads: the documented field sets) to stdout, a file or a
+FIFO: the record is serialized on the call path (a few microseconds) into a bounded memory buffer
+that a writer thread writes out (``audit_stream``), so a slow disk, a full stdout pipe or a FIFO
+nobody reads never stalls a call. Past the buffer's byte budget the oldest records are dropped and
+counted (``custom_api_sidecar.audit.dropped``); ``aclose`` writes what is left, within its timeout.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-import os
-import sys
-import threading
 import time
-from typing import IO, Any
+from typing import Any
 
+from opentelemetry import metrics
+
+from .audit_stream import DEFAULT_MAX_BUFFER_BYTES, AuditStream
 from .config import ConfigChanges
 from .pipeline._call import Call
 from .pipeline.record import CallRecord
@@ -86,15 +85,28 @@ def _now() -> str:
 
 
 class AuditLog:
-    """A ``CallObserver`` and a ``Service``: JSON lines to ``destination`` ("-" for stdout, else a path)."""
+    """A ``CallObserver`` and a ``Service``: JSON lines to ``destination`` ("-" for stdout, else a path,
+    which may be a FIFO). ``max_buffer_bytes``: what may wait for a slow sink before the oldest records
+    are dropped; ``close_timeout``: how long ``aclose`` waits for the sink; ``meter_provider`` gets the
+    dropped-records counter (default: the global one)."""
 
-    def __init__(self, destination: str = "-", flush_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        destination: str = "-",
+        flush_interval: float = 0.2,
+        *,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        close_timeout: float = 2.0,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
         self.destination = destination
-        self._interval = flush_interval
-        self._pending: list[str] = []
-        self._lock = threading.Lock()  # write() may come from another thread (the CLI's test run)
-        self._out: IO[str] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.stream = AuditStream(
+            destination,
+            max_buffer_bytes=max_buffer_bytes,
+            flush_interval=flush_interval,
+            close_timeout=close_timeout,
+            meter_provider=meter_provider,
+        )
 
     def started(self, call: Call) -> None:
         pass
@@ -103,39 +115,20 @@ class AuditLog:
         self.write(record.audit())
 
     def write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
-        with self._lock:
-            self._pending.append(line)
+        """Any thread; never waits on the sink."""
+        line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
+        self.stream.put(line.encode("utf-8", "replace"))  # a lone surrogate must not stop the stream
+
+    @property
+    def dropped(self) -> int:
+        return self.stream.dropped
 
     async def start(self) -> None:
-        if self.destination == "-":
-            self._out = sys.stdout
-        else:
-            fd = os.open(self.destination, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            self._out = os.fdopen(fd, "a", encoding="utf-8")
-        self._task = asyncio.create_task(self._flusher())
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            if self._pending:
-                try:
-                    await asyncio.to_thread(self.flush)
-                except OSError:
-                    log.warning("audit records could not be written to %s; retrying", self.destination, exc_info=True)
+        self.stream.start()
 
     def flush(self) -> None:
-        with self._lock:
-            lines, self._pending = self._pending, []
-        if lines and self._out is not None:
-            self._out.write("\n".join(lines) + "\n")
-            self._out.flush()
+        """Write what is buffered now (tests read the file right after)."""
+        self.stream.flush()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.flush()
-        if self._out is not None and self._out is not sys.stdout:
-            self._out.close()
+        await self.stream.aclose()

@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custom_api_client import DEFAULT_TARGET
 
@@ -26,6 +26,9 @@ from .policy import OperatorPolicy, add_policy_flags, policy_from_flags
 from .secrets._cli import add_vault_flags, check_references, vault_settings_from_flags
 from .secrets._store import SecretStore
 
+if TYPE_CHECKING:
+    from .admin import AdminSettings  # aiohttp.web: imported only when the admin listener is on
+
 ENV_CONFIG = "CUSTOM_API_SIDECAR_CONFIG"
 ENV_ENVIRONMENT = "CUSTOM_API_SIDECAR_ENVIRONMENT"
 ENV_LISTEN = "CUSTOM_API_SIDECAR_LISTEN"
@@ -33,6 +36,7 @@ ENV_LOG_LEVEL = "CUSTOM_API_SIDECAR_LOG_LEVEL"
 ENV_LOG_FORMAT = "CUSTOM_API_SIDECAR_LOG_FORMAT"
 ENV_AUDIT_FILE = "CUSTOM_API_SIDECAR_AUDIT_FILE"
 ENV_ADMIN_LISTEN = "CUSTOM_API_SIDECAR_ADMIN_LISTEN"
+ENV_ADMIN_TOKEN = "CUSTOM_API_SIDECAR_ADMIN_TOKEN"
 ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
 ENV_JOBS_DB = "CUSTOM_API_SIDECAR_JOBS_DB"
 ENV_MAX_IN_FLIGHT = "CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"
@@ -78,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(ENV_ADMIN_LISTEN),
         help=f"host:port for /metrics and the dashboard; loopback unless --allow-remote; off by default "
         f"(${ENV_ADMIN_LISTEN})",
+    )
+    serve.add_argument(
+        "--admin-token",
+        default=os.environ.get(ENV_ADMIN_TOKEN),
+        metavar="REF",
+        help="a secret reference (vault://, env://, file://) to a token every admin request must send as "
+        f"Authorization: Bearer <token>; the dashboard page asks for it (${ENV_ADMIN_TOKEN}; default: none)",
     )
     serve.add_argument(
         "--jobs-db",
@@ -369,15 +380,21 @@ def _jobs_max_bytes(text: str) -> int:
     return size
 
 
-def _admin_address(address: str, allow_remote: bool) -> tuple[str, int]:
-    """The admin listener's host and port (TCP only; loopback unless --allow-remote)."""
+def _admin_settings(address: str, allow_remote: bool, token: str | None) -> AdminSettings:
+    """The admin listener's host and port (TCP only; loopback unless --allow-remote) and token reference."""
+    from .admin import AdminSettings
+    from .secrets import parse_reference
     from .server import parse_listen
 
     listener = parse_listen(address, allow_remote)
     if listener.socket_path is not None:
         raise ValueError(f"--admin-listen {address!r} must be host:port")
     host, _, port = listener.address.rpartition(":")
-    return host.strip("[]"), int(port)
+    try:  # the operator's own reference: any scheme, path or variable (no API-definition policy applies)
+        ref = parse_reference(token) if token else None
+    except ValueError as exc:  # the message never echoes a value that is not a reference
+        raise ValueError(f"--admin-token: {exc}") from None
+    return AdminSettings(host.strip("[]"), int(port), ref)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -401,7 +418,7 @@ def _serve(args: argparse.Namespace) -> int:
         listeners = [parse_listen(address, args.allow_remote) for address in listen]
         socket_mode = int(args.socket_mode, 8)
         jobs_max_bytes = _jobs_max_bytes(args.jobs_max_size) if args.jobs_max_size else None
-        admin = _admin_address(args.admin_listen, args.allow_remote) if args.admin_listen else None
+        admin = _admin_settings(args.admin_listen, args.allow_remote, args.admin_token) if args.admin_listen else None
         health_listen = parse_listen(args.health_listen, allow_remote=True).address if args.health_listen else None
         if health_listen and health_listen.startswith("unix:"):
             raise ValueError(f"--health-listen {args.health_listen!r} must be host:port")

@@ -56,7 +56,7 @@ MESSAGE_OVERHEAD_BYTES = 1024 * 1024
 MAX_PENDING_CALLS = 8192
 
 if TYPE_CHECKING:
-    from .admin import AdminServer  # aiohttp.web: imported only when the admin listener is on
+    from .admin import AdminServer, AdminSettings  # aiohttp.web: imported only when the admin listener is on
 
 R = TypeVar("R")
 
@@ -181,12 +181,12 @@ class SidecarServer:
         sidecar: Sidecar,
         listeners: list[Listener],
         socket_mode: int = 0o600,
-        admin: tuple[str, int] | None = None,
+        admin: AdminSettings | None = None,
         health_listen: str | None = None,
         mcp: McpHttpSettings | None = None,
         agent_tests: AgentTestSettings | None = None,
     ) -> None:
-        """``admin``: host and port of the admin listener (/metrics and the dashboard), or None.
+        """``admin``: host, port and token reference of the admin listener (/metrics and the dashboard), or None.
         ``health_listen``: host:port of a listener that serves grpc.health.v1 and nothing else
         (kubelet's grpc probes connect to the pod IP, while Invoke stays on the socket/loopback).
         ``mcp``: the Streamable HTTP MCP listener's settings, or None (the SDK is then never imported).
@@ -338,7 +338,7 @@ async def serve(
     grace: float = 10.0,
     socket_mode: int = 0o600,
     announce: Callable[[str], None] = print,
-    admin: tuple[str, int] | None = None,
+    admin: AdminSettings | None = None,
     health_listen: str | None = None,
     config_path: str | None = None,
     mcp: McpHttpSettings | None = None,

@@ -97,6 +97,10 @@ into this container alone).
     {{- if .Values.sidecar.adminPort }}
     - --admin-listen
     - 127.0.0.1:{{ .Values.sidecar.adminPort }}
+    {{- with .Values.sidecar.adminToken }}
+    - --admin-token
+    - {{ . | quote }}
+    {{- end }}
     {{- end }}
     {{- if .Values.vault.enabled }}
     - --vault-auth-method

@@ -19,7 +19,7 @@ from custom_api_client import DEFAULT_TARGET
 from .admission import DEFAULT_MAX_IN_FLIGHT
 from .config import ENVIRONMENTS, ApiConfig, ConfigError
 from .config._model import ENVIRONMENT_ALIASES
-from .loader import load_config, may_reach_private
+from .loader import imported_entry_problems, load_config, may_reach_private
 from .mcp import _cli as mcp_cli
 from .openapi import _cli as openapi_cli
 from .policy import OperatorPolicy, add_policy_flags, policy_from_flags
@@ -196,7 +196,7 @@ def _environment_flag(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == openapi_cli.COMMAND:
-        return openapi_cli.run(args)
+        return openapi_cli.run(args, check=imported_entry_problems)
     if args.command == "health":
         return _health(args)
     if args.environment not in ENVIRONMENT_CHOICES:
@@ -246,6 +246,10 @@ def _validate(args: argparse.Namespace) -> int:
         _print_informational(name, api.config)
         http = ", plain http allowed" if api.config.connection.allow_http else ""
         print(f"  {name}: egress: {may_reach_private(api.config)}{http}")
+        imported = api.config.openapi
+        if imported is not None:
+            see = " (see the warnings above)" if imported.skipped else ""
+            print(f"  {name}: openapi: {imported.summary()}{see}")
     _print_policy(policy)
     return _report_secrets(sidecar.secrets, args.offline)
 

@@ -4,9 +4,8 @@ needs is computed here, once, at load."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from custom_api_client.proto.sidecar_pb2 import ErrorCode
@@ -15,7 +14,8 @@ from ._text import shown
 from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
 from .config._model import PATH_VARIABLE
 from .errors import SidecarError, did_you_mean
-from .validation import Direction, ObjectShape, SchemaError, SchemaValidator, object_shape
+from .operation_validators import operation_validators
+from .validation import ObjectShape, SchemaValidator, object_shape
 
 log = logging.getLogger("custom_api_sidecar.validation")
 
@@ -174,52 +174,12 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
 def _validators(
     config: ApiConfig, endpoint: Endpoint, source: str, problems: list[Problem], warnings: list[Problem]
 ) -> tuple[SchemaValidator | None, SchemaValidator | None, SchemaValidator | None]:
-    """The operation's argument, request-body and response validators; a schema that
-    cannot be compiled is a config problem naming its field, a part of one that is not
-    enforced (a pattern RE2 cannot run) a warning naming it."""
-
-    def compile_schema(field: str, build: Callable[[], Any], direction: Direction, root: str) -> Any:
-        where = f"endpoints.{endpoint.name}.{field}"
-        try:
-            schema = build()
-            validator = None if schema is None else SchemaValidator(schema, direction, root)
-        except SchemaError as exc:
-            problems.append(Problem(source, config.name, where, str(exc)))
-            return None
-        if validator is not None:
-            warnings.extend(Problem(source, config.name, where, str(item)) for item in validator.unenforced)
-        return validator
-
-    check_response = config.validation.response != "off"
-    return (
-        compile_schema("parameters", lambda: _arguments_schema(endpoint.parameters), "request", ""),
-        compile_schema("request_body", lambda: endpoint.request_body, "request", "body"),
-        compile_schema(
-            "response_schema", lambda: endpoint.response_schema if check_response else None, "response", "response"
-        ),
-    )
-
-
-# Keywords that say nothing the bind stage's type check does not already enforce.
-_PLAIN_KEYWORDS = frozenset({"type", "description", "title", "example", "examples", "default", "deprecated"})
-
-
-def _arguments_schema(parameters: tuple[Parameter, ...]) -> dict[str, Any] | None:
-    """One object schema over every parameter with real constraints (enum, bounds, format, items...),
-    keyed by argument name, so a call costs one validation however many parameters it has."""
-    properties: dict[str, Any] = {}
-    defs: dict[str, Any] = {}
-    for param in parameters:
-        schema = param.schema or {}
-        if set(schema) <= _PLAIN_KEYWORDS and schema.get("type", param.type) == param.type:
-            continue
-        for name, definition in (schema.get("$defs") or {}).items():
-            if defs.setdefault(name, definition) != definition:
-                raise SchemaError(f"two parameters define $defs.{name} differently")
-        properties[param.arg_name] = {k: v for k, v in schema.items() if k != "$defs"}
-    if not properties:
-        return None
-    schema_out: dict[str, Any] = {"type": "object", "properties": properties}
-    if defs:
-        schema_out["$defs"] = defs
-    return schema_out
+    """The operation's argument, request-body and response validators (built once per endpoint: the
+    loader has built an imported operation's already); a schema that cannot be compiled is a config
+    problem naming its field, a part of one that is not enforced (a pattern RE2 cannot run) a warning."""
+    built = operation_validators(endpoint, check_response=config.validation.response != "off")
+    for field, message in built.problems:
+        problems.append(Problem(source, config.name, f"endpoints.{endpoint.name}.{field}", message))
+    for field, message in built.unenforced:
+        warnings.append(Problem(source, config.name, f"endpoints.{endpoint.name}.{field}", message))
+    return built.arguments, built.request_body, built.response

@@ -237,6 +237,30 @@ class Validation:
 
 
 @dataclass(frozen=True)
+class OpenApiImport:
+    """What an ``openapi:`` source imported: shown by ``validate`` and logged at load, never used
+    to make a call."""
+
+    spec: str  # as the config gives it
+    operations_in_spec: int
+    imported: int
+    excluded: int = 0  # by include/exclude
+    replaced: int = 0  # defined by the entry's own endpoints instead
+    skipped: tuple[tuple[str, str], ...] = ()  # (operation, why)
+
+    def summary(self) -> str:
+        """``1217 of 1223 operations imported, 6 skipped``."""
+        text = f"{self.imported} of {self.operations_in_spec} operations imported"
+        if self.excluded:
+            text += f", {self.excluded} excluded by include/exclude"
+        if self.replaced:
+            text += f", {self.replaced} replaced by endpoints"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        return text
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     name: str
     connection: Connection
@@ -250,6 +274,8 @@ class ApiConfig:
     informational: Informational = field(default_factory=Informational)
     tunnel: Tunnel = field(default_factory=Tunnel)
     propagate: tuple[str, ...] = DEFAULT_PROPAGATE  # names from PROPAGATORS: what trace context goes upstream
+    # what `openapi:` imported (None without one); a record of the load, not part of the definition
+    openapi: OpenApiImport | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,6 @@ specs) and applies the operator's policy (``custom_api_sidecar.policy``); none o
 """
 
 from ._egress import may_reach_private
-from ._loader import load_config, parse_config
+from ._loader import imported_entry_problems, load_config, parse_config
 
-__all__ = ["load_config", "may_reach_private", "parse_config"]
+__all__ = ["imported_entry_problems", "load_config", "may_reach_private", "parse_config"]

@@ -42,6 +42,7 @@ from ..config._model import (
     Connection,
     Endpoint,
     Informational,
+    OpenApiImport,
     Parameter,
     RateLimit,
     Security,
@@ -80,7 +81,7 @@ _API_KEYS = {
     "propagate",
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
-_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http"}
+_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http", "strict"}
 _CONNECTION_KEYS = {
     "base_url",
     "base_urls",
@@ -213,15 +214,18 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
     name = _identifier(p, "name", raw.get("name"))
     security_raw = raw.get("security")
     seed_ip_allowlist = security_raw.get("ip_allowlist") if isinstance(security_raw, dict) else None
+    validation = _validation(p, raw.get("validation"))
+    imported: _Imported | None = None
     if "openapi" in raw:
-        imported = _openapi(p, raw["openapi"], name or "api", operator)
-        raw_connection = _with_spec_base_url(raw.get("connection"), imported)
+        explicit = _endpoints(p, raw["endpoints"]) if "endpoints" in raw else ()
+        imported = _openapi(p, raw["openapi"], name or "api", operator, validation, explicit or ())
+        raw_connection = _with_spec_base_url(raw.get("connection"), imported and imported.result)
         if raw_connection is None and imported is not None:
             p.add("connection", "the spec names no usable server URL; give connection.base_url (or base_urls)")
             connection = None
         else:
             connection = _connection(p, raw_connection, seed_ip_allowlist)
-        endpoints = _imported_endpoints(p, imported, raw)
+        endpoints = _imported_endpoints(p, imported, explicit)
     else:
         connection = _connection(p, raw.get("connection"), seed_ip_allowlist)
         endpoints = _endpoints(p, raw.get("endpoints"))
@@ -238,11 +242,12 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         endpoints=endpoints,
         authentication=auth,
         security=security,
-        validation=_validation(p, raw.get("validation")),
+        validation=validation,
         display_name=_string(p, "display_name", raw.get("display_name", "")),
         informational=_informational(p, raw),
         tunnel=_tunnel(p, raw.get("tunnel")),
         propagate=_propagate(p, raw.get("propagate")),
+        openapi=imported.summary if imported is not None else None,
     )
     check_reachable(p, api)
     for field_name, message in api_problems(api, operator.policy, operator.proxies):
@@ -312,8 +317,19 @@ def _tunnel(p: Problems, raw: Any) -> Tunnel:
     return Tunnel(enabled=False, type=raw.get("type"), tunnel_id=raw.get("tunnel_id"))
 
 
-def _openapi(p: Problems, raw: Any, api_name: str, operator: _Operator) -> Any:
-    """Import the operations of ``openapi.spec``; the ImportResult, or None after a problem."""
+@dataclass(frozen=True)
+class _Imported:
+    result: Any  # the ImportResult
+    endpoints: dict[str, Endpoint]  # the imported operations, checked, by name
+    summary: OpenApiImport
+
+
+def _openapi(
+    p: Problems, raw: Any, api_name: str, operator: _Operator, validation: Validation, explicit: tuple[Endpoint, ...]
+) -> _Imported | None:
+    """Import the operations of ``openapi.spec``, each checked like a hand-written one (and its
+    schemas compiled) so that one that cannot be used is skipped, or under ``openapi.strict``
+    refused; None after a problem."""
     if not _mapping(p, "openapi", raw, _OPENAPI_KEYS):
         return None
     spec = raw.get("spec")
@@ -329,6 +345,7 @@ def _openapi(p: Problems, raw: Any, api_name: str, operator: _Operator) -> Any:
         selectors[key] = value
     allow_private = _flag(p, "openapi.allow_private_network", raw.get("allow_private_network", False))
     allow_http = _flag(p, "openapi.allow_http", raw.get("allow_http", False))
+    strict = _flag(p, "openapi.strict", raw.get("strict", False))
     refused = [
         egress_problem(opt_in, operator.policy, f"openapi.{key}")
         for opt_in, key, on in (
@@ -341,7 +358,16 @@ def _openapi(p: Problems, raw: Any, api_name: str, operator: _Operator) -> Any:
         p.add(field_name, message)
     if refused:
         return None
-    from ..openapi import SpecError, import_spec  # only configs that use a spec pay for the importer
+    from ..openapi import BrokenOperations, SpecError, import_spec  # only configs that use a spec pay for it
+
+    checked: dict[str, Endpoint] = {}
+    check_response = validation.response != "off"
+
+    def check(entry: dict[str, Any]) -> list[str]:
+        endpoint, problems = imported_endpoint(entry, check_response)
+        if endpoint is not None:
+            checked[endpoint.name] = endpoint
+        return problems
 
     try:
         result = import_spec(
@@ -353,13 +379,59 @@ def _openapi(p: Problems, raw: Any, api_name: str, operator: _Operator) -> Any:
             allow_private_network=allow_private,
             allow_http=allow_http,
             local_file_check=operator.spec_file_problem,
+            check=check,
+            replaced=[endpoint.name for endpoint in explicit],
+            strict=strict,
         )
+    except BrokenOperations as exc:
+        for operation, why in exc.operations:
+            p.add("openapi.spec", f"operation {operation} cannot be imported (openapi.strict is on): {why}")
+        return None
     except SpecError as exc:
         p.add("openapi.spec", str(exc))
         return None
-    for operation, why in result.report.skipped:
-        _log.warning("api %r: %s: operation %s not imported: %s", api_name, spec, operation, why)
-    return result
+    report = result.report
+    summary = OpenApiImport(
+        spec=spec,
+        operations_in_spec=report.operations_in_spec,
+        imported=len(report.imported),
+        excluded=len(report.excluded),
+        replaced=len(report.replaced),
+        skipped=tuple(report.not_imported),
+    )
+    _log_import(api_name, summary)
+    return _Imported(result, {name: checked[name] for name in report.imported}, summary)
+
+
+def imported_endpoint(entry: dict[str, Any], check_response: bool = True) -> tuple[Endpoint | None, list[str]]:
+    """An imported operation's config entry checked like a hand-written one, and its schemas
+    compiled as the registry will (``check_response``: the response schema too): the endpoint,
+    or None and why it cannot be used. The one place that decides an imported operation is
+    unusable, at load and for ``import-openapi``."""
+    scratch = Problems("")
+    endpoint = _endpoint(scratch, "endpoint", entry)
+    problems = [f"{item.field.removeprefix('endpoint.')}: {item.message}" for item in scratch.items]
+    if endpoint is not None and not problems:
+        from ..operation_validators import operation_validators  # as the importer: only specs pay for it
+
+        built = operation_validators(endpoint, check_response)
+        problems = [f"{field}: {why}" for field, why in built.problems]
+    return (None if problems else endpoint), problems
+
+
+def imported_entry_problems(entry: dict[str, Any]) -> list[str]:
+    """Why an entry ``import-openapi`` made could not be used by the config it writes (which
+    validates responses: the default)."""
+    return imported_endpoint(entry, check_response=True)[1]
+
+
+def _log_import(api_name: str, summary: OpenApiImport) -> None:
+    """Every skipped operation and why, then the count: at every load, so ``serve`` says it at
+    startup and at each reload, and ``validate`` shows it above its report."""
+    for operation, why in summary.skipped:
+        _log.warning("api %r: %s: operation %s not imported: %s", api_name, summary.spec, operation, why)
+    level = logging.WARNING if summary.skipped else logging.INFO
+    _log.log(level, "api %r: openapi: %s", api_name, summary.summary())
 
 
 def _with_spec_base_url(connection: Any, imported: Any) -> Any:
@@ -371,17 +443,14 @@ def _with_spec_base_url(connection: Any, imported: Any) -> Any:
     return {**(connection or {}), "base_url": imported.base_url}
 
 
-def _imported_endpoints(p: Problems, imported: Any, raw: dict[str, Any]) -> tuple[Endpoint, ...] | None:
-    """Imported operations, checked like hand-written ones; ``endpoints:`` entries add to them
-    or replace the imported operation of the same name."""
-    explicit = _endpoints(p, raw["endpoints"]) if "endpoints" in raw else ()
+def _imported_endpoints(
+    p: Problems, imported: _Imported | None, explicit: tuple[Endpoint, ...] | None
+) -> tuple[Endpoint, ...] | None:
+    """Imported operations (already checked); ``endpoints:`` entries add to them or replace the
+    imported operation of the same name (which was then not imported at all)."""
     if imported is None or explicit is None:
         return None
-    merged: dict[str, Endpoint] = {}
-    for entry in imported.api["endpoints"]:
-        endpoint = _endpoint(p, f"openapi.endpoints.{entry['name']}", entry)
-        if endpoint is not None:
-            merged[endpoint.name] = endpoint
+    merged = dict(imported.endpoints)
     merged.update((endpoint.name, endpoint) for endpoint in explicit)
     if not merged:
         p.add("openapi", "imports no operations (check include/exclude)")

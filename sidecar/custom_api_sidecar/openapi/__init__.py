@@ -3,26 +3,30 @@
 ``import_spec`` reads a spec (file or http(s) URL, JSON or YAML, any number of
 files joined by relative ``$ref``s) and returns the API entry in the config
 file's own shape plus a report of what was imported, skipped and why. Every
-problem with the spec is a ``SpecError`` naming the document and JSON pointer.
+problem with the spec names the document and JSON pointer. A problem inside one
+operation skips that operation (``strict`` makes it an error); one with the whole
+spec, or a spec none of whose operations could be imported, is a ``SpecError``.
 """
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .._text import shown
-from ._convert import Converter, ImportReport
-from ._errors import SpecError
+from ._convert import Converter, EntryCheck, ImportReport
+from ._errors import BrokenOperations, SpecError
 from ._load import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, FetchPolicy, display, to_uri
 from ._refs import Resolver, child
 from ._security import authentication_skeleton
 from ._values import mapping
 
-__all__ = ["ImportReport", "ImportResult", "SpecError", "import_spec"]
+__all__ = ["BrokenOperations", "EntryCheck", "ImportReport", "ImportResult", "SpecError", "import_spec"]
+# How many reasons the error for a spec with no importable operation quotes.
+_REASONS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -45,26 +49,43 @@ def import_spec(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     local_file_check: Callable[[str], str | None] | None = None,
+    check: EntryCheck | None = None,
+    replaced: Collection[str] = (),
+    strict: bool = False,
 ) -> ImportResult:
     """Import the operations of ``spec`` (a path, relative to ``base_dir``, or an http(s) URL).
-    ``local_file_check`` says why a local file may not be read (None: it may)."""
+    ``local_file_check`` says why a local file may not be read (None: it may).
+
+    An operation that cannot be converted is left out and ``report.broken`` says why; so is one
+    whose entry ``check`` (the loader's own checks) finds problems with. ``strict``: any such
+    operation is an error instead (``BrokenOperations``, listing them all). ``replaced`` names
+    operations the caller defines itself: they are not converted."""
     uri = to_uri(spec, base_dir)
     resolver = Resolver(FetchPolicy(allow_private_network, allow_http, timeout, max_bytes, local_file_check))
     document = resolver.document(uri)
     version = _version(document, display(uri))
     report = ImportReport(source=display(uri), version=version)
-    converter = Converter(resolver, document, uri, version, report)
+    converter = Converter(resolver, document, uri, version, report, check)
 
     operations = converter.operations()
+    report.operations_in_spec = len(operations) + len(report.broken)  # so far: the unreadable path items
+    if not operations:
+        raise SpecError(_nothing_imported(report), display(uri))
     names = converter.names(operations)
-    report.operations_in_spec = len(operations)
     selected = _select(operations, names, include, exclude, report)
     endpoints = []
     for op, op_name in selected:
+        if op_name in replaced:
+            report.replaced.append(op_name)
+            continue
         entry = converter.endpoint(op, op_name)
         if entry is not None:
             endpoints.append(entry)
             report.imported.append(op_name)
+    if strict and report.broken:
+        raise BrokenOperations(report.broken, display(uri))
+    if not endpoints and report.not_imported:
+        raise SpecError(_nothing_imported(report), display(uri))
 
     if converter.schemas.list_items:
         places = converter.schemas.list_items
@@ -81,7 +102,7 @@ def import_spec(
     if chosen_base_url:
         api["connection"] = {"base_url": chosen_base_url}
     auth, notes = authentication_skeleton(
-        _security_schemes(resolver, document, uri, version),
+        _security_schemes(resolver, document, uri, version, report),
         document.get("security"),
         (op.spec.get("security") for op, _ in selected),
         name,
@@ -91,6 +112,13 @@ def import_spec(
         api["authentication"] = auth
     api["endpoints"] = endpoints
     return ImportResult(api=api, report=report, base_url=chosen_base_url)
+
+
+def _nothing_imported(report: ImportReport) -> str:
+    reasons = report.not_imported
+    quoted = "; ".join(f"{operation}: {why}" for operation, why in reasons[:_REASONS_SHOWN])
+    more = f" (and {len(reasons) - _REASONS_SHOWN} more)" if len(reasons) > _REASONS_SHOWN else ""
+    return f"no operation could be imported, {len(reasons)} skipped: {quoted}{more}"
 
 
 def _version(document: Any, source: str) -> str:
@@ -181,7 +209,11 @@ def _spec_base_url(document: dict[str, Any], uri: str, version: str, report: Imp
     return url.rstrip("/")
 
 
-def _security_schemes(resolver: Resolver, document: dict[str, Any], uri: str, version: str) -> dict[str, Any]:
+def _security_schemes(
+    resolver: Resolver, document: dict[str, Any], uri: str, version: str, report: ImportReport
+) -> dict[str, Any]:
+    """The spec's security schemes; one that cannot be read is left out with a warning (it can
+    only cost the authentication skeleton a choice, never the operations)."""
     if version.startswith("2"):
         raw, pointer = document.get("securityDefinitions"), "/securityDefinitions"
     else:
@@ -189,4 +221,10 @@ def _security_schemes(resolver: Resolver, document: dict[str, Any], uri: str, ve
         raw, pointer = components.get("securitySchemes"), "/components/securitySchemes"
     if not isinstance(raw, dict):
         return {}
-    return {k: resolver.deref(v, (uri, child(pointer, k)))[0] for k, v in raw.items()}
+    schemes = {}
+    for name, scheme in raw.items():
+        try:
+            schemes[name] = resolver.deref(scheme, (uri, child(pointer, name)))[0]
+        except SpecError as exc:
+            report.warnings.append(f"security scheme {shown(name)} left out: {exc}")
+    return schemes

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..config._model import IDENTIFIER, RESERVED_NAMES
-from . import ImportResult, SpecError, import_spec
+from . import BrokenOperations, EntryCheck, ImportResult, SpecError, import_spec
 from ._load import DEFAULT_TIMEOUT_SECONDS
 
 COMMAND = "import-openapi"
@@ -39,11 +39,18 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to fetch a spec URL (default 10)"
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the spec if any operation cannot be imported (default: skip it, with a warning)",
+    )
     parser.add_argument("-o", "--output", required=True, help="config file to write ('-' for stdout)")
     parser.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, check: EntryCheck | None = None) -> int:
+    """``check``: the loader's own check of one entry (the caller passes it: this package never
+    imports the loader), so no operation is written that the config would then refuse."""
     problem = _check_arguments(args)
     if problem:
         print(f"custom-api-sidecar {COMMAND}: {problem}", file=sys.stderr)
@@ -58,7 +65,18 @@ def run(args: argparse.Namespace) -> int:
             allow_private_network=args.allow_private_network,
             allow_http=args.allow_http,
             timeout=args.timeout,
+            check=check,
+            strict=args.strict,
         )
+    except BrokenOperations as exc:
+        print(
+            f"custom-api-sidecar {COMMAND}: --strict: {len(exc.operations)} operation(s) cannot be imported; "
+            "nothing written",
+            file=sys.stderr,
+        )
+        for operation, why in exc.operations:
+            print(f"  {operation}: {why}", file=sys.stderr)
+        return 1
     except SpecError as exc:
         print(f"custom-api-sidecar {COMMAND}: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ hand-written ones.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ from ._refs import Location, Resolver, child, fragment
 from ._schemas import SchemaBundler
 from ._values import mapping, text
 
+_log = logging.getLogger(__name__)
 SPEC_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -56,19 +59,32 @@ _SWAGGER_SCHEMA_KEYS = (
 class ImportReport:
     source: str
     version: str = ""
-    operations_in_spec: int = 0
+    operations_in_spec: int = 0  # a path item that cannot be read counts as one
     imported: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # by include/exclude
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (operation, why)
+    replaced: list[str] = field(default_factory=list)  # the caller defines these itself: not converted
+    # (operation, why): not imported because the sidecar does not support it (a TRACE method, an
+    # XML-only body); by design, so ``strict`` accepts them
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    # (operation, why): not imported because the spec is wrong there (a broken $ref, a parameter in
+    # no known location) or the entry it gave was refused (a schema the validator cannot compile);
+    # ``strict`` refuses the spec for any of these
+    broken: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def not_imported(self) -> list[tuple[str, str]]:
+        """Every (operation, why) that was selected but not imported."""
+        return [*self.broken, *self.skipped]
+
     def summary(self) -> str:
+        replaced = f"{len(self.replaced)} replaced, " if self.replaced else ""
         lines = [
             f"{self.source}: {self.version_label()}, {self.operations_in_spec} operations in the spec: "
             f"{len(self.imported)} imported, {len(self.excluded)} excluded by include/exclude, "
-            f"{len(self.skipped)} skipped"
+            f"{replaced}{len(self.not_imported)} skipped"
         ]
-        lines += [f"  skipped {op}: {why}" for op, why in self.skipped]
+        lines += [f"  skipped {op}: {why}" for op, why in self.not_imported]
         lines += [f"  warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
@@ -94,13 +110,30 @@ class _Skip(Exception):
     """This operation cannot be imported; the message says why (it goes in the report)."""
 
 
+class _Refused(Exception):
+    """The caller's check refused the entry this operation became; the message lists its problems."""
+
+
+# The caller's own check of a converted entry: its problems, none when the entry is usable.
+EntryCheck = Callable[[dict[str, Any]], list[str]]
+
+
 class Converter:
-    def __init__(self, resolver: Resolver, document: dict[str, Any], uri: str, version: str, report: ImportReport):
+    def __init__(
+        self,
+        resolver: Resolver,
+        document: dict[str, Any],
+        uri: str,
+        version: str,
+        report: ImportReport,
+        check: EntryCheck | None = None,
+    ):
         self.resolver = resolver
         self.doc = document
         self.uri = uri
         self.swagger = version.startswith("2")
         self.report = report
+        self.check = check
         self.schemas = SchemaBundler(resolver, "/definitions" if self.swagger else "/components/schemas")
 
     # --- the whole spec ------------------------------------------------------
@@ -113,15 +146,19 @@ class Converter:
         out = []
         for path, raw_item in paths.items():
             item_at = (self.uri, child("/paths", path))
-            item, item_at = self.resolver.deref(raw_item, item_at)
-            if not isinstance(item, dict):
-                raise SpecError("a path item must be a mapping", display(item_at[0]), fragment(item_at[1]))
+            try:
+                item, item_at = self.resolver.deref(raw_item, item_at)
+                if not isinstance(item, dict):
+                    raise SpecError("a path item must be a mapping", display(item_at[0]), fragment(item_at[1]))
+            except SpecError as exc:  # costs the operations of this path, not the spec
+                self.report.broken.append((f"path {shown(str(path))}", str(exc)))
+                continue
             shared = item.get("parameters") or []
             for method, spec in item.items():
                 if method in SPEC_METHODS and isinstance(spec, dict):
                     at = (item_at[0], child(item_at[1], method))
                     out.append(_Operation(method, str(path), spec, at, shared, item_at))
-        if not out:
+        if not out and not self.report.broken:
             raise SpecError("'paths' has no operations to import", display(self.uri), "#/paths")
         return out
 
@@ -129,11 +166,28 @@ class Converter:
         return unique([operation_name(op.spec.get("operationId"), op.method, op.path) for op in operations])
 
     def endpoint(self, op: _Operation, name: str) -> dict[str, Any] | None:
+        """The config entry for one operation, or None when it cannot be imported, whatever the
+        reason: the report says why, and what the attempt added (its warnings, half-bundled
+        schemas) is gone, so one bad operation never costs the others."""
+        label = f"{name} ({op.label})"
+        warnings = len(self.report.warnings)
         try:
-            return self._endpoint(op, name)
+            entry = self._endpoint(op, name)
+            problems = self.check(entry) if self.check is not None else []
+            if problems:
+                raise _Refused("; ".join(problems))
+            return entry
         except _Skip as why:
-            self.report.skipped.append((f"{name} ({op.label})", str(why)))
-            return None
+            self.report.skipped.append((label, str(why)))
+        except (SpecError, _Refused) as exc:
+            self.report.broken.append((label, str(exc)))
+        except RecursionError:
+            self.report.broken.append((label, "its schemas are nested too deeply to convert"))
+        except Exception as exc:  # a converter bug must cost this operation only, and say so
+            _log.warning("converting %s failed", label, exc_info=True)
+            self.report.broken.append((label, f"could not be converted: {type(exc).__name__} {shown(str(exc))}"))
+        del self.report.warnings[warnings:]
+        return None
 
     # --- one operation -------------------------------------------------------
 

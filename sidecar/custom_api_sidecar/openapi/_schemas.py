@@ -34,10 +34,32 @@ class SchemaBundler:
         self._taken: set[str] = set()
         self._defs: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}  # name -> (schema, defs it uses)
         self._pending: list[tuple[str, Any, Location]] = []
+        self._named: list[tuple[Location, str, bool]] = []  # this bundle's (location, name, new name?)
         self.list_items: list[str] = []  # where `items` was a list (read as anyOf), for the report
 
     def bundle(self, schema: Any, at: Location) -> dict[str, Any]:
-        """A self-contained copy of the schema found at ``at``."""
+        """A self-contained copy of the schema found at ``at``. One that fails (a broken ``$ref``)
+        leaves nothing half-done behind, so the importer can skip its operation and go on."""
+        self._named = []
+        list_items = len(self.list_items)
+        try:
+            return self._bundle(schema, at)
+        except BaseException:
+            self._forget_this_bundle(list_items)
+            raise
+
+    def _forget_this_bundle(self, list_items: int) -> None:
+        """Undo the names given by a failed bundle: a def converted before the failure may refer
+        to one that never was, and a later operation reaching it must not find it half-built."""
+        for location, name, new in self._named:
+            self._name_of.pop(location, None)
+            if new:
+                self._defs.pop(name, None)
+                self._taken.discard(name)
+        self._pending.clear()
+        del self.list_items[list_items:]
+
+    def _bundle(self, schema: Any, at: Location) -> dict[str, Any]:
         deps: set[str] = set()
         root = self._convert(schema, at, deps)
         self._drain()
@@ -131,9 +153,11 @@ class SchemaBundler:
         if name is None:
             name = self._fresh_name(final)
             self._name_of[final] = name
+            self._named.append((final, name, True))
             self._pending.append((name, node, final))
-        if resolved_as_written:
+        if resolved_as_written and location not in self._name_of:
             self._name_of[location] = name
+            self._named.append((location, name, False))
         return name
 
     def _follow(self, ref: Any, at: Location, chain: list[Location]) -> tuple[Any, Location]:

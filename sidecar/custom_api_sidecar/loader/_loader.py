@@ -223,6 +223,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         if raw_connection is None and imported is not None:
             p.add("connection", "the spec names no usable server URL; give connection.base_url (or base_urls)")
             connection = None
+        elif raw_connection is None:  # the import failed, and said why: no base URL is known either way
+            connection = None
         else:
             connection = _connection(p, raw_connection, seed_ip_allowlist)
         endpoints = _imported_endpoints(p, imported, explicit)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._text import shown
+from .._text import clipped, shown
 from ..config._model import METHODS, PARAMETER_TYPES, PATH_VARIABLE, arg_name
 from ._errors import SpecError
 from ._load import display
@@ -22,6 +22,7 @@ from ._schemas import SchemaBundler
 from ._values import mapping, text
 
 _log = logging.getLogger(__name__)
+MAX_REASON = 1000  # characters of why one operation was skipped: it is logged and reported
 SPEC_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -103,7 +104,7 @@ class _Operation:
 
     @property
     def label(self) -> str:
-        return f"{self.method.upper()} {self.path}"
+        return f"{self.method.upper()} {clipped(self.path, 200)}"  # a path key is the spec's: any length
 
 
 class _Skip(Exception):
@@ -151,7 +152,7 @@ class Converter:
                 if not isinstance(item, dict):
                     raise SpecError("a path item must be a mapping", display(item_at[0]), fragment(item_at[1]))
             except SpecError as exc:  # costs the operations of this path, not the spec
-                self.report.broken.append((f"path {shown(str(path))}", str(exc)))
+                self.report.broken.append((f"path {shown(str(path))}", bounded(str(exc))))
                 continue
             shared = item.get("parameters") or []
             for method, spec in item.items():
@@ -178,9 +179,9 @@ class Converter:
                 raise _Refused("; ".join(problems))
             return entry
         except _Skip as why:
-            self.report.skipped.append((label, str(why)))
+            self.report.skipped.append((label, bounded(str(why))))
         except (SpecError, _Refused) as exc:
-            self.report.broken.append((label, str(exc)))
+            self.report.broken.append((label, bounded(str(exc))))
         except RecursionError:
             self.report.broken.append((label, "its schemas are nested too deeply to convert"))
         except Exception as exc:  # a converter bug must cost this operation only, and say so
@@ -427,6 +428,15 @@ class Converter:
                     where = child(child(child(at[1], "content"), media), "schema")
                     return self.schemas.bundle(media_object["schema"], (at[0], where))
         return None
+
+
+def bounded(reason: str, limit: int = MAX_REASON) -> str:
+    """A reason as it is up to ``limit`` characters, else its start and its end (where it says
+    what is wrong) around the length: it quotes JSON pointers, and a spec's keys have any length."""
+    if len(reason) <= limit:
+        return reason
+    tail = limit // 4
+    return f"{reason[: limit - tail]} ... ({len(reason)} characters) ... {reason[-tail:]}"
 
 
 def _body_entry(schema: dict[str, Any], content_type: str, required: bool) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import keyword
 import logging
 import pathlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -59,6 +59,9 @@ from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_pr
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
 from ._resilience import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
+
+if TYPE_CHECKING:
+    from ..openapi import ImportResult
 
 _log = logging.getLogger(__name__)
 
@@ -321,7 +324,7 @@ def _tunnel(p: Problems, raw: Any) -> Tunnel:
 
 @dataclass(frozen=True)
 class _Imported:
-    result: Any  # the ImportResult
+    result: ImportResult
     endpoints: dict[str, Endpoint]  # the imported operations, checked, by name
     summary: OpenApiImport
 

@@ -307,6 +307,9 @@ def test_summary_never_quotes_the_instance():
         ("{type: object, required: name}", "not a valid JSON Schema at required"),
         ("{$ref: '#/$defs/Missing'}", "$ref '#/$defs/Missing' does not resolve"),
         ("{type: string, pattern: '[unclosed'}", "not a valid JSON Schema at pattern"),
+        # shapes the body's keyword arguments are read from: a problem, never a traceback
+        ("{properties: [1]}", "not a valid JSON Schema at properties"),
+        ("{allOf: {a: 1}}", "not a valid JSON Schema at allOf"),
     ],
 )
 def test_unusable_schemas_are_config_problems_at_load(schema, problem):

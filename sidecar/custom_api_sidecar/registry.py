@@ -147,9 +147,10 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
     )
     for endpoint in config.endpoints:
         split = PATH_VARIABLE.split(endpoint.path)
-        body = object_shape(endpoint.request_body)
         timeout_ms = endpoint.timeout_ms or config.connection.timeout_ms
         arguments, request_body, response = _validators(config, endpoint, source, problems, warnings)
+        # a body schema that could not be compiled is a problem already: its shape is not looked at
+        body = object_shape(endpoint.request_body) if request_body is not None else ObjectShape()
         api.operations[endpoint.name] = Operation(
             api=api,
             endpoint=endpoint,

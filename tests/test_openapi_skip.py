@@ -12,6 +12,8 @@ skipped.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import json
 import logging
 import pathlib
@@ -24,7 +26,7 @@ import yaml
 
 from custom_api_sidecar import Sidecar
 from custom_api_sidecar.cli import main
-from custom_api_sidecar.config import ConfigError
+from custom_api_sidecar.config import ConfigError, Endpoint
 from custom_api_sidecar.loader import imported_entry_problems, parse_config
 from custom_api_sidecar.openapi import BrokenOperations, SpecError, _convert, import_spec
 from custom_api_sidecar.operation_validators import operation_validators
@@ -236,6 +238,22 @@ def test_load_skips_each_broken_operation_with_a_warning(caplog: pytest.LogCaptu
     customer = registry.apis["things"].operations["get_customer"]
     built = operation_validators(customer.endpoint, check_response=True)
     assert customer.response_validator is built.response is not None
+
+
+def test_validators_are_built_once_per_endpoint_and_forgotten_with_it() -> None:
+    from custom_api_sidecar import operation_validators as module
+
+    body = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}
+    endpoint = Endpoint(name="x", method="POST", path="/x", request_body=body)
+    first = operation_validators(endpoint, check_response=True)
+    assert first.request_body is not None and first.request_body.violation({"a": "long"}) is not None
+    assert operation_validators(endpoint, check_response=True) is first
+    assert operation_validators(dataclasses.replace(endpoint), check_response=True) is not first  # equal, not it
+    key = id(endpoint)
+    assert key in module._built
+    del endpoint
+    gc.collect()
+    assert key not in module._built
 
 
 def test_load_strict_refuses_with_every_problem_listed() -> None:

@@ -8,7 +8,6 @@ while that endpoint lives: the registry gets what the loader already built.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,27 +27,27 @@ class OperationValidators:
 
 
 # id(endpoint) -> (the endpoint, weakly; check_response; what was built). The weak reference makes
-# sure an id reused by a later object is never taken for the endpoint it was built for.
+# sure an id reused by a later object is never taken for the endpoint it was built for, and drops the
+# entry when the endpoint goes. No lock: each step is one dict operation (atomic), and the callback
+# may run inside any allocation (an old registry is freed by the cycle collector), so it must not
+# wait for one. An id cannot be reused before its callback has run.
 _built: dict[int, tuple[weakref.ref[Endpoint], bool, OperationValidators]] = {}
-_lock = threading.Lock()  # loads run in a worker thread while the loop may build a registry
 
 
 def operation_validators(endpoint: Endpoint, check_response: bool) -> OperationValidators:
     """The validators of ``endpoint`` (``check_response``: build the response validator too)."""
     key = id(endpoint)
-    with _lock:
-        found = _built.get(key)
+    found = _built.get(key)
     if found is not None and found[0]() is endpoint and found[1] == check_response:
         return found[2]
     built = _build(endpoint, check_response)
 
     def forget(ref: weakref.ref[Endpoint]) -> None:
-        with _lock:
-            if key in _built and _built[key][0] is ref:
-                del _built[key]
+        entry = _built.get(key)
+        if entry is not None and entry[0] is ref:
+            _built.pop(key, None)
 
-    with _lock:
-        _built[key] = (weakref.ref(endpoint, forget), check_response, built)
+    _built[key] = (weakref.ref(endpoint, forget), check_response, built)
     return built
 
 

@@ -201,6 +201,10 @@ def _bind_body(call: Call, op: Operation, body_fields: dict[str, Any]) -> None:
     elif request.HasField("raw_body"):
         call.body = request.raw_body
         call.content_type = request.content_type or None
+    elif op.endpoint.request_body_required and op.body_properties and not op.body_required:
+        # A required body whose properties are all optional: no argument means the empty object
+        # (its input schema asks for none), sent in the declared encoding.
+        _encode_body(call, op, {})
     elif op.endpoint.request_body_required:
         accepted = ", ".join(sorted(op.body_properties)) or "none"
         raise _invalid(

@@ -1,0 +1,146 @@
+"""Hypothesis strategies for the keyword arguments an agent sends to an operation,
+built from the operation's ``input_schema`` (what ``conv.api.<api>.schema()`` shows).
+
+The input schemas are OpenAPI-flavoured (``nullable``, ``readOnly``, int32/int64,
+``byte``/``binary``/``uuid`` formats, recursive ``$defs``); ``plain_schema`` turns one
+into the plain JSON Schema ``hypothesis-jsonschema`` reads, and bounds it to what a
+real agent would send: short strings, a few items, simple extra property names,
+integers within their format. Every value drawn is valid against the spec's schema.
+
+Per location, what HTTP itself cannot carry is left out (and documented in the README):
+header strings are visible ASCII without leading or trailing spaces (a header value
+holds no other characters, and spaces around it are not part of it); path strings
+are never empty, ``.`` or ``..`` (the sidecar refuses those: they would name
+another resource).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+MAX_STRING = 12  # characters of a string with no larger minLength
+MAX_ITEMS = 3
+MAX_EXTRA_PROPERTIES = 2
+INLINE_DEPTH = 3  # how deep a recursive $ref is unrolled before its property is left out
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**53), 2**53)}
+_DEFAULT_INT_RANGE = (-(10**9), 10**9)
+_NUMBER_RANGE = (-1e9, 1e9)
+# Formats hypothesis-jsonschema does not know, which the sidecar and Prism both check.
+CUSTOM_FORMATS = {
+    "uuid": st.uuids().map(str),
+    "byte": st.binary(max_size=9).map(lambda b: __import__("base64").b64encode(b).decode()),
+    "binary": st.text(max_size=MAX_STRING),
+}
+_HEADER_TEXT = r"^[!-~]([ -~]{0,10}[!-~])?$"  # visible ASCII, no space at either end
+_EXTRA_NAME = r"^[a-z][a-z0-9_]{0,7}$"
+_UNSATISFIABLE: dict[str, Any] = {"not": {}}
+# Keywords that say what kind of value a schema takes; a schema with none of them takes any value.
+_SHAPING = frozenset(
+    {"type", "enum", "const", "allOf", "anyOf", "oneOf", "not", "properties", "items", "additionalProperties"}
+)
+
+
+def arguments(operation: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for one operation: required ones always, optional ones sometimes."""
+    schema = operation["input_schema"]
+    locations = {p["name"]: p["in"] for p in operation["parameters"]}
+    binary = _binary_properties(schema)
+    properties = {
+        name: plain_schema(prop, schema.get("$defs") or {}, locations.get(name, "body"))
+        for name, prop in schema["properties"].items()
+    }
+    top = {"type": "object", "properties": properties, "additionalProperties": False}
+    if schema.get("required"):
+        top["required"] = list(schema["required"])
+
+    def files_as_bytes(kwargs: dict[str, Any]) -> dict[str, Any]:
+        # A `format: binary` property is a file part: the agent passes bytes.
+        return {k: v.encode() if k in binary and isinstance(v, str) else v for k, v in kwargs.items()}
+
+    return from_schema(top, custom_formats=CUSTOM_FORMATS).map(files_as_bytes)
+
+
+def _binary_properties(schema: dict[str, Any]) -> set[str]:
+    return {name for name, prop in schema["properties"].items() if prop.get("format") == "binary"}
+
+
+def plain_schema(schema: Any, defs: dict[str, Any], location: str = "body") -> Any:
+    """``schema`` as bounded plain JSON Schema for one location (path, query, header, body)."""
+    return _Plain(defs, location).convert(schema, 0)
+
+
+class _Plain:
+    def __init__(self, defs: dict[str, Any], location: str) -> None:
+        self.defs = defs
+        self.location = location
+
+    def convert(self, node: Any, depth: int) -> Any:
+        if isinstance(node, bool) or not isinstance(node, dict):
+            return node
+        if isinstance(node.get("$ref"), str):
+            if depth >= INLINE_DEPTH:
+                return _UNSATISFIABLE
+            target = self.defs.get(node["$ref"].removeprefix("#/$defs/"), {})
+            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            return self.convert(merged, depth + 1)
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in ("$defs", "definitions", "discriminator", "xml", "externalDocs", "example", "examples"):
+                continue
+            if key in ("properties", "patternProperties"):
+                out[key] = {
+                    k: self.convert(v, depth) for k, v in value.items() if not (isinstance(v, dict) and v.get("readOnly"))
+                }
+            elif key in ("items", "additionalProperties", "not", "contains", "propertyNames"):
+                out[key] = [self.convert(v, depth) for v in value] if isinstance(value, list) else self.convert(value, depth)
+            elif key in ("allOf", "anyOf", "oneOf", "prefixItems"):
+                out[key] = [self.convert(v, depth) for v in value]
+            else:
+                out[key] = copy.deepcopy(value)
+        if "required" in out and "properties" in node:
+            read_only = {k for k, v in node["properties"].items() if isinstance(v, dict) and v.get("readOnly")}
+            out["required"] = [r for r in out["required"] if r not in read_only]
+        self._bound(out)
+        if out.pop("nullable", False) is True:
+            out = {"anyOf": [out, {"type": "null"}]}
+        return out
+
+    def _bound(self, out: dict[str, Any]) -> None:
+        if not _SHAPING & set(out):  # any value at all: a short scalar (a string for a parameter)
+            out["type"] = ["string", "integer", "boolean"] if self.location == "body" else "string"
+        kinds = out.get("type")
+        kinds = set(kinds) if isinstance(kinds, list) else {kinds} if kinds else set()
+        if "string" in kinds:
+            self._bound_string(out)
+        if kinds & {"integer", "number"}:
+            low, high = _INT_RANGES.get(out.get("format", ""), _DEFAULT_INT_RANGE)
+            if "number" in kinds and "integer" not in kinds:
+                low, high = _NUMBER_RANGE
+            if not isinstance(out.get("minimum"), (int, float)) or out["minimum"] < low:
+                out["minimum"] = low
+            if not isinstance(out.get("maximum"), (int, float)) or out["maximum"] > high:
+                out["maximum"] = high
+        if "array" in kinds or "items" in out:
+            out["maxItems"] = max(min(out.get("maxItems", MAX_ITEMS), MAX_ITEMS), out.get("minItems", 0))
+        if "object" in kinds or "properties" in out:
+            if out.get("additionalProperties") is not False:
+                out["propertyNames"] = {"pattern": _EXTRA_NAME}
+                if out.get("additionalProperties", True) is True:
+                    out["additionalProperties"] = {"type": ["string", "integer", "boolean"]}
+                    self._bound(out["additionalProperties"])
+                known = len(out.get("properties") or {})
+                out.setdefault("maxProperties", known + MAX_EXTRA_PROPERTIES)
+
+    def _bound_string(self, out: dict[str, Any]) -> None:
+        if "enum" in out or "const" in out or out.get("format") in ("date", "date-time", "uuid", "email", "byte"):
+            return
+        out["maxLength"] = max(min(out.get("maxLength", MAX_STRING), MAX_STRING), out.get("minLength", 0))
+        if self.location == "header" and "pattern" not in out:
+            out["pattern"] = _HEADER_TEXT
+        if self.location == "path":
+            out["minLength"] = max(out.get("minLength", 0), 1)
+            out["not"] = {"enum": [".", ".."]}

@@ -26,7 +26,7 @@ MAX_STRING = 12  # characters of a string with no larger minLength
 MAX_ITEMS = 3
 MAX_EXTRA_PROPERTIES = 2
 INLINE_DEPTH = 3  # how deep a recursive $ref is unrolled before its property is left out
-_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**53), 2**53)}
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**53) + 1, 2**53 - 1)}  # Prism: JS safe integers
 _DEFAULT_INT_RANGE = (-(10**9), 10**9)
 _NUMBER_RANGE = (-1e9, 1e9)
 # Formats hypothesis-jsonschema does not know, which the sidecar and Prism both check.
@@ -92,11 +92,11 @@ class _Plain:
             if key in ("$defs", "definitions", "discriminator", "xml", "externalDocs", "example", "examples"):
                 continue
             if key in ("properties", "patternProperties"):
-                out[key] = {
-                    k: self.convert(v, depth) for k, v in value.items() if not (isinstance(v, dict) and v.get("readOnly"))
-                }
+                kept = {k: v for k, v in value.items() if not (isinstance(v, dict) and v.get("readOnly"))}
+                out[key] = {k: self.convert(v, depth) for k, v in kept.items()}
             elif key in ("items", "additionalProperties", "not", "contains", "propertyNames"):
-                out[key] = [self.convert(v, depth) for v in value] if isinstance(value, list) else self.convert(value, depth)
+                convert = self.convert
+                out[key] = [convert(v, depth) for v in value] if isinstance(value, list) else convert(value, depth)
             elif key in ("allOf", "anyOf", "oneOf", "prefixItems"):
                 out[key] = [self.convert(v, depth) for v in value]
             else:
@@ -126,14 +126,13 @@ class _Plain:
                 out["maximum"] = high
         if "array" in kinds or "items" in out:
             out["maxItems"] = max(min(out.get("maxItems", MAX_ITEMS), MAX_ITEMS), out.get("minItems", 0))
-        if "object" in kinds or "properties" in out:
-            if out.get("additionalProperties") is not False:
-                out["propertyNames"] = {"pattern": _EXTRA_NAME}
-                if out.get("additionalProperties", True) is True:
-                    out["additionalProperties"] = {"type": ["string", "integer", "boolean"]}
-                    self._bound(out["additionalProperties"])
-                known = len(out.get("properties") or {})
-                out.setdefault("maxProperties", known + MAX_EXTRA_PROPERTIES)
+        if ("object" in kinds or "properties" in out) and out.get("additionalProperties") is not False:
+            out["propertyNames"] = {"pattern": _EXTRA_NAME}
+            if out.get("additionalProperties", True) is True:
+                out["additionalProperties"] = {"type": ["string", "integer", "boolean"]}
+                self._bound(out["additionalProperties"])
+            known = len(out.get("properties") or {})
+            out.setdefault("maxProperties", known + MAX_EXTRA_PROPERTIES)
 
     def _bound_string(self, out: dict[str, Any]) -> None:
         if "enum" in out or "const" in out or out.get("format") in ("date", "date-time", "uuid", "email", "byte"):

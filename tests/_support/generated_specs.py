@@ -23,6 +23,10 @@ PRISM_CANNOT = {
     "optional array or object headers": "Prism 5.14 crashes when one is absent (it splits an undefined value)",
     "optional exploded query objects (form, deepObject)": "Prism 5.14 reads an absent one as {} and checks its "
     "required properties",
+    "query objects in form style, explode true, sharing property names": "their pairs mix (the spec is ambiguous)",
+    "repeated form and multipart fields": "Prism 5.14 keeps the last one (an array needs an `encoding` entry, and "
+    "then only its last item is checked)",
+    "a required form body with no required property": "an empty form is no body: the sidecar asks for one field",
     "spaceDelimited arrays of other than plain strings": "Prism 5.14 splits the decoded value on the text '%20', "
     "so it never splits: two items read as one string",
 }
@@ -94,8 +98,8 @@ def _scalar(rng: random.Random) -> dict[str, Any]:
     return dict(rng.choice(_SCALARS))
 
 
-def _object(rng: random.Random, count: int) -> dict[str, Any]:
-    properties = {f"f{n}": _scalar(rng) for n in range(count)}
+def _object(rng: random.Random, count: int, prefix: str = "f") -> dict[str, Any]:
+    properties = {f"{prefix}{n}": _scalar(rng) for n in range(count)}
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     required = [name for name in properties if rng.random() < 0.5]
     if required:
@@ -125,7 +129,8 @@ def _query_parameter(rng: random.Random, name: str) -> dict[str, Any]:
         param["schema"] = {"type": "array", "items": _scalar(rng)}
     elif shape == "object":
         param["explode"] = rng.random() < 0.5
-        param["schema"] = _object(rng, rng.randint(1, 3))
+        # Exploded, its properties are top-level pairs: names unique to the parameter.
+        param["schema"] = _object(rng, rng.randint(1, 3), f"{name}_" if param["explode"] else "f")
         param["required"] = param["required"] or param["explode"]
     elif shape == "spaceDelimited":
         param.update(style=shape, explode=False)
@@ -163,7 +168,9 @@ def _body(rng: random.Random) -> dict[str, Any]:
     if media == "multipart/form-data":
         schema["properties"]["file"] = {"type": "string", "format": "binary"}
         schema.setdefault("required", []).append("file")
-    if media == "application/x-www-form-urlencoded" and "tags" in schema["properties"]:
+    if media == "application/x-www-form-urlencoded":
+        schema.setdefault("required", ["f0"])
+    if media != "application/json" and "tags" in schema["properties"]:
         # The OpenAPI default, spelled out: Prism reads repeated keys only when told.
         content["encoding"] = {"tags": {"style": "form", "explode": True}}
     return {"required": True, "content": {media: content}}

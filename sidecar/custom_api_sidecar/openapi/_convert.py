@@ -439,7 +439,7 @@ def _non_empty(schema: dict[str, Any]) -> dict[str, Any]:
         out = _at_least(schema, "minItems")
         items = out.get("items")
         if isinstance(items, dict) and _top_type(items) == "string":
-            out["items"] = _at_least(items, "minLength") if "$ref" not in items else {"allOf": [items, {"minLength": 1}]}
+            out["items"] = {"allOf": [items, {"minLength": 1}]} if "$ref" in items else _at_least(items, "minLength")
         return out
     return schema
 

@@ -227,3 +227,15 @@ def test_conformance_check_reports_a_disagreement(conv, prisms):
     response = conv.api.petstore_expanded_3_0.find_pets(params={"limit": "many"})
     assert "limit" in (refusal(response) or "")
     assert [v["location"] for v in request_violations(response)] == [["request", "query", "limit"]]
+
+
+def test_a_delimiter_inside_an_item_splits_it(conv):
+    """Styles cannot tell a value's own "," from the delimiter: the sidecar percent-encodes the
+    query's (``q=a%2Cb``), which Prism decodes before it splits; a header is sent as it is."""
+    assert refusal(conv.api.limits.codes(q=["a b"], x_codes=["a b"])) is None
+    response = conv.api.limits.codes(q=["a,b"], x_codes=["a,b"])
+    assert response.url.endswith("/codes?q=a%2Cb")
+    assert sorted(v["message"] for v in request_violations(response)) == [
+        "Request header parameter x-codes must NOT have more than 1 items",
+        "Request query parameter q must NOT have more than 1 items",
+    ]

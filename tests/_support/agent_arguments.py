@@ -36,6 +36,10 @@ CUSTOM_FORMATS = {
     "binary": st.text(max_size=MAX_STRING),
 }
 _HEADER_TEXT = r"^[!-~]([ -~]{0,10}[!-~])?$"  # visible ASCII, no space at either end
+# Inside an array or object parameter, the style's delimiters (",", "|", "=") would split the item:
+# OpenAPI styles cannot tell them apart from the value's own, and Prism splits after decoding.
+_HEADER_ITEM = r"^[!-+\--<>-~]([ -+\--<>-~]{0,10}[!-+\--<>-~])?$"
+_PARAMETER_ITEM = r"^[^,|=]*$"
 _EXTRA_NAME = r"^[a-z][a-z0-9_]{0,7}$"
 _UNSATISFIABLE: dict[str, Any] = {"not": {}}
 # Keywords that say what kind of value a schema takes; a schema with none of them takes any value.
@@ -78,7 +82,8 @@ class _Plain:
         self.defs = defs
         self.location = location
 
-    def convert(self, node: Any, depth: int) -> Any:
+    def convert(self, node: Any, depth: int, inner: bool = False) -> Any:
+        """``inner``: an array item or property value inside a parameter."""
         if isinstance(node, bool) or not isinstance(node, dict):
             return node
         if isinstance(node.get("$ref"), str):
@@ -86,36 +91,43 @@ class _Plain:
                 return _UNSATISFIABLE
             target = self.defs.get(node["$ref"].removeprefix("#/$defs/"), {})
             merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-            return self.convert(merged, depth + 1)
+            return self.convert(merged, depth + 1, inner)
         out: dict[str, Any] = {}
         for key, value in node.items():
             if key in ("$defs", "definitions", "discriminator", "xml", "externalDocs", "example", "examples"):
                 continue
             if key in ("properties", "patternProperties"):
                 kept = {k: v for k, v in value.items() if not (isinstance(v, dict) and v.get("readOnly"))}
-                out[key] = {k: self.convert(v, depth) for k, v in kept.items()}
-            elif key in ("items", "additionalProperties", "not", "contains", "propertyNames"):
+                out[key] = {k: self.convert(v, depth, True) for k, v in kept.items()}
+            elif key in ("items", "additionalProperties", "contains", "prefixItems"):
                 convert = self.convert
-                out[key] = [convert(v, depth) for v in value] if isinstance(value, list) else convert(value, depth)
-            elif key in ("allOf", "anyOf", "oneOf", "prefixItems"):
-                out[key] = [self.convert(v, depth) for v in value]
+                out[key] = (
+                    [convert(v, depth, True) for v in value] if isinstance(value, list) else convert(value, depth, True)
+                )
+            elif key in ("allOf", "anyOf", "oneOf", "not", "propertyNames"):
+                convert = self.convert
+                out[key] = (
+                    [convert(v, depth, inner) for v in value]
+                    if isinstance(value, list)
+                    else convert(value, depth, inner)
+                )
             else:
                 out[key] = copy.deepcopy(value)
         if "required" in out and "properties" in node:
             read_only = {k for k, v in node["properties"].items() if isinstance(v, dict) and v.get("readOnly")}
             out["required"] = [r for r in out["required"] if r not in read_only]
-        self._bound(out)
+        self._bound(out, inner)
         if out.pop("nullable", False) is True:
             out = {"anyOf": [out, {"type": "null"}]}
         return out
 
-    def _bound(self, out: dict[str, Any]) -> None:
+    def _bound(self, out: dict[str, Any], inner: bool = False) -> None:
         if not _SHAPING & set(out):  # any value at all: a short scalar (a string for a parameter)
             out["type"] = ["string", "integer", "boolean"] if self.location == "body" else "string"
         kinds = out.get("type")
         kinds = set(kinds) if isinstance(kinds, list) else {kinds} if kinds else set()
         if "string" in kinds:
-            self._bound_string(out)
+            self._bound_string(out, inner)
         if kinds & {"integer", "number"}:
             low, high = _INT_RANGES.get(out.get("format", ""), _DEFAULT_INT_RANGE)
             if "number" in kinds and "integer" not in kinds:
@@ -130,16 +142,18 @@ class _Plain:
             out["propertyNames"] = {"pattern": _EXTRA_NAME}
             if out.get("additionalProperties", True) is True:
                 out["additionalProperties"] = {"type": ["string", "integer", "boolean"]}
-                self._bound(out["additionalProperties"])
+                self._bound(out["additionalProperties"], True)
             known = len(out.get("properties") or {})
             out.setdefault("maxProperties", known + MAX_EXTRA_PROPERTIES)
 
-    def _bound_string(self, out: dict[str, Any]) -> None:
+    def _bound_string(self, out: dict[str, Any], inner: bool) -> None:
         if "enum" in out or "const" in out or out.get("format") in ("date", "date-time", "uuid", "email", "byte"):
             return
         out["maxLength"] = max(min(out.get("maxLength", MAX_STRING), MAX_STRING), out.get("minLength", 0))
         if self.location == "header" and "pattern" not in out:
-            out["pattern"] = _HEADER_TEXT
+            out["pattern"] = _HEADER_ITEM if inner else _HEADER_TEXT
+        elif self.location in ("query", "path") and inner and "pattern" not in out:
+            out["pattern"] = _PARAMETER_ITEM
         if self.location == "path":
             out["minLength"] = max(out.get("minLength", 0), 1)
             out["not"] = {"enum": [".", ".."]}

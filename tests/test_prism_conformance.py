@@ -239,3 +239,11 @@ def test_a_delimiter_inside_an_item_splits_it(conv):
         "Request header parameter x-codes must NOT have more than 1 items",
         "Request query parameter q must NOT have more than 1 items",
     ]
+
+
+def test_form_body_spaces_are_percent_encoded(conv):
+    """A form field with allowReserved false (the default) may hold no reserved character: not
+    even "+", which form encoding uses for a space. The sidecar sends ``%20``, which every form
+    decoder reads as a space."""
+    response = conv.api.limits.add_note(tags=["a+b&c=d", "two words"])
+    assert refusal(response) is None, response.text

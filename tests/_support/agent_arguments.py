@@ -17,6 +17,7 @@ another resource).
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from hypothesis import strategies as st
@@ -51,21 +52,30 @@ _SHAPING = frozenset(
 def arguments(operation: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Keyword arguments for one operation: required ones always, optional ones sometimes."""
     schema = operation["input_schema"]
+    defs = schema.get("$defs") or {}
     locations = {p["name"]: p["in"] for p in operation["parameters"]}
     binary = _binary_properties(schema)
+    # A parameter with `content` is a serialized document: draw the document, send its JSON text.
+    documents = {name for name, prop in schema["properties"].items() if _json_document(prop)}
     properties = {
-        name: plain_schema(prop, schema.get("$defs") or {}, locations.get(name, "body"))
+        name: plain_schema(prop["contentSchema"] if name in documents else prop, defs, locations.get(name, "body"))
         for name, prop in schema["properties"].items()
     }
     top = {"type": "object", "properties": properties, "additionalProperties": False}
     if schema.get("required"):
         top["required"] = list(schema["required"])
 
-    def files_as_bytes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    def as_sent(kwargs: dict[str, Any]) -> dict[str, Any]:
         # A `format: binary` property is a file part: the agent passes bytes.
-        return {k: v.encode() if k in binary and isinstance(v, str) else v for k, v in kwargs.items()}
+        out = {k: v.encode() if k in binary and isinstance(v, str) else v for k, v in kwargs.items()}
+        return {k: json.dumps(v) if k in documents else v for k, v in out.items()}
 
-    return from_schema(top, custom_formats=CUSTOM_FORMATS).map(files_as_bytes)
+    return from_schema(top, custom_formats=CUSTOM_FORMATS).map(as_sent)
+
+
+def _json_document(prop: dict[str, Any]) -> bool:
+    media = str(prop.get("contentMediaType", "")).split(";")[0].strip().lower()
+    return "contentSchema" in prop and (media == "application/json" or media.endswith("+json"))
 
 
 def _binary_properties(schema: dict[str, Any]) -> set[str]:
@@ -139,7 +149,10 @@ class _Plain:
         if "array" in kinds or "items" in out:
             out["maxItems"] = max(min(out.get("maxItems", MAX_ITEMS), MAX_ITEMS), out.get("minItems", 0))
         if ("object" in kinds or "properties" in out) and out.get("additionalProperties") is not False:
-            out["propertyNames"] = {"pattern": _EXTRA_NAME}
+            declared = list(out.get("properties") or {})
+            out["propertyNames"] = (
+                {"anyOf": [{"enum": declared}, {"pattern": _EXTRA_NAME}]} if declared else {"pattern": _EXTRA_NAME}
+            )
             if out.get("additionalProperties", True) is True:
                 out["additionalProperties"] = {"type": ["string", "integer", "boolean"]}
                 self._bound(out["additionalProperties"], True)

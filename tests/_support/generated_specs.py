@@ -14,6 +14,7 @@ named in ``PRISM_CANNOT``; the README lists it.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import yaml
@@ -29,6 +30,7 @@ PRISM_CANNOT = {
     "arrays in multipart bodies": "Prism 5.14 keeps the last part, a string; with an `encoding` entry it also "
     "refuses reserved characters in the raw part, which OpenAPI applies to forms only",
     "a required form body with no required property": "an empty form is no body: the sidecar asks for one field",
+    "query parameter names with [ or ]": "Prism 5.14 looks them up percent-encoded and finds none",
     "spaceDelimited arrays of other than plain strings": "Prism 5.14 splits the decoded value on the text '%20', "
     "so it never splits: two items read as one string",
 }
@@ -58,7 +60,39 @@ def generated_spec(seed: int, operations: int = 8) -> dict[str, Any]:
         "info": {"title": f"Generated operations (seed {seed})", "version": "1.0"},
         "servers": [{"url": "http://localhost/v1"}],
         "paths": paths,
+        "components": {"schemas": _COMPONENTS},
     }
+
+
+# allOf, a readOnly required property, nullable, an integer enum and a recursive $ref, behind $refs.
+_COMPONENTS: dict[str, Any] = {
+    "Base": {
+        "type": "object",
+        "required": ["id", "kind"],
+        "properties": {
+            "id": {"type": "integer", "readOnly": True},
+            "kind": {"type": "string", "enum": ["a", "b"]},
+            "note": {"type": "string", "nullable": True},
+        },
+    },
+    "Thing": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Base"},
+            {
+                "type": "object",
+                "required": ["child"],
+                "properties": {
+                    "child": {"$ref": "#/components/schemas/Node"},
+                    "count": {"type": "integer", "enum": [1, 2, 3]},
+                },
+            },
+        ]
+    },
+    "Node": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "next": {"$ref": "#/components/schemas/Node"}},
+    },
+}
 
 
 def write_generated_spec(seed: int, directory: Any, operations: int = 8) -> Any:
@@ -75,7 +109,9 @@ def _operation(rng: random.Random, index: int) -> tuple[str, dict[str, Any]]:
         parameters.append(_path_parameter(rng, name))
         segments.append(f"{{{name}}}")
     for number in range(rng.randint(0, 4)):
-        parameters.append(_query_parameter(rng, f"q{number}"))
+        # Names that are no Python identifier or a keyword: the importer renames the argument only.
+        name = rng.choice([f"q{number}", f"q{number}", f"page.q{number}"])
+        parameters.append(_query_parameter(rng, "from" if number == 3 else name))
     for number in range(rng.randint(0, 2)):
         parameters.append(_header_parameter(rng, f"X-Gen-{number}"))
     method = rng.choice(["get", "delete"]) if rng.random() < 0.4 else rng.choice(["post", "put", "patch"])
@@ -122,7 +158,9 @@ def _path_parameter(rng: random.Random, name: str) -> dict[str, Any]:
 
 
 def _query_parameter(rng: random.Random, name: str) -> dict[str, Any]:
-    shape = rng.choice(["scalar", "array", "array", "object", "spaceDelimited", "pipeDelimited", "deepObject"])
+    shape = rng.choice(
+        ["scalar", "array", "array", "object", "spaceDelimited", "pipeDelimited", "deepObject", "content"]
+    )
     param: dict[str, Any] = {"name": name, "in": "query", "required": rng.random() < 0.5}
     if shape == "scalar":
         param["schema"] = _scalar(rng)
@@ -132,7 +170,8 @@ def _query_parameter(rng: random.Random, name: str) -> dict[str, Any]:
     elif shape == "object":
         param["explode"] = rng.random() < 0.5
         # Exploded, its properties are top-level pairs: names unique to the parameter.
-        param["schema"] = _object(rng, rng.randint(1, 3), f"{name}_" if param["explode"] else "f")
+        prefix = re.sub(r"\W", "_", name) + "_" if param["explode"] else "f"
+        param["schema"] = _object(rng, rng.randint(1, 3), prefix)
         param["required"] = param["required"] or param["explode"]
     elif shape == "spaceDelimited":
         param.update(style=shape, explode=False)
@@ -140,9 +179,11 @@ def _query_parameter(rng: random.Random, name: str) -> dict[str, Any]:
     elif shape == "pipeDelimited":
         param.update(style=shape, explode=False)
         param["schema"] = {"type": "array", "items": _scalar(rng)}
-    else:
+    elif shape == "deepObject":
         param.update(style="deepObject", explode=True, required=True)
         param["schema"] = _object(rng, rng.randint(1, 3))
+    else:  # a JSON document in one query value
+        param["content"] = {"application/json": {"schema": _object(rng, rng.randint(1, 3))}}
     return param
 
 
@@ -167,6 +208,8 @@ def _body(rng: random.Random) -> dict[str, Any]:
     content: dict[str, Any] = {"schema": schema}
     if media == "application/json" and rng.random() < 0.5:
         schema["properties"]["nested"] = _object(rng, 2)
+    if media == "application/json" and rng.random() < 0.3:
+        content["schema"] = {"$ref": "#/components/schemas/Thing"}
     if media == "multipart/form-data":
         schema["properties"]["file"] = {"type": "string", "format": "binary"}
         schema.setdefault("required", []).append("file")

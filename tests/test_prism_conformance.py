@@ -23,6 +23,7 @@ from tests._support.conformance import (
     GENERATED_SEEDS,
     PUBLIC_SPECS,
     check_operation,
+    not_callable,
     prisms_for,
     public_specs,
     refusal,
@@ -85,6 +86,8 @@ def test_operation_counts(conv):
         "slack_web_swagger_2_0": 174,
         **dict.fromkeys(GENERATED, GENERATED_OPERATIONS),
     }
+    # None is left out by design: no skipped operation, cookie parameter or HTTP-set header.
+    assert {name: not_callable(path) for name, path in public_specs().items()} == {name: [] for name in PUBLIC}
 
 
 @pytest.mark.parametrize("api", [*PUBLIC, *GENERATED])
@@ -253,3 +256,16 @@ def test_form_body_spaces_are_percent_encoded(conv):
     decoder reads as a space."""
     response = conv.api.limits.add_note(tags=["a+b&c=d", "two words"])
     assert refusal(response) is None, response.text
+
+
+def test_prism_reads_an_allowed_empty_value_as_absent(conv):
+    """With ``allowEmptyValue: true`` the importer keeps '' and the sidecar sends ``cursor=``;
+    Prism 5.14 reads any empty query value as no value."""
+    schema = next(op for op in conv.api.limits.schema()["operations"] if op["name"] == "feed")["input_schema"]
+    assert "minLength" not in schema["properties"]["cursor"]
+    response = conv.api.limits.feed(cursor="")
+    assert response.url.endswith("/feed?cursor=")
+    assert [v["message"] for v in request_violations(response)] == [
+        "Request query must have required property 'cursor'"
+    ]
+    assert refusal(conv.api.limits.feed(cursor="c1")) is None

@@ -144,7 +144,7 @@ def test_required_query_parameter_is_never_sent_empty(conv, prisms):
 
 
 def test_slack_token_query_parameter_is_never_sent_empty(conv):
-    with pytest.raises(errors.InvalidArgument, match=r"slack_web_swagger_2_0.admin_apps_approved_list: token: '' should be non-empty"):
+    with pytest.raises(errors.InvalidArgument, match=r"admin_apps_approved_list: token: '' should be non-empty"):
         conv.api.slack_web_swagger_2_0.admin_apps_approved_list(token="")
     assert refusal(conv.api.slack_web_swagger_2_0.admin_apps_approved_list(token="xoxp-1")) is None
 

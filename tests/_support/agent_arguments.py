@@ -5,13 +5,16 @@ The input schemas are OpenAPI-flavoured (``nullable``, ``readOnly``, int32/int64
 ``byte``/``binary``/``uuid`` formats, recursive ``$defs``); ``plain_schema`` turns one
 into the plain JSON Schema ``hypothesis-jsonschema`` reads, and bounds it to what a
 real agent would send: short strings, a few items, simple extra property names,
-integers within their format. Every value drawn is valid against the spec's schema.
+integers within their format (int64 within JavaScript's safe integers, as Prism reads
+them). Every value drawn is valid against the spec's schema. A parameter holding a JSON
+document (``content``) is drawn from its ``contentSchema`` and sent as JSON text.
 
 Per location, what HTTP itself cannot carry is left out (and documented in the README):
 header strings are visible ASCII without leading or trailing spaces (a header value
 holds no other characters, and spaces around it are not part of it); path strings
 are never empty, ``.`` or ``..`` (the sidecar refuses those: they would name
-another resource).
+another resource); strings inside array or object parameters hold no "," "|" or "="
+(a style cannot tell them from its delimiters).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import pathlib
 import re
 import sys
@@ -147,8 +148,6 @@ def prisms_for(specs: dict[str, pathlib.Path]) -> Iterator[dict[str, Prism]]:
 
 @contextlib.contextmanager
 def sidecar_for(specs: dict[str, pathlib.Path], prisms: dict[str, Prism]) -> Iterator[ThreadedSidecar]:
-    import os
-
     old = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = "conformance-test-token"
     try:
@@ -191,8 +190,6 @@ def not_callable(spec: pathlib.Path) -> list[str]:
 
 def main(argv: list[str]) -> None:
     """Per spec: operations accepted by Prism, and what cannot be called by design."""
-    import os
-
     from tests._support.generated_specs import write_generated_spec
 
     examples = int(os.environ.get("CONFORMANCE_EXAMPLES", "4"))

@@ -2,13 +2,15 @@
 
 Each operation mixes what the real specs use little or not at all: path parameters in
 simple, label and matrix style; query parameters in form (explode or not),
-spaceDelimited, pipeDelimited and deepObject style; header parameters, scalar, array
-and object; and a request body in JSON, a form or multipart (with a file part). The
-same seed always gives the same spec (``random.Random``: the spec must exist before
-its Prism starts, outside any Hypothesis test).
+spaceDelimited, pipeDelimited and deepObject style, or holding a JSON document
+(``content``), some named ``page.q0`` or ``from``; header parameters, scalar, array and
+object; and a request body in JSON (inline, or a ``$ref`` to allOf, readOnly, nullable
+and recursive components), a form or multipart (with a file part). The same seed always
+gives the same spec (``random.Random``: the spec must exist before its Prism starts,
+outside any Hypothesis test).
 
-What Prism 5.14 cannot read back (it would refuse a correct request) is left out and
-named in ``PRISM_CANNOT``; the README lists it.
+What Prism 5.14 cannot read back (it would refuse a correct request), or the sidecar
+refuses by design, is left out and named in ``LEFT_OUT``; the README lists it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import yaml
 
-PRISM_CANNOT = {
+LEFT_OUT = {
     "path arrays and objects": "Prism 5.14 fails deserializing them (tests/specs/prism/binding.yaml)",
     "optional array or object headers": "Prism 5.14 crashes when one is absent (it splits an undefined value)",
     "optional exploded query objects (form, deepObject)": "Prism 5.14 reads an absent one as {} and checks its "
@@ -216,7 +218,7 @@ def _body(rng: random.Random) -> dict[str, Any]:
     if media == "application/x-www-form-urlencoded":
         schema.setdefault("required", ["f0"])
     if media == "multipart/form-data":
-        schema["properties"].pop("tags", None)  # Prism reads repeated parts as one string (PRISM_CANNOT)
+        schema["properties"].pop("tags", None)  # Prism reads repeated parts as one string (LEFT_OUT)
     if media == "application/x-www-form-urlencoded" and "tags" in schema["properties"]:
         # The OpenAPI default, spelled out: Prism reads repeated keys only when told.
         content["encoding"] = {"tags": {"style": "form", "explode": True}}

@@ -166,7 +166,7 @@ def test_empty_path_array_is_refused(conv):
 
 def test_form_body_from_keywords(conv):
     seen = conv.api.shop.submit_form(name="Ada Lovelace", count=2, tags=["a", "b"], urgent=True).json()
-    assert seen["body"] == "name=Ada+Lovelace&count=2&tags=a&tags=b&urgent=true"
+    assert seen["body"] == "name=Ada%20Lovelace&count=2&tags=a&tags=b&urgent=true"
     assert seen_headers(seen)["content-type"] == "application/x-www-form-urlencoded"
 
 

@@ -264,8 +264,11 @@ class Converter:
             self.report.warnings.append(f"{name}: header parameter {shown(wire)} ignored (set by HTTP/authentication)")
             return None
         schema = self._parameter_schema(param, at)
+        required = location == "path" or param.get("required") is True
+        if location == "query" and required and param.get("allowEmptyValue") is not True:
+            schema = _non_empty(schema)
         out: dict[str, Any] = {"name": wire, "in": location, "type": _top_type(schema)}
-        if location == "path" or param.get("required") is True:
+        if required:
             out["required"] = True
         description = param.get("description")
         if isinstance(description, str) and description.strip():
@@ -482,6 +485,34 @@ def _description(spec: dict[str, Any]) -> str:
     if spec.get("deprecated") is True:
         out = f"Deprecated. {out}".strip()
     return out
+
+
+def _non_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required query parameter's schema, without the values that go on the wire as nothing.
+
+    Without ``allowEmptyValue`` a query parameter may not be sent empty (OpenAPI 3 and Swagger 2),
+    and servers read ``?token=`` as no token at all (Prism does): an empty string, an empty array
+    or object (no pair at all, or ``name=``), or an array of one empty string would send a
+    required parameter that is not there. (So array items are non-empty strings too.)"""
+    kind = _top_type(schema)
+    if kind == "string":
+        return _at_least(schema, "minLength")
+    if kind == "object":
+        return _at_least(schema, "minProperties")
+    if kind == "array":
+        out = _at_least(schema, "minItems")
+        items = out.get("items")
+        if isinstance(items, dict) and _top_type(items) == "string":
+            out["items"] = {"allOf": [items, {"minLength": 1}]} if "$ref" in items else _at_least(items, "minLength")
+        return out
+    return schema
+
+
+def _at_least(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    """``schema`` with ``key`` (minLength, minItems, minProperties) at least 1."""
+    if isinstance(schema.get(key), int) and schema[key] >= 1:
+        return schema
+    return {**schema, key: 1}
 
 
 def _top_type(schema: dict[str, Any]) -> str:

@@ -91,12 +91,15 @@ def _pairs(value: dict[str, Any]) -> list[tuple[Any, Any]]:
 
 
 def form_body(fields: dict[str, Any], text: Text) -> bytes:
-    """application/x-www-form-urlencoded with OpenAPI's defaults: style form, explode true."""
+    """application/x-www-form-urlencoded with OpenAPI's defaults: style form, explode true.
+
+    A space is ``%20``, not ``+``: with ``allowReserved`` false (the default) a field holds no
+    reserved character, "+" included (Prism refuses one), and every form decoder reads both."""
     pairs: list[tuple[str, str]] = []
     for name, value in fields.items():
         if value is not None:
             pairs.extend(query_pairs(name, value, "form", True, text))
-    return urlencode(pairs).encode()
+    return urlencode(pairs, quote_via=quote).encode()
 
 
 def multipart_body(fields: dict[str, Any], text: Text) -> tuple[bytes, str]:

@@ -201,6 +201,10 @@ def _bind_body(call: Call, op: Operation, body_fields: dict[str, Any]) -> None:
     elif request.HasField("raw_body"):
         call.body = request.raw_body
         call.content_type = request.content_type or None
+    elif _empty_object_body(op):
+        # A required body whose properties are all optional: no argument means the empty object (its
+        # input schema asks for none). Not as a form: an empty form is no body at all.
+        _encode_body(call, op, {})
     elif op.endpoint.request_body_required:
         accepted = ", ".join(sorted(op.body_properties)) or "none"
         raise _invalid(
@@ -212,6 +216,15 @@ def _bind_body(call: Call, op: Operation, body_fields: dict[str, Any]) -> None:
     if call.content_type and not any(k.lower() == "content-type" for k, _ in call.headers):
         _check_header(op, "Content-Type", call.content_type)
         call.headers.append(("Content-Type", call.content_type))
+
+
+def _empty_object_body(op: Operation) -> bool:
+    return (
+        op.endpoint.request_body_required
+        and bool(op.body_properties)
+        and not op.body_required
+        and op.content_type != "application/x-www-form-urlencoded"
+    )
 
 
 def _merged(op: Operation, request: Any, fields: dict[str, Any]) -> dict[str, Any]:

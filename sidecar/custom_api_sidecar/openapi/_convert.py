@@ -101,7 +101,7 @@ class Converter:
         self.uri = uri
         self.swagger = version.startswith("2")
         self.report = report
-        self.schemas = SchemaBundler(resolver, "/definitions" if self.swagger else "/components/schemas")
+        self.schemas = SchemaBundler(resolver, (uri, "/definitions" if self.swagger else "/components/schemas"))
 
     # --- the whole spec ------------------------------------------------------
 

@@ -66,6 +66,8 @@ class Resolver:
                 ) from None
             if final != uri:
                 self._redirected[uri] = final
+                # Refs in it resolve against its final URI: they find it there, not fetched again.
+                self._documents.setdefault(final, self._documents[uri])
         return self._documents[uri]
 
     def final_uri(self, uri: str) -> str:

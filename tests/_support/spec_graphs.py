@@ -210,9 +210,10 @@ class _Graph:
 
 @st.composite
 def specs(draw: Any, swagger: bool | None = None) -> GeneratedSpec:
-    """An OpenAPI 3.0 (or Swagger 2.0) document with a component graph and 1-4 operations."""
+    """An OpenAPI 3.0 (or 3.1, or Swagger 2.0) document with a component graph and 1-4 operations."""
     if swagger is None:
         swagger = draw(st.integers(0, 3)) == 0
+    version = "2.0" if swagger else draw(st.sampled_from(("3.0.3", "3.0.3", "3.1.0")))
     names = draw(st.lists(NAMES, min_size=1, max_size=6, unique=True))
     kinds = [draw(st.sampled_from(KINDS)) for _ in names]
     graph = _Graph(draw, names, kinds, swagger)
@@ -229,24 +230,26 @@ def specs(draw: Any, swagger: bool | None = None) -> GeneratedSpec:
             if draw(st.booleans()):
                 alias["description"] = "an alias"
             schemas[names[j]] = alias
+        elif version == "3.1.0" and draw(st.integers(0, 5)) == 0:
+            schemas[names[j]] = True  # 3.1: a boolean schema (here one that accepts anything)
         else:
             schemas[names[j]] = graph.schema(kinds[j], j, False, 0)[0]
             access = draw(st.sampled_from((None, None, "readOnly", "writeOnly")))
             if access:  # a component used as a property: required or not, by direction
                 schemas[names[j]][access] = True
     schemas = {name: schemas[name] for name in names}
-    spec = GeneratedSpec(_skeleton(swagger, schemas), components=pointer(*graph.base))
+    spec = GeneratedSpec(_skeleton(version, schemas), components=pointer(*graph.base))
     for i in range(draw(st.integers(1, 4))):
         _operation(draw, graph, spec, i)
     return spec
 
 
-def _skeleton(swagger: bool, schemas: dict[str, Any]) -> dict[str, Any]:
+def _skeleton(version: str, schemas: dict[str, Any]) -> dict[str, Any]:
     info = {"title": "generated", "version": "1"}
-    if swagger:
+    if version == "2.0":
         return {"swagger": "2.0", "info": info, "host": "api.example.com", "paths": {}, "definitions": schemas}
     return {
-        "openapi": "3.0.3",
+        "openapi": version,
         "info": info,
         "servers": [{"url": "https://api.example.com"}],
         "paths": {},

@@ -32,6 +32,10 @@ _ANNOTATIONS = frozenset({"description", "title", "summary", "example", "example
 # Keywords that apply their schemas to the value itself rather than to a part of it: a cycle
 # made only of these (and $ref) never ends.
 _IN_PLACE = frozenset({"allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas", "dependencies"})
+# Keys that hold schemas or references, or are dropped; every other key is copied.
+_STRUCTURAL = (
+    SCHEMA_MAP_VALUED | SCHEMA_LIST_VALUED | SCHEMA_VALUED | _DROPPED | {"$ref", "dependencies", "discriminator"}
+)
 # The one extension the sidecar reads (Swagger's nullable).
 _KEPT_EXTENSIONS = frozenset({"x-nullable"})
 # Def names are written as YAML anchors by `import-openapi` (a shared def once, then aliased).
@@ -144,6 +148,10 @@ class SchemaBundler:
             raise SpecError(f"schema nested more than {MAX_SCHEMA_DEPTH} levels deep", display(at[0]), fragment(at[1]))
         out: dict[str, Any] = {}
         for key, value in node.items():
+            if key not in _STRUCTURAL:  # most keys: data and annotations (type, enum, format, nullable, ...)
+                if not key.startswith("x-") or key in _KEPT_EXTENSIONS:
+                    out[key] = value
+                continue
             same = in_place if key in _IN_PLACE else None
             if key == "$ref":
                 name = self._def_name(value, at)
@@ -151,7 +159,7 @@ class SchemaBundler:
                 if in_place is not None:
                     in_place.add(name)
                 out["$ref"] = f"#/$defs/{name}"
-            elif key in _DROPPED or (key.startswith("x-") and key not in _KEPT_EXTENSIONS):
+            elif key in _DROPPED:
                 continue
             elif (key in SCHEMA_MAP_VALUED or key == "dependencies") and isinstance(value, dict):
                 # draft 7 `dependencies` maps to a schema or to a list of names (left as it is)
@@ -179,7 +187,7 @@ class SchemaBundler:
             elif key == "discriminator" and isinstance(value, dict) and isinstance(value.get("mapping"), dict):
                 out[key] = {**value, "mapping": self._mapping(value["mapping"], (at[0], child(at[1], key)), deps)}
             else:
-                out[key] = value  # data and annotations: enum, example, format, nullable, ...
+                out[key] = value  # a keyword whose value is not a schema here (e.g. `items: 3`)
         if out.get("type") == "file":  # Swagger 2 upload
             out["type"] = "string"
             out["format"] = "binary"

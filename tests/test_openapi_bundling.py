@@ -407,13 +407,16 @@ def test_schema_nesting_is_bounded(spec_dir: pathlib.Path) -> None:
 
 def test_a_broken_def_fails_each_user_the_same_way_and_no_other() -> None:
     """With operations imported one by one (a bad one skipped), a def whose conversion failed stayed
-    half-registered: the next operation using it hit a KeyError."""
+    half-registered (the next operation using it hit a KeyError), and defs an operation left pending
+    when it failed were drained by the next one, which failed on their errors instead of its own."""
     uri = "file:///spec.json"
     document = {
         "components": {
             "schemas": {
                 "Bad": {"properties": {"x": 5}},
                 "UsesBad": {"properties": {"b": _ref("Bad")}},
+                "Cycle1": {"allOf": [_ref("Cycle2")]},
+                "Cycle2": {"anyOf": [_ref("Cycle1")]},
                 "Fine": {"type": "string"},
             }
         }
@@ -421,11 +424,20 @@ def test_a_broken_def_fails_each_user_the_same_way_and_no_other() -> None:
     resolver = Resolver(FetchPolicy())
     resolver.add_document(uri, document)
     bundler = SchemaBundler(resolver, (uri, "/components/schemas"))
+    at = (uri, "/paths/op")
+    with pytest.raises(SpecError, match=r"broken \$ref"):
+        bundler.bundle({"allOf": [_ref("Cycle1"), _ref("Bad"), _ref("Missing")]}, at)  # leaves Cycle1, Bad pending
+    assert bundler.bundle(_ref("Fine"), at) == {"type": "string"}
     for _ in range(2):
         for name in ("Bad", "UsesBad"):
             with pytest.raises(SpecError, match=r"a schema must be a mapping, not int"):
-                bundler.bundle(_ref(name), (uri, "/paths/op"))
-    assert bundler.bundle(_ref("Fine"), (uri, "/paths/op")) == {"type": "string"}
+                bundler.bundle(_ref(name), at)
+        with pytest.raises(SpecError, match=r"\$ref cycle that never reaches a property"):
+            bundler.bundle({"properties": {"c": _ref("Cycle2")}}, at)
+    assert bundler.bundle({"items": _ref("Fine")}, at) == {
+        "items": {"$ref": "#/$defs/Fine"},
+        "$defs": {"Fine": {"type": "string"}},
+    }
 
 
 def test_a_redirected_spec_is_fetched_once() -> None:

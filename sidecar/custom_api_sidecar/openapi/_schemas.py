@@ -96,6 +96,9 @@ class SchemaBundler:
             raise SpecError(error.message, error.source, error.pointer)
 
     def _drain(self) -> None:
+        """Convert the defs named so far. A def that cannot be converted is recorded, not raised:
+        the defs left pending by an operation that failed are drained by the next one, which must
+        fail only for what it uses itself (``_closure``)."""
         while self._pending:
             name, node, loc = self._pending.pop()
             deps: set[str] = set()
@@ -104,16 +107,16 @@ class SchemaBundler:
                 converted = self._convert(node, loc, deps, in_place, 0)
             except SpecError as exc:
                 self._broken[name] = exc
-                raise
+                continue
             self._defs[name] = (converted, frozenset(deps), frozenset(in_place))
             self._unchecked.append(name)
-        while self._unchecked:
-            self._check_finite(self._unchecked[-1])
-            self._unchecked.pop()
+        for name in self._unchecked:
+            self._check_finite(name)
+        self._unchecked.clear()
 
     def _check_finite(self, start: str) -> None:
         """Depth-first over in-place references from ``start``; a def on the current path
-        reached again is a cycle that checks the same value forever."""
+        reached again is a cycle that checks the same value forever: each def on it is broken."""
         if start in self._finite or start in self._broken:
             return
         path: list[str] = [start]
@@ -132,7 +135,7 @@ class SchemaBundler:
                 )
                 for n in cycle:
                     self._broken[n] = error
-                raise error
+                return
             elif name not in self._finite and name not in self._broken:
                 path.append(name)
                 branches.append(iter(sorted(self._defs[name][2])))

@@ -135,7 +135,7 @@ class Converter:
         self.swagger = version.startswith("2")
         self.report = report
         self.check = check
-        self.schemas = SchemaBundler(resolver, "/definitions" if self.swagger else "/components/schemas")
+        self.schemas = SchemaBundler(resolver, (uri, "/definitions" if self.swagger else "/components/schemas"))
 
     # --- the whole spec ------------------------------------------------------
 

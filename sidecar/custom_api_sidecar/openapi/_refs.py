@@ -46,6 +46,7 @@ class Resolver:
         self.policy = policy
         self._documents: dict[str, Any] = {}
         self._redirected: dict[str, str] = {}  # requested URI -> final URI, for resolving relative refs
+        self._targets: dict[tuple[str, str], Location] = {}  # (document, $ref) -> location
 
     def add_document(self, uri: str, document: Any) -> None:
         self._documents[uri] = document
@@ -66,6 +67,8 @@ class Resolver:
                 ) from None
             if final != uri:
                 self._redirected[uri] = final
+                # Refs in it resolve against its final URI: they find it there, not fetched again.
+                self._documents.setdefault(final, self._documents[uri])
         return self._documents[uri]
 
     def final_uri(self, uri: str) -> str:
@@ -75,6 +78,14 @@ class Resolver:
         """The location a ``$ref`` value points at, relative to the document it is used in."""
         if not isinstance(ref, str):
             raise SpecError(f"$ref must be a string, not {shown(ref)}", display(used_at[0]), fragment(used_at[1]))
+        key = (used_at[0], ref)
+        location = self._targets.get(key)
+        if location is None:
+            location = self._targets[key] = self._parse_target(ref, used_at)
+        return location
+
+    def _parse_target(self, ref: str, used_at: Location) -> Location:
+        # Big specs write the same few refs thousands of times: parsed once per document (see target).
         absolute, frag = urldefrag(urljoin(self.final_uri(used_at[0]), ref))
         pointer = unquote(frag)
         if pointer and not pointer.startswith("/"):

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ._patterns import compile_pattern, is_regular_expression, linear_or_none
 from .keywords import DEFINITIONS, SCHEMA_LIST_VALUED, SCHEMA_MAP_VALUED, SCHEMA_VALUED
@@ -120,6 +122,7 @@ def compile_fast(schema: Any, formats: Mapping[str, Callable[[str], bool]]) -> C
     import fastjsonschema
     from fastjsonschema.draft2019 import CodeGeneratorDraft2019
 
+    _refuse_shared_function_names(schema)
     names: dict[str, str] = {}  # pattern -> placeholder
     swapped = _with_placeholders(schema, names)
     accept_all = {name: _any_value for name in (*CodeGeneratorDraft2019.FORMAT_REGEXS, "regex")}
@@ -132,6 +135,26 @@ def compile_fast(schema: Any, formats: Mapping[str, Callable[[str], bool]]) -> C
     for name in table:
         table[name] = compile_pattern(by_name[name])
     return validate
+
+
+def _refuse_shared_function_names(schema: Any) -> None:
+    """fastjsonschema names the function it generates for a ``$ref`` after the reference, lower-cased,
+    every other character made ``_`` and trailing ones dropped (``get_scope_name``): ``#/$defs/Pet``
+    and ``#/$defs/pet`` (or ``a`` and ``a_``) would share one function, and values meant for one def
+    would be checked against the other. ValueError for such a schema (it stays on jsonschema)."""
+    seen: dict[str, str] = {}
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                name = re.sub(r"[^a-z0-9]", "_", unquote(ref).replace("~1", "_").replace("~0", "_").lower())
+                if seen.setdefault(name.rstrip("_"), ref) != ref:
+                    raise ValueError("two $refs would share one generated function")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _any_value(value: str) -> bool:

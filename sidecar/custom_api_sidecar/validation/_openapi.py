@@ -15,6 +15,7 @@ and the one that explains a failure agree:
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from ._formats import CHECKED_FORMATS, INT_RANGES
 from .keywords import DEFINITIONS, SCHEMA_LIST_VALUED, SCHEMA_MAP_VALUED, SCHEMA_VALUED
@@ -27,24 +28,26 @@ _SCHEMA_MAPS = SCHEMA_MAP_VALUED | DEFINITIONS
 _DROPPED = frozenset({"nullable", "x-nullable", "discriminator", "xml", "externalDocs", "example", "deprecated"})
 
 
-def openapi_to_json_schema(schema: Any, direction: Direction) -> Any:
-    """A converted deep copy of ``schema``; the input is not modified."""
+def openapi_to_json_schema(schema: Any, direction: Direction, *, root: Any = None) -> Any:
+    """A converted deep copy of ``schema``; the input is not modified. ``root`` is the document
+    its local ``$ref``s point into (default: the schema itself, as in a self-contained schema)."""
     skipped = "readOnly" if direction == "request" else "writeOnly"
     if not isinstance(schema, dict):
         return schema
+    root = schema if root is None else root
     # Definitions stay at the top, where the "#/$defs/..." references point,
     # even when the root itself gets wrapped (a nullable root).
     body = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
-    out = _convert(body, skipped, schema)
+    out = _convert(body, skipped, root)
     if "$defs" in schema or "definitions" in schema:
         out = dict(out)
         for key in ("$defs", "definitions"):
             if isinstance(schema.get(key), dict):
-                out[key] = {name: _convert(sub, skipped, schema) for name, sub in schema[key].items()}
+                out[key] = {name: _convert(sub, skipped, root) for name, sub in schema[key].items()}
     return out
 
 
-def _convert(schema: Any, skipped: str, root: dict[str, Any]) -> Any:
+def _convert(schema: Any, skipped: str, root: Any) -> Any:
     if not isinstance(schema, dict):
         return schema  # true/false schemas
     out: dict[str, Any] = {}
@@ -105,7 +108,7 @@ def _format(out: dict[str, Any]) -> None:
         del out["format"]
 
 
-def _required(out: dict[str, Any], original: dict[str, Any], skipped: str, root: dict[str, Any]) -> None:
+def _required(out: dict[str, Any], original: dict[str, Any], skipped: str, root: Any) -> None:
     required = out.get("required")
     properties = original.get("properties")
     if not isinstance(required, list) or not isinstance(properties, dict):
@@ -118,19 +121,33 @@ def _required(out: dict[str, Any], original: dict[str, Any], skipped: str, root:
             del out["required"]
 
 
-def _flagged(schema: Any, flag: str, root: dict[str, Any]) -> bool:
-    """True when a property schema is readOnly/writeOnly, directly or through one local $ref."""
-    if not isinstance(schema, dict):
-        return False
-    if schema.get(flag) is True:
-        return True
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
-        return isinstance(target, dict) and target.get(flag) is True
+def _flagged(schema: Any, flag: str, root: Any) -> bool:
+    """True when a property schema is readOnly/writeOnly, directly or through local $refs
+    (a chain of them: ``C -> A`` with ``A`` readOnly flags ``C``)."""
+    seen: set[str] = set()
+    while isinstance(schema, dict):
+        if schema.get(flag) is True:
+            return True
+        ref = schema.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#/") or ref in seen:
+            return False
+        seen.add(ref)
+        schema = _local(root, ref)
     return False
+
+
+def _local(root: Any, ref: str) -> Any:
+    """The node a local ``#/...`` reference names (a URI fragment: percent-decoded, then a JSON pointer)."""
+    node = root
+    for part in unquote(ref[2:]).split("/"):
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return node
 
 
 def _nullable(out: dict[str, Any]) -> dict[str, Any]:

@@ -53,36 +53,34 @@ def input_schema(op: Operation) -> dict[str, Any]:
     return schema_out
 
 
-def _operation(op: Operation) -> pb.OperationDescription:
+def _fill_operation(out: pb.OperationDescription, op: Operation) -> None:
     endpoint = op.endpoint
-    return pb.OperationDescription(
-        name=op.name,
-        description=endpoint.description,
-        method=op.method,
-        path=endpoint.path,
-        parameters=[
-            pb.ParameterDescription(
-                name=arg, location=p.location, type=p.type, required=p.required, description=p.description
-            )
-            for arg, p in op.parameters.items()
-        ],
-        input_schema_json=json.dumps(input_schema(op), sort_keys=True),
-        output_schema_json=json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else "",
-        request_body_schema_json=json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else "",
-        background=endpoint.background,
-    )
+    out.name = op.name
+    out.description = endpoint.description
+    out.method = op.method
+    out.path = endpoint.path
+    for arg, p in op.parameters.items():
+        out.parameters.add(name=arg, location=p.location, type=p.type, required=p.required, description=p.description)
+    out.input_schema_json = json.dumps(input_schema(op), sort_keys=True)
+    out.output_schema_json = json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else ""
+    out.request_body_schema_json = json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else ""
+    out.background = endpoint.background
 
 
-def _api(api: Api, environment: str) -> pb.ApiDescription:
+def _describe(api: Api, environment: str) -> pb.DescribeApiResponse:
+    """Built in place: a 1,200-operation API's answer is about 38 MB, and building each operation
+    as a message of its own, then the API, then the answer, held three copies of it at once."""
     informational = api.config.informational.as_dict()
-    return pb.ApiDescription(
-        name=api.name,
-        description=api.config.description,
-        environment=environment,
-        operations=[_operation(op) for op in api.operations.values()],
-        display_name=api.config.display_name,
-        informational_json=json.dumps(informational, sort_keys=True) if informational else "",
-    )
+    response = pb.DescribeApiResponse()
+    out = response.api
+    out.name = api.name
+    out.description = api.config.description
+    out.environment = environment
+    for op in api.operations.values():
+        _fill_operation(out.operations.add(), op)
+    out.display_name = api.config.display_name
+    out.informational_json = json.dumps(informational, sort_keys=True) if informational else ""
+    return response
 
 
 class Catalog:
@@ -100,9 +98,7 @@ class Catalog:
                 for api in registry.apis.values()
             ],
         )
-        self._descriptions = {
-            name: pb.DescribeApiResponse(api=_api(api, registry.environment)) for name, api in registry.apis.items()
-        }
+        self._descriptions = {name: _describe(api, registry.environment) for name, api in registry.apis.items()}
 
     def describe(self, api_name: str) -> pb.DescribeApiResponse:
         self._registry.api(api_name)  # UNKNOWN_API with suggestions

@@ -15,7 +15,7 @@ from ._text import shown
 from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem, normalize_environment
 from .config._model import PATH_VARIABLE
 from .errors import SidecarError, did_you_mean
-from .validation import Direction, ObjectShape, SchemaError, SchemaValidator, object_shape
+from .validation import Direction, ObjectShape, SchemaCache, SchemaError, SchemaValidator, object_shape
 
 log = logging.getLogger("custom_api_sidecar.validation")
 
@@ -68,6 +68,7 @@ class Registry:
         # Accepted but worth an operator's attention (a schema pattern RE2 cannot run); logged at load.
         self.warnings: list[Problem] = []
         self.apis: dict[str, Api] = {}
+        cache = SchemaCache()  # a definition many operations share is prepared once (validation._shared)
         for api_config in config.apis:
             url = api_config.connection.base_urls.get(self.environment)
             if url is None:
@@ -80,7 +81,7 @@ class Registry:
                     )
                 )
                 continue
-            self.apis[api_config.name] = _build_api(api_config, url, config.source, problems, self.warnings)
+            self.apis[api_config.name] = _build_api(api_config, url, config.source, problems, self.warnings, cache)
         if problems:
             raise ConfigError(problems)
         for warning in self.warnings:
@@ -133,7 +134,14 @@ def _unknown(message: str, name: str, known: Iterable[str], plural: str) -> str:
     return f"{message} (the {plural} are: {', '.join(sorted(known))})"
 
 
-def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Problem], warnings: list[Problem]) -> Api:
+def _build_api(
+    config: ApiConfig,
+    base_url: str,
+    source: str,
+    problems: list[Problem],
+    warnings: list[Problem],
+    cache: SchemaCache,
+) -> Api:
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     api = Api(
@@ -149,7 +157,7 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
         split = PATH_VARIABLE.split(endpoint.path)
         body = object_shape(endpoint.request_body)
         timeout_ms = endpoint.timeout_ms or config.connection.timeout_ms
-        arguments, request_body, response = _validators(config, endpoint, source, problems, warnings)
+        arguments, request_body, response = _validators(config, endpoint, source, problems, warnings, cache)
         api.operations[endpoint.name] = Operation(
             api=api,
             endpoint=endpoint,
@@ -172,7 +180,12 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
 
 
 def _validators(
-    config: ApiConfig, endpoint: Endpoint, source: str, problems: list[Problem], warnings: list[Problem]
+    config: ApiConfig,
+    endpoint: Endpoint,
+    source: str,
+    problems: list[Problem],
+    warnings: list[Problem],
+    cache: SchemaCache,
 ) -> tuple[SchemaValidator | None, SchemaValidator | None, SchemaValidator | None]:
     """The operation's argument, request-body and response validators; a schema that
     cannot be compiled is a config problem naming its field, a part of one that is not
@@ -182,7 +195,7 @@ def _validators(
         where = f"endpoints.{endpoint.name}.{field}"
         try:
             schema = build()
-            validator = None if schema is None else SchemaValidator(schema, direction, root)
+            validator = None if schema is None else SchemaValidator(schema, direction, root, cache)
         except SchemaError as exc:
             problems.append(Problem(source, config.name, where, str(exc)))
             return None

@@ -214,6 +214,8 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
     is not a key of the entry (``#/$defs/...``) belongs to its own schema and is left alone.
     Like YAML aliases, pointers to pointers can stand for far more than the file holds: what
     they expand to is bounded (values and depth), as the file itself is (``_read``)."""
+    if not _has_entry_refs(entry):
+        return entry  # nothing to inline: an imported spec's schemas refer only to their own $defs
     produced = 0
 
     def resolve(node: Any, trail: tuple[str, ...], depth: int) -> Any:
@@ -243,6 +245,26 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
     except _Expanded:
         p.add("$ref", f"the $refs expand to more than {MAX_VALUES} values or {MAX_DEPTH} levels; write it out plainly")
         return {key: value for key, value in entry.items() if key != "endpoints"}
+
+
+def _has_entry_refs(entry: dict[str, Any]) -> bool:
+    """Whether any ``$ref`` in the endpoints points into the entry. Each shared (aliased) mapping
+    or list is looked at once, so this costs what the file holds, not what it expands to."""
+    seen: set[int] = set()
+    stack = [entry.get("endpoints")]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/") and ref[2:].split("/")[0] in entry:
+                return True
+            stack.extend(value for value in node.values() if isinstance(value, dict | list))
+        elif isinstance(node, list):
+            stack.extend(item for item in node if isinstance(item, dict | list))
+    return False
 
 
 class _Expanded(Exception):

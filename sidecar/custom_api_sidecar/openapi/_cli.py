@@ -6,7 +6,7 @@ import argparse
 import keyword
 import pathlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -135,6 +135,36 @@ def render(result: ImportResult) -> str:
     return "\n".join(header) + "\n" + body
 
 
+def _safe_dumper() -> Any:
+    """``yaml.SafeDumper``, writing through libyaml's emitter when PyYAML has it: a big spec's
+    config (17 MB for 1,200 operations) is written in about 1 s instead of 11. The Python
+    serializer stays, so anchors keep the names ``_dumper_for`` gives them (``yaml.CSafeDumper``
+    would number them)."""
+    try:
+        from yaml._yaml import CEmitter
+    except ImportError:  # PyYAML built without libyaml
+        return yaml.SafeDumper
+
+    bases = (yaml.serializer.Serializer, CEmitter, yaml.representer.SafeRepresenter, yaml.resolver.Resolver)
+
+    class LibyamlSafeDumper(*bases):  # type: ignore[misc]
+        def __init__(self, stream: Any, default_style: Any = None, default_flow_style: Any = False, **options: Any):
+            sort_keys = options.pop("sort_keys", True)
+            CEmitter.__init__(self, stream, **options)
+            kept = ("encoding", "explicit_start", "explicit_end", "version", "tags")
+            yaml.serializer.Serializer.__init__(self, **{k: v for k, v in options.items() if k in kept})
+            yaml.representer.SafeRepresenter.__init__(self, default_style, default_flow_style, sort_keys)
+            yaml.resolver.Resolver.__init__(self)
+
+    return LibyamlSafeDumper
+
+
+if TYPE_CHECKING:
+    _SafeDumper = yaml.SafeDumper
+else:
+    _SafeDumper = _safe_dumper()
+
+
 def _dumper_for(api: dict[str, Any]) -> type[yaml.SafeDumper]:
     """Plain YAML for people. A schema def shared by several operations is written once, anchored
     by its name (``Pet: &Pet``) and referred to after that (``Pet: *Pet``): a spec whose schemas all
@@ -148,7 +178,7 @@ def _dumper_for(api: dict[str, Any]) -> type[yaml.SafeDumper]:
             for name, schema in (param.get("schema", {}).get("$defs") or {}).items():
                 def_names.setdefault(id(schema), name)
 
-    class Dumper(yaml.SafeDumper):
+    class Dumper(_SafeDumper):
         node_names: dict[int, str] = {}
 
         def ignore_aliases(self, data: Any) -> bool:

@@ -89,7 +89,13 @@ class SchemaValidator:
 
     @property
     def size(self) -> int:
+        """Characters of the schema's JSON."""
         return self._size
+
+    @property
+    def key(self) -> str:
+        """Equal for validators of equal schemas (which share their explainer and compiled code)."""
+        return self._key
 
     @property
     def compiled(self) -> bool:

@@ -58,8 +58,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_once(args: list[str], stdout: Any = subprocess.DEVNULL) -> tuple[float, float, int]:
-    """(seconds, peak RSS in MB, exit code) of a command that exits."""
+def run_once(args: list[str], stdout: Any = subprocess.DEVNULL) -> tuple[float, float, int, float]:
+    """(seconds, peak RSS in MB, exit code, CPU seconds) of a command that exits."""
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=stdout, stderr=subprocess.PIPE, env=_env())
     assert proc.stderr is not None
@@ -69,7 +69,7 @@ def run_once(args: list[str], stdout: Any = subprocess.DEVNULL) -> tuple[float, 
     elapsed = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     errors.join(5)
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+    return elapsed, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def measure(name: str, args: list[str], repeat: int, stdout_file: pathlib.Path | None = None) -> dict[str, Any]:
@@ -80,16 +80,17 @@ def measure(name: str, args: list[str], repeat: int, stdout_file: pathlib.Path |
                 runs.append(run_once(args, out))
         else:
             runs.append(run_once(args))
-    failed = [code for _, _, code in runs if code != 0]
+    failed = [r[2] for r in runs if r[2] != 0]
     if failed:
         raise RuntimeError(f"{name}: exit code {failed[0]} ({' '.join(args[2:5])} ...)")
-    return _summary(name, [r[0] for r in runs], [r[1] for r in runs])
+    return _summary(name, [r[0] for r in runs], [r[1] for r in runs], [r[3] for r in runs])
 
 
-def _summary(name: str, seconds: list[float], peaks: list[float], **extra: Any) -> dict[str, Any]:
+def _summary(name: str, seconds: list[float], peaks: list[float], cpu: list[float], **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
         "seconds": statistics.median(seconds),
+        "cpu_seconds": statistics.median(cpu),
         "peak_rss_mb": statistics.median(peaks),
         "runs_seconds": [round(s, 3) for s in seconds],
         **extra,
@@ -108,6 +109,7 @@ def serve_once(config: pathlib.Path, tmp: pathlib.Path) -> dict[str, float]:
         for line in proc.stdout:
             if "listening on" in line:
                 out["seconds"] = time.perf_counter() - started
+                out["cpu_seconds"] = cpu_seconds(proc.pid)
                 out["peak_rss_mb"] = peak_rss_mb(proc.pid)
                 break
         else:
@@ -154,10 +156,12 @@ def _describe(target: str) -> dict[str, float]:
 
 def measure_serve(name: str, config: pathlib.Path, tmp: pathlib.Path, repeat: int) -> dict[str, Any]:
     runs = [serve_once(config, tmp) for _ in range(repeat)]
-    extra = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k not in ("seconds", "peak_rss_mb")}
+    measured = ("seconds", "peak_rss_mb", "cpu_seconds")
+    extra = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k not in (*measured, "describe_error")}
     if any("describe_error" in r for r in runs):
         extra["describe_error"] = next(r["describe_error"] for r in runs if "describe_error" in r)
-    return _summary(name, [r["seconds"] for r in runs], [r["peak_rss_mb"] for r in runs], **extra)
+    seconds, peaks, cpu = ([r[k] for r in runs] for k in measured)
+    return _summary(name, seconds, peaks, cpu, **extra)
 
 
 def check_tools(path: pathlib.Path, fmt: str, operations: int) -> dict[str, Any]:
@@ -244,11 +248,14 @@ def report(results: dict[str, Any], operations: int) -> None:
         f"aliases ({config['values'] / config['max_values']:.0%} of the loader's {config['max_values']:,}), "
         f"depth {config['depth']} (bound {config['max_depth']})"
     )
-    print(f"\n{'step':<18}{'seconds':>9}{'peak MB':>9}  target  runs (s)")
+    print(f"\n{'step':<18}{'seconds':>9}{'CPU s':>7}{'peak MB':>9}  target  runs (s)")
     for step in results["steps"]:
         ok = "met" if _met(step) else "MISSED"
         runs = ", ".join(f"{s:.2f}" for s in step["runs_seconds"])
-        print(f"{step['name']:<18}{step['seconds']:>9.2f}{step['peak_rss_mb']:>9.0f}  {ok:<6}  {runs}")
+        print(
+            f"{step['name']:<18}{step['seconds']:>9.2f}{step['cpu_seconds']:>7.2f}{step['peak_rss_mb']:>9.0f}  "
+            f"{ok:<6}  {runs}"
+        )
     for step in results["steps"]:
         if step["name"].startswith("serve"):
             described = (

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from custom_api_client.discovery import api_dict
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import tool_definitions as client_tool_definitions
 
@@ -105,13 +104,54 @@ class Catalog:
         return self._descriptions[api_name]
 
 
+def api_dicts(registry: Registry, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """What ``api_dict(catalog.describe(name).api)`` gives for each API (all by default), made from
+    the registry's own objects: the schemas are the config's, not copies parsed back from the
+    answer's JSON. A 1,200-operation spec's answer is 38 MB of JSON and parsed back took about
+    ten times that; these dicts take next to nothing (the tool export and the MCP tool list)."""
+    out = []
+    for name in registry.apis if names is None else names:
+        api = registry.apis[name]
+        entry: dict[str, Any] = {
+            "name": api.name,
+            "description": api.config.description,
+            "environment": registry.environment,
+            "operations": [_operation_dict(op) for op in api.operations.values()],
+        }
+        if api.config.display_name:
+            entry["display_name"] = api.config.display_name
+        informational = api.config.informational.as_dict()
+        if informational:
+            entry["informational"] = informational
+        out.append(entry)
+    return out
+
+
+def _operation_dict(op: Operation) -> dict[str, Any]:
+    """As ``custom_api_client.discovery.operation_dict`` reads ``_fill_operation``'s message."""
+    endpoint = op.endpoint
+    return {
+        "name": op.name,
+        "description": endpoint.description,
+        "method": op.method,
+        "path": endpoint.path,
+        "parameters": [
+            {"name": arg, "in": p.location, "type": p.type, "required": p.required, "description": p.description}
+            for arg, p in op.parameters.items()
+        ],
+        "input_schema": input_schema(op),
+        "request_body_schema": endpoint.request_body or None,
+        "output_schema": endpoint.response_schema or None,
+        "background": endpoint.background,
+    }
+
+
 def tool_definitions(registry: Registry, format: str, apis: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """What ``conv.api.tools(format, apis)`` returns, computed without a running sidecar.
 
     Raises LookupError naming the configured APIs when one of ``apis`` is not one of them."""
-    catalog = Catalog(registry)
     names = list(registry.apis) if apis is None else list(apis)
     for name in names:
         if name not in registry.apis:
             raise LookupError(f"no API {name!r} (the configured APIs are: {', '.join(registry.apis)})")
-    return client_tool_definitions([api_dict(catalog.describe(name).api) for name in names], format)
+    return client_tool_definitions(api_dicts(registry, names), format)

@@ -27,9 +27,13 @@ import yaml
 # libyaml when available: an imported spec can make a config file of several MB (3-4x faster).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
-# Values after aliases are expanded: a generated config for a 1,200-operation public API is
-# about half a million. Past this, loading would cost seconds and hundreds of MB.
-MAX_VALUES = 2_000_000
+# Values after aliases are expanded (measured with `python -m bench.large_spec`): the config
+# import-openapi writes for a 13 MB, 1,200-operation spec shaped like GitHub's is 1.95 million
+# (depth 19), and for a 24 MB one, near the importer's 25 MB limit, 4.1 million. What later steps
+# cost grows with this count where a config repeats itself through aliases: at 4.9 million, a
+# 290 KB file of aliases took 4.7 s of CPU and 159 MB to validate (2 million took 3.7 s and
+# 320 MB before the validators shared definitions, when this bound was 2 million).
+MAX_VALUES = 5_000_000
 MAX_DEPTH = 128  # nesting of mappings and lists; the loader's walks are recursive
 
 
@@ -110,13 +114,14 @@ _SHORT = 64  # plain scalars up to this long are resolved once and shared (keys,
 
 
 class _Open:
-    """A mapping or sequence being read: its value so far and what it has cost."""
+    """A mapping or sequence being read."""
 
-    __slots__ = ("anchor", "depth", "has_key", "key", "start_mark", "value", "values")
+    __slots__ = ("anchor", "depth", "has_key", "is_list", "key", "start_mark", "start_total", "value")
 
-    def __init__(self, value: Any, anchor: str | None, start_mark: Any) -> None:
-        self.value, self.anchor, self.start_mark = value, anchor, start_mark
-        self.values, self.depth = 1, 0  # itself; the depth of its deepest child so far
+    def __init__(self, value: Any, anchor: str | None, start_mark: Any, start_total: int) -> None:
+        self.value, self.is_list, self.anchor, self.start_mark = value, type(value) is list, anchor, start_mark
+        self.start_total = start_total  # the document's value count before this collection
+        self.depth = 0  # of its deepest child so far
         self.key: Any = None
         self.has_key = False
 
@@ -142,23 +147,33 @@ class _EventReader:
         return documents
 
     def _document(self) -> Any:
-        get_event = self.loader.get_event
+        """One document. Its values are counted as they come (``total``: an alias adds what its
+        anchor expands to), so a collection's own count is what was added while it was open."""
+        get_event, plain = self.loader.get_event, self.plain
+        scalar_event, alias_event, mapping_start = yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent
         anchors: dict[str, tuple[Any, int, int] | None] = {}  # None while its collection is open
         marks: dict[str, Any] = {}
         stack: list[_Open] = []
         total = 0
         while True:
             event = get_event()
-            kind, mark = type(event), event.start_mark
-            if kind is yaml.ScalarEvent:
-                if event.tag not in (None, "!"):
+            kind = type(event)
+            if kind is scalar_event:
+                if event.tag is not None and event.tag != "!":
                     raise _Unusual
-                value, values, depth = self._scalar(event), 1, 0
+                text = event.value
+                if not event.implicit[0]:  # quoted or a block scalar: always a string
+                    value = text
+                elif len(text) <= _SHORT and text in plain:
+                    value = plain[text]
+                else:
+                    value = self._plain_scalar(event)
                 total += 1
+                depth = 0
                 if event.anchor is not None:
                     self._anchor(anchors, marks, event)
                     anchors[event.anchor] = (value, 1, 0)
-            elif kind is yaml.AliasEvent:
+            elif kind is alias_event:
                 if event.anchor not in anchors:
                     raise yaml.composer.ComposerError(None, None, "found undefined alias", event.start_mark)
                 anchored = anchors[event.anchor]
@@ -168,13 +183,13 @@ class _EventReader:
                 total += values
                 if len(stack) + depth > MAX_DEPTH:
                     raise DocumentTooLarge(f"nests deeper than {MAX_DEPTH} levels")
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                if event.tag not in (None, "!"):
+            elif kind is mapping_start or kind is yaml.SequenceStartEvent:
+                if event.tag is not None and event.tag != "!":
                     raise _Unusual
                 if event.anchor is not None:
                     self._anchor(anchors, marks, event)
                     anchors[event.anchor] = None
-                stack.append(_Open({} if kind is yaml.MappingStartEvent else [], event.anchor, event.start_mark))
+                stack.append(_Open({} if kind is mapping_start else [], event.anchor, event.start_mark, total))
                 total += 1
                 if len(stack) > MAX_DEPTH:
                     raise DocumentTooLarge(f"nests deeper than {MAX_DEPTH} levels")
@@ -183,38 +198,34 @@ class _EventReader:
                 continue
             else:  # the end of a mapping or sequence
                 done = stack.pop()
-                value, values, depth = done.value, done.values, done.depth + 1
-                mark = done.start_mark
+                value, depth = done.value, done.depth + 1
                 if done.anchor is not None:
-                    anchors[done.anchor] = (value, values, depth)
+                    anchors[done.anchor] = (value, total - done.start_total, depth)
+                event = done  # where it started, for an error message
             if total > MAX_VALUES:
                 raise DocumentTooLarge(_TOO_MANY)
             if not stack:
-                self.sizes.append((values, depth))
+                self.sizes.append((total, depth))
                 return value
             parent = stack[-1]
-            parent.values += values
             if depth > parent.depth:
                 parent.depth = depth
-            if type(parent.value) is list:
+            if parent.is_list:
                 parent.value.append(value)
             elif parent.has_key:
                 parent.value[parent.key] = value
                 parent.has_key = False
             else:
-                if not isinstance(value, Hashable):
+                if type(value) is not str and not isinstance(value, Hashable):
                     raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", parent.start_mark, "found unhashable key", mark
+                        "while constructing a mapping", parent.start_mark, "found unhashable key", event.start_mark
                     )
-                parent.key, parent.has_key = value, True
+                parent.key = value
+                parent.has_key = True
 
-    def _scalar(self, event: Any) -> Any:
-        """The value PyYAML's safe loader gives this untagged scalar."""
+    def _plain_scalar(self, event: Any) -> Any:
+        """The value PyYAML's safe loader gives this untagged plain scalar."""
         text = event.value
-        if not event.implicit[0]:  # quoted or a block scalar: always a string
-            return text
-        if len(text) <= _SHORT and text in self.plain:
-            return self.plain[text]
         tag = self.loader.resolve(yaml.ScalarNode, text, event.implicit)
         if tag == _STR:
             value = text

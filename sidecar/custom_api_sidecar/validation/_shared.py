@@ -85,11 +85,19 @@ class SchemaCache:
 
     def __init__(self) -> None:
         self._conversions: dict[tuple[int, str], list[_Conversion]] = {}
+        self._prepared: dict[tuple[int, str], tuple[Any, Prepared]] = {}  # the same schema object again
+        self._by_digest: dict[str, Part] = {}  # equal parts share one copy, whatever object they came from
 
     def prepare(self, schema: Any, direction: Direction) -> Prepared:
         """NotJson, or InvalidPattern (``_patterns``) for a pattern that is no regular expression."""
+        known = self._prepared.get((id(schema), direction))
+        if known is None:
+            known = self._prepared[(id(schema), direction)] = (schema, self._prepare(schema, direction))
+        return known[1]
+
+    def _prepare(self, schema: Any, direction: Direction) -> Prepared:
         if not isinstance(schema, dict):  # true / false
-            part = _part_of(schema, ())
+            part = self._part_of(schema, ())
             return Prepared(part.schema, (), part.digest, len(part.text), part.newer_keywords, (part,))
         skipped = skipped_flag(direction)
         body = convert_body(schema, skipped, annotations=False)
@@ -100,7 +108,7 @@ class SchemaCache:
             for name, sub in schema[container].items()
         ]
         strip = has_keyword(body, "patternProperties") or any(c.pattern_properties for _, _, c in definitions)
-        body_part = _part_of(*enforce_part(body, "", strip))
+        body_part = self._part_of(*enforce_part(body, "", strip))
         parts = [body_part]
         final = dict(body_part.schema) if definitions else body_part.schema
         named: dict[str, dict[str, Part]] = {}
@@ -141,31 +149,35 @@ class SchemaCache:
         known.append(conversion)
         return conversion
 
-    @staticmethod
-    def _part(conversion: _Conversion, where: str, strip: bool, skipped: str, root: dict[str, Any]) -> Part:
+    def _part(self, conversion: _Conversion, where: str, strip: bool, skipped: str, root: dict[str, Any]) -> Part:
         part = conversion.parts.get((where, strip))
         if part is None:
             converted = conversion.converted
             if converted is None:  # the lookups answer the same in ``root``: so would a new conversion
                 converted = convert(conversion.source, skipped, root, annotations=False)
-            part = _part_of(*enforce_part(converted, where, strip))
+            part = self._part_of(*enforce_part(converted, where, strip))
             conversion.parts[(where, strip)] = part
             conversion.converted = None
         return part
 
-
-def _part_of(schema: Any, unenforced: tuple[Unenforced, ...]) -> Part:
-    try:
-        text = json.dumps(schema, sort_keys=True, default=str)
-    except (TypeError, ValueError) as exc:  # a key JSON cannot have; a value that nests in itself
-        raise NotJson(f"not a JSON document: {str(exc)[:200]}") from None
-    return Part(
-        schema=json.loads(text),
-        text=text,
-        digest=hashlib.sha256(text.encode()).hexdigest(),
-        unenforced=unenforced,
-        newer_keywords=any(f'"{keyword}"' in text for keyword in NEWER_KEYWORDS),
-    )
+    def _part_of(self, schema: Any, unenforced: tuple[Unenforced, ...]) -> Part:
+        try:
+            text = json.dumps(schema, sort_keys=True, default=str)
+        except (TypeError, ValueError) as exc:  # a key JSON cannot have; a value that nests in itself
+            raise NotJson(f"not a JSON document: {str(exc)[:200]}") from None
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        same = self._by_digest.get(digest)
+        if same is not None and same.unenforced == unenforced:
+            return same
+        part = Part(
+            schema=json.loads(text),
+            text=text,
+            digest=digest,
+            unenforced=unenforced,
+            newer_keywords=any(f'"{keyword}"' in text for keyword in NEWER_KEYWORDS),
+        )
+        self._by_digest.setdefault(digest, part)
+        return part
 
 
 def _escape(key: str) -> str:

@@ -216,11 +216,31 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
     they expand to is bounded (values and depth), as the file itself is (``_read``)."""
     if not _has_entry_refs(entry):
         return entry  # nothing to inline: an imported spec's schemas refer only to their own $defs
-    produced = 0
+    produced = deepest = 0
+    # A pointer's target, resolved once and shared by every use, as a YAML alias is (the validators
+    # then prepare it once): (value, values it counts, its depth).
+    expanded: dict[str, tuple[Any, int, int]] = {}
+
+    def resolve_target(ref: str, target: Any, trail: tuple[str, ...], depth: int) -> Any:
+        nonlocal produced, deepest
+        if ref not in expanded:
+            outer, before = deepest, produced
+            deepest = depth
+            value = resolve(target, (*trail, ref), depth)
+            expanded[ref] = (value, produced - before, deepest - depth)
+            deepest = max(outer, deepest)
+            return value
+        value, values, levels = expanded[ref]
+        produced += values
+        deepest = max(deepest, depth + levels)
+        if produced > MAX_VALUES or deepest > MAX_DEPTH:
+            raise _Expanded
+        return value
 
     def resolve(node: Any, trail: tuple[str, ...], depth: int) -> Any:
-        nonlocal produced
+        nonlocal produced, deepest
         produced += 1
+        deepest = max(deepest, depth)
         if produced > MAX_VALUES or depth > MAX_DEPTH:
             raise _Expanded
         if isinstance(node, list):
@@ -236,8 +256,9 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
             if target is None:
                 p.add("$ref", f"{shown(ref)} points to nothing in this API's definition")
                 return {}
+            resolved = resolve_target(ref, target, trail, depth)
             siblings = {k: v for k, v in node.items() if k != "$ref"}
-            return {**resolve(target, (*trail, ref), depth), **resolve(siblings, trail, depth)}
+            return {**resolved, **resolve(siblings, trail, depth)} if siblings else resolved
         return {key: resolve(value, trail, depth + 1) for key, value in node.items()}
 
     try:

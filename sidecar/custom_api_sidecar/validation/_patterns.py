@@ -258,5 +258,5 @@ def _shown(pattern: str) -> str:
     return repr(pattern if len(pattern) <= 100 else pattern[:100] + "...")
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+def _escape(key: object) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")  # str(): YAML keys may be numbers or dates

@@ -131,7 +131,7 @@ def render(result: ImportResult) -> str:
     if "authentication" in result.api:
         header.append("# authentication: point each secret reference at your secret store (vault://, env://, file://).")
     data = {"apis": [result.api]}
-    body = plain_yaml(data, _def_names(result.api), width=120)  # yaml.dump's text, 5x faster (_yaml_text)
+    body = plain_yaml(data, _def_names(result.api), width=120)  # as yaml.dump writes, 5x faster (_yaml_text)
     if body is None:
         body = yaml.dump(data, Dumper=_dumper_for(result.api), sort_keys=False, allow_unicode=True, width=120)
     return "\n".join(header) + "\n" + body

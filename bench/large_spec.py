@@ -58,18 +58,28 @@ def _env() -> dict[str, str]:
     return env
 
 
+# A small process that starts the measured command and reports what wait4 says of it. Not this
+# one: a process's peak RSS (ru_maxrss) starts from the memory of the process that started it
+# (the kernel keeps the old image's high-water mark across exec), and this one holds the spec.
+_SPAWN = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{time.perf_counter() - started} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} "
+              f"{usage.ru_utime + usage.ru_stime}")
+"""
+
+
 def run_once(args: list[str], stdout: Any = subprocess.DEVNULL) -> tuple[float, float, int, float]:
     """(seconds, peak RSS in MB, exit code, CPU seconds) of a command that exits."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=stdout, stderr=subprocess.PIPE, env=_env())
-    assert proc.stderr is not None
-    errors = threading.Thread(target=proc.stderr.read, daemon=True)  # drained, so it never blocks
-    errors.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    errors.join(5)
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
+    with tempfile.NamedTemporaryFile("r", suffix=".usage") as usage:
+        subprocess.run(
+            [sys.executable, "-c", _SPAWN, usage.name, *args], stdout=stdout, stderr=subprocess.DEVNULL, env=_env()
+        )
+        seconds, maxrss_kb, code, cpu = usage.read().split()
+    return float(seconds), int(maxrss_kb) / 1024, int(code), float(cpu)
 
 
 def measure(name: str, args: list[str], repeat: int, stdout_file: pathlib.Path | None = None) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 The spec is generated (``tests/specs/scale_spec.py``): the size and shape of the largest
 public APIs, about 13 MB of JSON and 1,200 operations at the default ``--operations 1200``.
 Each command runs in a process of its own, ``--repeat`` times (the median is reported), and
-is measured by wall-clock time and peak RSS (VmHWM: from /proc for serve, which keeps running;
-from wait4's ru_maxrss, the same number, for commands that exit):
+is measured by wall-clock time, CPU time (on a shared machine the steadier number) and peak RSS
+(VmHWM: from /proc for serve, which keeps running; wait4's ru_maxrss, the same number, for
+commands that exit). ``--spec FILE`` measures a spec of your own instead.
 
   import           custom-api-sidecar import-openapi SPEC --name big -o apis.yaml
   validate         custom-api-sidecar validate apis.yaml --offline

@@ -4,18 +4,20 @@ An imported spec gives each operation a self-contained schema: its body plus the
 needs, the same definition object under the same name in every operation that uses it (YAML
 aliases in a config file, shared objects when a spec is imported at load). A generated
 1,200-operation spec has 1,175 definitions but over 10,000 places where one is used; preparing
-every operation's schema whole took 6 s and 270 MB at load. ``SchemaCache`` prepares each
-definition once (converted from OpenAPI, stripped of patterns RE2 cannot run, made plain JSON,
-digested, checked against the meta-schema), and the validators of every schema holding that
-same object under that same name share the result, in time and in memory.
+every operation's schema whole took 6 s at load, and each held its own copies. ``SchemaCache``
+prepares each definition once (converted from OpenAPI, stripped of patterns RE2 cannot run and
+of annotations no validator reads, made plain JSON, digested, checked against the meta-schema),
+and every schema holding that same object under that same name shares the result; parts whose
+JSON is equal share one copy however they were written, and a schema object met again (a YAML
+alias) is prepared once.
 
 Sharing never changes a verdict. Converting a definition looks at its document in one place (a
 ``required`` property that is ``readOnly`` through a ``$ref``, see ``_openapi``): those lookups
 are kept with the conversion and repeated against each new document, and a document where any
 answer differs gets a conversion of its own. Whether patterns are stripped depends on the whole
 document (``patternProperties`` anywhere), so that is part of what a prepared definition is
-shared by. Only identical objects are shared (compared by identity, kept alive by the cache),
-and the cache lives for one load: a reloaded config starts afresh.
+shared by. Objects are compared by identity and kept alive by the cache, which lives for one
+load: a reloaded config starts afresh.
 """
 
 from __future__ import annotations

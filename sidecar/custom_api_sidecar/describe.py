@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from custom_api_client.discovery import api_dict
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import tool_definitions as client_tool_definitions
 
@@ -53,36 +52,34 @@ def input_schema(op: Operation) -> dict[str, Any]:
     return schema_out
 
 
-def _operation(op: Operation) -> pb.OperationDescription:
+def _fill_operation(out: pb.OperationDescription, op: Operation) -> None:
     endpoint = op.endpoint
-    return pb.OperationDescription(
-        name=op.name,
-        description=endpoint.description,
-        method=op.method,
-        path=endpoint.path,
-        parameters=[
-            pb.ParameterDescription(
-                name=arg, location=p.location, type=p.type, required=p.required, description=p.description
-            )
-            for arg, p in op.parameters.items()
-        ],
-        input_schema_json=json.dumps(input_schema(op), sort_keys=True),
-        output_schema_json=json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else "",
-        request_body_schema_json=json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else "",
-        background=endpoint.background,
-    )
+    out.name = op.name
+    out.description = endpoint.description
+    out.method = op.method
+    out.path = endpoint.path
+    for arg, p in op.parameters.items():
+        out.parameters.add(name=arg, location=p.location, type=p.type, required=p.required, description=p.description)
+    out.input_schema_json = json.dumps(input_schema(op), sort_keys=True)
+    out.output_schema_json = json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else ""
+    out.request_body_schema_json = json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else ""
+    out.background = endpoint.background
 
 
-def _api(api: Api, environment: str) -> pb.ApiDescription:
+def _describe(api: Api, environment: str) -> pb.DescribeApiResponse:
+    """Built in place: a 1,200-operation API's answer is about 38 MB, and building each operation
+    as a message of its own, then the API, then the answer, held three copies of it at once."""
     informational = api.config.informational.as_dict()
-    return pb.ApiDescription(
-        name=api.name,
-        description=api.config.description,
-        environment=environment,
-        operations=[_operation(op) for op in api.operations.values()],
-        display_name=api.config.display_name,
-        informational_json=json.dumps(informational, sort_keys=True) if informational else "",
-    )
+    response = pb.DescribeApiResponse()
+    out = response.api
+    out.name = api.name
+    out.description = api.config.description
+    out.environment = environment
+    for op in api.operations.values():
+        _fill_operation(out.operations.add(), op)
+    out.display_name = api.config.display_name
+    out.informational_json = json.dumps(informational, sort_keys=True) if informational else ""
+    return response
 
 
 class Catalog:
@@ -100,22 +97,61 @@ class Catalog:
                 for api in registry.apis.values()
             ],
         )
-        self._descriptions = {
-            name: pb.DescribeApiResponse(api=_api(api, registry.environment)) for name, api in registry.apis.items()
-        }
+        self._descriptions = {name: _describe(api, registry.environment) for name, api in registry.apis.items()}
 
     def describe(self, api_name: str) -> pb.DescribeApiResponse:
         self._registry.api(api_name)  # UNKNOWN_API with suggestions
         return self._descriptions[api_name]
 
 
+def api_dicts(registry: Registry, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """What ``api_dict(catalog.describe(name).api)`` gives for each API (all by default), made from
+    the registry's own objects: the schemas are the config's, not copies parsed back from the
+    answer's JSON. A 1,200-operation spec's answer is 38 MB of JSON and parsed back took about
+    ten times that; these dicts take next to nothing (the tool export and the MCP tool list)."""
+    out = []
+    for name in registry.apis if names is None else names:
+        api = registry.apis[name]
+        entry: dict[str, Any] = {
+            "name": api.name,
+            "description": api.config.description,
+            "environment": registry.environment,
+            "operations": [_operation_dict(op) for op in api.operations.values()],
+        }
+        if api.config.display_name:
+            entry["display_name"] = api.config.display_name
+        informational = api.config.informational.as_dict()
+        if informational:
+            entry["informational"] = informational
+        out.append(entry)
+    return out
+
+
+def _operation_dict(op: Operation) -> dict[str, Any]:
+    """As ``custom_api_client.discovery.operation_dict`` reads ``_fill_operation``'s message."""
+    endpoint = op.endpoint
+    return {
+        "name": op.name,
+        "description": endpoint.description,
+        "method": op.method,
+        "path": endpoint.path,
+        "parameters": [
+            {"name": arg, "in": p.location, "type": p.type, "required": p.required, "description": p.description}
+            for arg, p in op.parameters.items()
+        ],
+        "input_schema": input_schema(op),
+        "request_body_schema": endpoint.request_body or None,
+        "output_schema": endpoint.response_schema or None,
+        "background": endpoint.background,
+    }
+
+
 def tool_definitions(registry: Registry, format: str, apis: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """What ``conv.api.tools(format, apis)`` returns, computed without a running sidecar.
 
     Raises LookupError naming the configured APIs when one of ``apis`` is not one of them."""
-    catalog = Catalog(registry)
     names = list(registry.apis) if apis is None else list(apis)
     for name in names:
         if name not in registry.apis:
             raise LookupError(f"no API {name!r} (the configured APIs are: {', '.join(registry.apis)})")
-    return client_tool_definitions([api_dict(catalog.describe(name).api) for name in names], format)
+    return client_tool_definitions(api_dicts(registry, names), format)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Endpoint, Parameter
-from .validation import Direction, SchemaError, SchemaValidator
+from .validation import Direction, SchemaCache, SchemaError, SchemaValidator
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +34,16 @@ class OperationValidators:
 _built: dict[int, tuple[weakref.ref[Endpoint], bool, OperationValidators]] = {}
 
 
-def operation_validators(endpoint: Endpoint, check_response: bool) -> OperationValidators:
-    """The validators of ``endpoint`` (``check_response``: build the response validator too)."""
+def operation_validators(
+    endpoint: Endpoint, check_response: bool, cache: SchemaCache | None = None
+) -> OperationValidators:
+    """The validators of ``endpoint`` (``check_response``: build the response validator too).
+    Validators built with one ``cache`` share the definitions they share (``validation._shared``)."""
     key = id(endpoint)
     found = _built.get(key)
     if found is not None and found[0]() is endpoint and found[1] == check_response:
         return found[2]
-    built = _build(endpoint, check_response)
+    built = _build(endpoint, check_response, cache)
 
     def forget(ref: weakref.ref[Endpoint]) -> None:
         entry = _built.get(key)
@@ -51,14 +54,14 @@ def operation_validators(endpoint: Endpoint, check_response: bool) -> OperationV
     return built
 
 
-def _build(endpoint: Endpoint, check_response: bool) -> OperationValidators:
+def _build(endpoint: Endpoint, check_response: bool, cache: SchemaCache | None) -> OperationValidators:
     problems: list[tuple[str, str]] = []
     unenforced: list[tuple[str, str]] = []
 
     def compile_schema(field: str, build: Callable[[], Any], direction: Direction, root: str) -> SchemaValidator | None:
         try:
             schema = build()
-            validator = None if schema is None else SchemaValidator(schema, direction, root)
+            validator = None if schema is None else SchemaValidator(schema, direction, root, cache)
         except SchemaError as exc:
             problems.append((field, str(exc)))
             return None

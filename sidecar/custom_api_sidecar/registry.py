@@ -15,7 +15,7 @@ from .config import ApiConfig, Config, ConfigError, Endpoint, Parameter, Problem
 from .config._model import PATH_VARIABLE
 from .errors import SidecarError, did_you_mean
 from .operation_validators import operation_validators
-from .validation import ObjectShape, SchemaValidator, object_shape
+from .validation import ObjectShape, SchemaCache, SchemaValidator, object_shape
 
 log = logging.getLogger("custom_api_sidecar.validation")
 
@@ -68,6 +68,7 @@ class Registry:
         # Accepted but worth an operator's attention (a schema pattern RE2 cannot run); logged at load.
         self.warnings: list[Problem] = []
         self.apis: dict[str, Api] = {}
+        cache = SchemaCache()  # a definition many operations share is prepared once (validation._shared)
         for api_config in config.apis:
             url = api_config.connection.base_urls.get(self.environment)
             if url is None:
@@ -80,7 +81,7 @@ class Registry:
                     )
                 )
                 continue
-            self.apis[api_config.name] = _build_api(api_config, url, config.source, problems, self.warnings)
+            self.apis[api_config.name] = _build_api(api_config, url, config.source, problems, self.warnings, cache)
         if problems:
             raise ConfigError(problems)
         for warning in self.warnings:
@@ -133,7 +134,14 @@ def _unknown(message: str, name: str, known: Iterable[str], plural: str) -> str:
     return f"{message} (the {plural} are: {', '.join(sorted(known))})"
 
 
-def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Problem], warnings: list[Problem]) -> Api:
+def _build_api(
+    config: ApiConfig,
+    base_url: str,
+    source: str,
+    problems: list[Problem],
+    warnings: list[Problem],
+    cache: SchemaCache,
+) -> Api:
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     api = Api(
@@ -148,7 +156,7 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
     for endpoint in config.endpoints:
         split = PATH_VARIABLE.split(endpoint.path)
         timeout_ms = endpoint.timeout_ms or config.connection.timeout_ms
-        arguments, request_body, response = _validators(config, endpoint, source, problems, warnings)
+        arguments, request_body, response = _validators(config, endpoint, source, problems, warnings, cache)
         # a body schema that could not be compiled is a problem already: its shape is not looked at
         body = object_shape(endpoint.request_body) if request_body is not None else ObjectShape()
         api.operations[endpoint.name] = Operation(
@@ -173,12 +181,17 @@ def _build_api(config: ApiConfig, base_url: str, source: str, problems: list[Pro
 
 
 def _validators(
-    config: ApiConfig, endpoint: Endpoint, source: str, problems: list[Problem], warnings: list[Problem]
+    config: ApiConfig,
+    endpoint: Endpoint,
+    source: str,
+    problems: list[Problem],
+    warnings: list[Problem],
+    cache: SchemaCache,
 ) -> tuple[SchemaValidator | None, SchemaValidator | None, SchemaValidator | None]:
     """The operation's argument, request-body and response validators (built once per endpoint: the
     loader has built an imported operation's already); a schema that cannot be compiled is a config
     problem naming its field, a part of one that is not enforced (a pattern RE2 cannot run) a warning."""
-    built = operation_validators(endpoint, check_response=config.validation.response != "off")
+    built = operation_validators(endpoint, config.validation.response != "off", cache)
     for field, message in built.problems:
         problems.append(Problem(source, config.name, f"endpoints.{endpoint.name}.{field}", message))
     for field, message in built.unenforced:

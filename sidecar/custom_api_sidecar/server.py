@@ -47,6 +47,9 @@ log = logging.getLogger("custom_api_sidecar")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CustomApiSidecar"].full_name
 # Room for headers and framing on top of the largest configured body.
 MESSAGE_OVERHEAD_BYTES = 1024 * 1024
+# What a DescribeApi answer may be: the client's receive limit (custom_api_client._target). A big
+# imported spec's answer is tens of MB (38 MB for 1,200 operations), past the largest body.
+MAX_DESCRIBE_BYTES = 256 * 1024 * 1024
 # Calls that arrived but that the server has not yet handed to Python. grpc.aio takes them one at
 # a time, so a burst queues here; past grpc's default (1,000, then randomly until 3,000) grpc
 # cancelled calls (measured: 7-10% of a 2,000-call burst ended CANCELLED, with no ErrorDetail).
@@ -215,7 +218,7 @@ class SidecarServer:
     def _make_server(self) -> grpc.aio.Server:
         """Built inside the running loop: grpc.aio binds a server to the loop it was made in."""
         limit_in = self.sidecar.max_request_bytes * 2 + MESSAGE_OVERHEAD_BYTES  # a body may arrive as JSON text
-        limit_out = self.sidecar.max_response_bytes + MESSAGE_OVERHEAD_BYTES
+        limit_out = max(self.sidecar.max_response_bytes + MESSAGE_OVERHEAD_BYTES, MAX_DESCRIBE_BYTES)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", limit_in),

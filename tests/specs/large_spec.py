@@ -1,15 +1,13 @@
-"""A generated OpenAPI 3.0 spec of about 2 MB, shaped like real big specs: many tagged
-resources, shared component schemas, cross-references and recursion between them.
+"""A generated OpenAPI 3.0 spec of about 2 MB: many tagged resources, shared component schemas,
+cross-references and recursion between them (``tests/test_openapi_import.py``).
 
-``python -m tests.specs.large_spec`` measures import and sidecar load times for it and
-for the Slack spec (the numbers in the README)."""
+The spec the size and shape of the largest public APIs (13 MB, 1,200 operations) is
+``scale_spec``; ``python -m bench.large_spec`` measures every command on it."""
 
 from __future__ import annotations
 
 import json
 import pathlib
-import sys
-import time
 from typing import Any
 
 SHARED = {
@@ -163,33 +161,3 @@ def build(target_bytes: int = 2_100_000) -> dict[str, Any]:
 def write(path: pathlib.Path, target_bytes: int = 2_100_000) -> pathlib.Path:
     path.write_text(json.dumps(build(target_bytes), indent=1), encoding="utf-8")
     return path
-
-
-def _measure(spec: str) -> str:
-    from custom_api_sidecar import Sidecar
-    from custom_api_sidecar.loader import parse_config
-    from custom_api_sidecar.openapi import import_spec
-
-    started = time.perf_counter()
-    result = import_spec(spec, name="big")
-    imported = time.perf_counter()
-    config = parse_config(f"apis:\n  - name: big\n    openapi: {{spec: {json.dumps(spec)}}}\n", "<memory>")
-    parsed = time.perf_counter()
-    Sidecar(config)
-    loaded = time.perf_counter()
-    size = pathlib.Path(spec).stat().st_size
-    return (
-        f"{pathlib.Path(spec).name}: {size / 1e6:.2f} MB, {len(result.api['endpoints'])} operations; "
-        f"import {imported - started:.2f} s; config load (import + checks) {parsed - imported:.2f} s; "
-        f"Sidecar construction {loaded - parsed:.2f} s"
-    )
-
-
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        large = write(pathlib.Path(tmp) / "large-openapi-3.0.json")
-        slack = pathlib.Path(__file__).parent / "public" / "slack-web-swagger-2.0.json"
-        for spec in [*(sys.argv[1:] or [str(slack)]), str(large)]:
-            print(_measure(spec))

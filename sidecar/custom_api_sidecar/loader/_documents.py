@@ -214,11 +214,33 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
     is not a key of the entry (``#/$defs/...``) belongs to its own schema and is left alone.
     Like YAML aliases, pointers to pointers can stand for far more than the file holds: what
     they expand to is bounded (values and depth), as the file itself is (``_read``)."""
-    produced = 0
+    if not _has_entry_refs(entry):
+        return entry  # nothing to inline: an imported spec's schemas refer only to their own $defs
+    produced = deepest = 0
+    # A pointer's target, resolved once and shared by every use, as a YAML alias is (the validators
+    # then prepare it once): (value, values it counts, its depth).
+    expanded: dict[str, tuple[Any, int, int]] = {}
+
+    def resolve_target(ref: str, target: Any, trail: tuple[str, ...], depth: int) -> Any:
+        nonlocal produced, deepest
+        if ref not in expanded:
+            outer, before = deepest, produced
+            deepest = depth
+            value = resolve(target, (*trail, ref), depth)
+            expanded[ref] = (value, produced - before, deepest - depth)
+            deepest = max(outer, deepest)
+            return value
+        value, values, levels = expanded[ref]
+        produced += values
+        deepest = max(deepest, depth + levels)
+        if produced > MAX_VALUES or deepest > MAX_DEPTH:
+            raise _Expanded
+        return value
 
     def resolve(node: Any, trail: tuple[str, ...], depth: int) -> Any:
-        nonlocal produced
+        nonlocal produced, deepest
         produced += 1
+        deepest = max(deepest, depth)
         if produced > MAX_VALUES or depth > MAX_DEPTH:
             raise _Expanded
         if isinstance(node, list):
@@ -234,8 +256,9 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
             if target is None:
                 p.add("$ref", f"{shown(ref)} points to nothing in this API's definition")
                 return {}
+            resolved = resolve_target(ref, target, trail, depth)
             siblings = {k: v for k, v in node.items() if k != "$ref"}
-            return {**resolve(target, (*trail, ref), depth), **resolve(siblings, trail, depth)}
+            return {**resolved, **resolve(siblings, trail, depth)} if siblings else resolved
         return {key: resolve(value, trail, depth + 1) for key, value in node.items()}
 
     try:
@@ -243,6 +266,26 @@ def resolve_local_refs(p: Problems, entry: dict[str, Any]) -> dict[str, Any]:
     except _Expanded:
         p.add("$ref", f"the $refs expand to more than {MAX_VALUES} values or {MAX_DEPTH} levels; write it out plainly")
         return {key: value for key, value in entry.items() if key != "endpoints"}
+
+
+def _has_entry_refs(entry: dict[str, Any]) -> bool:
+    """Whether any ``$ref`` in the endpoints points into the entry. Each shared (aliased) mapping
+    or list is looked at once, so this costs what the file holds, not what it expands to."""
+    seen: set[int] = set()
+    stack = [entry.get("endpoints")]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/") and ref[2:].split("/")[0] in entry:
+                return True
+            stack.extend(value for value in node.values() if isinstance(value, dict | list))
+        elif isinstance(node, list):
+            stack.extend(item for item in node if isinstance(item, dict | list))
+    return False
 
 
 class _Expanded(Exception):

@@ -367,9 +367,10 @@ def _openapi(
 
     checked: dict[str, Endpoint] = {}
     check_response = validation.response != "off"
+    cache = _schema_cache()  # one per spec: its operations share its definitions
 
     def check(entry: dict[str, Any]) -> list[str]:
-        endpoint, problems = imported_endpoint(entry, check_response)
+        endpoint, problems = imported_endpoint(entry, check_response, cache)
         if endpoint is not None:
             checked[endpoint.name] = endpoint
         return problems
@@ -408,20 +409,29 @@ def _openapi(
     return _Imported(result, {name: checked[name] for name in report.imported}, summary)
 
 
-def imported_endpoint(entry: dict[str, Any], check_response: bool = True) -> tuple[Endpoint | None, list[str]]:
+def imported_endpoint(
+    entry: dict[str, Any], check_response: bool = True, cache: Any = None
+) -> tuple[Endpoint | None, list[str]]:
     """An imported operation's config entry checked like a hand-written one, and its schemas
-    compiled as the registry will (``check_response``: the response schema too): the endpoint,
-    or None and why it cannot be used. The one place that decides an imported operation is
-    unusable, at load and for ``import-openapi``."""
+    compiled as the registry will (``check_response``: the response schema too; ``cache``: a
+    ``SchemaCache`` shared by one spec's operations): the endpoint, or None and why it cannot be
+    used. The one place that decides an imported operation is unusable, at load and for
+    ``import-openapi``."""
     scratch = Problems("")
     endpoint = _endpoint(scratch, "endpoint", entry)
     problems = [f"{item.field.removeprefix('endpoint.')}: {item.message}" for item in scratch.items]
     if endpoint is not None and not problems:
         from ..operation_validators import operation_validators  # as the importer: only specs pay for it
 
-        built = operation_validators(endpoint, check_response)
+        built = operation_validators(endpoint, check_response, cache)
         problems = [f"{field}: {why}" for field, why in built.problems]
     return (None if problems else endpoint), problems
+
+
+def _schema_cache() -> Any:
+    from ..validation import SchemaCache  # as the importer: only specs pay for it
+
+    return SchemaCache()
 
 
 def imported_entry_problems(entry: dict[str, Any]) -> list[str]:

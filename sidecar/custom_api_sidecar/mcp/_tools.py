@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from custom_api_client._request import build_invoke_request
-from custom_api_client.discovery import api_dict
 from custom_api_client.errors import CustomApiError
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import named_operations, tool_definitions
 
 from .._text import shown
+from ..describe import api_dicts
 from ..errors import SidecarError, did_you_mean
 from ._filter import ToolFilter
 from ._jobs import JOB_TOOL, JOB_TOOL_DEFINITION
@@ -42,8 +42,7 @@ class ExposedTools:
     """One config generation's tools, through a filter."""
 
     def __init__(self, generation: Generation, tool_filter: ToolFilter, *, with_jobs: bool = False) -> None:
-        catalog = generation.catalog
-        apis = [api_dict(catalog.describe(name).api) for name in generation.registry.apis]
+        apis = api_dicts(generation.registry)  # the config's own schema objects, not parsed copies
         named = named_operations(apis)
         self.operations = [(api["name"], op["name"], name) for name, api, op in named]  # every one, exposed or not
         self.definitions: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from ._formats import CHECKED_FORMATS
 from ._openapi import Direction, openapi_to_json_schema
 from ._patterns import Unenforced
 from ._shape import ObjectShape, object_shape
+from ._shared import SchemaCache
 from ._validator import SchemaError, SchemaValidator, Violation
 from ._warmup import ValidatorWarmup
 
@@ -17,6 +18,7 @@ __all__ = [
     "CHECKED_FORMATS",
     "Direction",
     "ObjectShape",
+    "SchemaCache",
     "SchemaError",
     "SchemaValidator",
     "Unenforced",

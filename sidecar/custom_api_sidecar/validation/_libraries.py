@@ -116,6 +116,21 @@ def _additional_properties(validator: Any, additional: Any, instance: Any, schem
 # --- fastjsonschema -------------------------------------------------------------------------------------
 
 
+@functools.cache
+def fast_meta_check() -> Callable[[Any], Any]:
+    """The draft-7 meta-schema as fastjsonschema code, with the formats ``meta_format_checker``
+    checks: ``regex`` as there, and no other (jsonschema checks none of the meta-schema's other
+    formats, ``uri`` and ``uri-reference``, without optional packages)."""
+    import fastjsonschema
+    from fastjsonschema.draft07 import CodeGeneratorDraft07
+    from jsonschema import Draft7Validator
+
+    formats: dict[str, Callable[[str], bool]] = {name: _any_value for name in CodeGeneratorDraft07.FORMAT_REGEXS}
+    formats["regex"] = is_regular_expression
+    # use_default=False: the generated code would otherwise fill the checked schema in with defaults
+    return fastjsonschema.compile(Draft7Validator.META_SCHEMA, formats=formats, use_default=False)
+
+
 def compile_fast(schema: Any, formats: Mapping[str, Callable[[str], bool]]) -> Callable[[Any], Any]:
     """fastjsonschema's generated validator for ``schema``, searching its patterns with RE2.
     ValueError if the generated code would run any other regular expression."""

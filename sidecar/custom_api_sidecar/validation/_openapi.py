@@ -26,50 +26,74 @@ _JSON_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "obj
 _SCHEMA_MAPS = SCHEMA_MAP_VALUED | DEFINITIONS
 # Keywords whose values are data or documentation, never schemas.
 _DROPPED = frozenset({"nullable", "x-nullable", "discriminator", "xml", "externalDocs", "example", "deprecated"})
+# Annotations: no validator looks at them (fastjsonschema runs with use_default=False). Left out of
+# the copies validators keep when ``annotations=False``: descriptions are half of a big spec.
+_ANNOTATIONS = frozenset({"description", "title", "examples", "default", "$comment", "readOnly", "writeOnly"})
+
+
+# What converting a schema looked up elsewhere in its document: (reference, flag, whether the
+# referenced schema has the flag). The same schema converts the same way in any document where
+# these lookups give the same answers (``SchemaCache`` shares conversions on that condition).
+Lookups = list[tuple[str, str, bool]]
+
+
+def skipped_flag(direction: Direction) -> str:
+    """The flag whose properties are not required in this direction."""
+    return "readOnly" if direction == "request" else "writeOnly"
 
 
 def openapi_to_json_schema(schema: Any, direction: Direction, *, root: Any = None) -> Any:
     """A converted deep copy of ``schema``; the input is not modified. ``root`` is the document
     its local ``$ref``s point into (default: the schema itself, as in a self-contained schema)."""
-    skipped = "readOnly" if direction == "request" else "writeOnly"
+    skipped = skipped_flag(direction)
     if not isinstance(schema, dict):
         return schema
     root = schema if root is None else root
     # Definitions stay at the top, where the "#/$defs/..." references point,
     # even when the root itself gets wrapped (a nullable root).
-    body = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
-    out = _convert(body, skipped, root)
+    out = convert_body(schema, skipped, root=root)
     if "$defs" in schema or "definitions" in schema:
         out = dict(out)
         for key in ("$defs", "definitions"):
             if isinstance(schema.get(key), dict):
-                out[key] = {name: _convert(sub, skipped, root) for name, sub in schema[key].items()}
+                out[key] = {name: convert(sub, skipped, root) for name, sub in schema[key].items()}
     return out
 
 
-def _convert(schema: Any, skipped: str, root: Any) -> Any:
+def convert_body(schema: dict[str, Any], skipped: str, annotations: bool = True, root: Any = None) -> Any:
+    """The document without its definitions, converted (``root``: the document its references
+    point into, by default ``schema`` itself)."""
+    body = {k: v for k, v in schema.items() if k not in DEFINITIONS}
+    return convert(body, skipped, schema if root is None else root, annotations=annotations)
+
+
+def convert(
+    schema: Any, skipped: str, root: dict[str, Any], lookups: Lookups | None = None, annotations: bool = True
+) -> Any:
+    """One schema of the document ``root``, converted; ``lookups`` collects what it looked up in ``root``.
+    ``annotations=False`` leaves out what never changes a verdict (descriptions, ``x-`` extensions)."""
     if not isinstance(schema, dict):
         return schema  # true/false schemas
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in _DROPPED:
+        if key in _DROPPED or (not annotations and (key in _ANNOTATIONS or str(key).startswith("x-"))):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: _convert(sub, skipped, root) for name, sub in value.items()}
+            out[key] = {name: convert(sub, skipped, root, lookups, annotations) for name, sub in value.items()}
         elif key in SCHEMA_LIST_VALUED and isinstance(value, list):
-            out[key] = [_convert(sub, skipped, root) for sub in value]
+            out[key] = [convert(sub, skipped, root, lookups, annotations) for sub in value]
         elif key in SCHEMA_VALUED:
             out[key] = (
-                [_convert(s, skipped, root) for s in value]
+                [convert(s, skipped, root, lookups, annotations) for s in value]
                 if isinstance(value, list)
-                else _convert(value, skipped, root)
+                else convert(value, skipped, root, lookups, annotations)
             )
         else:
             out[key] = value
     _types(out)
     _bounds(out)
     _format(out)
-    _required(out, schema, skipped, root)
+    _required(out, schema, skipped, root, lookups)
     if schema.get("nullable") is True or schema.get("x-nullable") is True:
         out = _nullable(out)
     if "$ref" in out and len(out) > 1:
@@ -108,12 +132,14 @@ def _format(out: dict[str, Any]) -> None:
         del out["format"]
 
 
-def _required(out: dict[str, Any], original: dict[str, Any], skipped: str, root: Any) -> None:
+def _required(
+    out: dict[str, Any], original: dict[str, Any], skipped: str, root: dict[str, Any], lookups: Lookups | None
+) -> None:
     required = out.get("required")
     properties = original.get("properties")
     if not isinstance(required, list) or not isinstance(properties, dict):
         return
-    kept = [name for name in required if not _flagged(properties.get(name), skipped, root)]
+    kept = [name for name in required if not _flagged(properties.get(name), skipped, root, lookups)]
     if len(kept) != len(required):
         if kept:
             out["required"] = kept
@@ -121,18 +147,34 @@ def _required(out: dict[str, Any], original: dict[str, Any], skipped: str, root:
             del out["required"]
 
 
-def _flagged(schema: Any, flag: str, root: Any) -> bool:
-    """True when a property schema is readOnly/writeOnly, directly or through local $refs
-    (a chain of them: ``C -> A`` with ``A`` readOnly flags ``C``)."""
+def _flagged(schema: Any, flag: str, root: dict[str, Any], lookups: Lookups | None) -> bool:
+    """True when a property schema is readOnly/writeOnly, directly or through local $refs."""
+    if not isinstance(schema, dict):
+        return False
+    if schema.get(flag) is True:
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        found = ref_flagged(root, ref, flag)
+        if lookups is not None:
+            lookups.append((ref, flag, found))
+        return found
+    return False
+
+
+def ref_flagged(root: dict[str, Any], ref: str, flag: str) -> bool:
+    """Whether the schema a local ``#/...`` reference points at has ``flag: true``, directly or
+    through a chain of local references (``C -> A`` with ``A`` readOnly flags ``C``)."""
     seen: set[str] = set()
-    while isinstance(schema, dict):
-        if schema.get(flag) is True:
-            return True
-        ref = schema.get("$ref")
-        if not isinstance(ref, str) or not ref.startswith("#/") or ref in seen:
+    current: Any = ref
+    while isinstance(current, str) and current.startswith("#/") and current not in seen:
+        seen.add(current)
+        target = _local(root, current)
+        if not isinstance(target, dict):
             return False
-        seen.add(ref)
-        schema = _local(root, ref)
+        if target.get(flag) is True:
+            return True
+        current = target.get("$ref")
     return False
 
 

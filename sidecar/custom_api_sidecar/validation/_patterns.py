@@ -145,9 +145,14 @@ def enforce_patterns(schema: Any) -> tuple[Any, tuple[Unenforced, ...]]:
       would evaluate those patterns with Python's ``re`` there (no keyword to give RE2 to).
 
     InvalidPattern for a pattern that is not a regular expression at all."""
+    return enforce_part(schema, "", has_keyword(schema, "patternProperties"))
+
+
+def enforce_part(node: Any, where: str, strip_unevaluated: bool) -> tuple[Any, tuple[Unenforced, ...]]:
+    """``enforce_patterns`` for one part of a document: its body, or the definition at ``where``
+    (``/$defs/Name``). ``strip_unevaluated``: whether the whole document has ``patternProperties``."""
     found: list[Unenforced] = []
-    strip_unevaluated = _has_keyword(schema, "patternProperties")
-    return _walk(schema, "", found, strip_unevaluated), tuple(found)
+    return _walk(node, where, found, strip_unevaluated), tuple(found)
 
 
 def _walk(node: Any, where: str, found: list[Unenforced], strip_unevaluated: bool) -> Any:
@@ -229,7 +234,8 @@ def _python_compiles(pattern: str) -> bool:
     return True
 
 
-def _has_keyword(node: Any, keyword: str) -> bool:
+def has_keyword(node: Any, keyword: str) -> bool:
+    """Whether ``keyword`` is a key anywhere in the document (data keywords aside)."""
     stack = [node]
     while stack:
         current = stack.pop()
@@ -252,5 +258,5 @@ def _shown(pattern: str) -> str:
     return repr(pattern if len(pattern) <= 100 else pattern[:100] + "...")
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+def _escape(key: object) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")  # str(): YAML keys may be numbers or dates

@@ -17,15 +17,15 @@ search schema patterns with RE2, in time linear in the input (``_patterns``, ``_
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._formats import STRING_FORMATS
-from ._libraries import compile_fast, linear_validator_class, meta_format_checker
-from ._openapi import Direction, openapi_to_json_schema
-from ._patterns import InvalidPattern, enforce_patterns
+from ._libraries import compile_fast, fast_meta_check, linear_validator_class, meta_format_checker
+from ._openapi import Direction
+from ._patterns import InvalidPattern
+from ._shared import NotJson, Part, Prepared, SchemaCache
 
 if TYPE_CHECKING:
     from jsonschema import FormatChecker
@@ -69,20 +69,33 @@ class SchemaError(ValueError):
 
 
 class SchemaValidator:
-    def __init__(self, schema: Any, direction: Direction, root: str) -> None:
-        """SchemaError if the schema is unusable. What RE2 cannot run is left out, listed in ``unenforced``."""
+    def __init__(self, schema: Any, direction: Direction, root: str, cache: SchemaCache | None = None) -> None:
+        """SchemaError if the schema is unusable. What RE2 cannot run is left out, listed in ``unenforced``.
+        Validators built with one ``cache`` share the work and memory of the definitions they share."""
         try:
-            self.schema, self.unenforced = enforce_patterns(openapi_to_json_schema(schema, direction))
+            prepared = (cache or SchemaCache()).prepare(schema, direction)
         except InvalidPattern as exc:
             raise SchemaError(f"not a valid JSON Schema at {exc.where.lstrip('/')}: {exc}") from None
+        except NotJson as exc:
+            raise SchemaError(str(exc)) from None
+        self.schema, self.unenforced = prepared.schema, prepared.unenforced
         self._root = root
-        self._key = json.dumps(self.schema, sort_keys=True, default=str)
-        self._explainer = _explainer(self._key)
+        self._key = prepared.key
+        self._size = prepared.size
+        self._newer_keywords = prepared.newer_keywords
+        _check(prepared)
+        self._explainer = _explainer(_Keyed(prepared.key, prepared.schema))
         self._verdict: Callable[[Any], Any] | None = None
 
     @property
     def size(self) -> int:
-        return len(self._key)
+        """Characters of the schema's JSON."""
+        return self._size
+
+    @property
+    def key(self) -> str:
+        """Equal for validators of equal schemas (which share their explainer and compiled code)."""
+        return self._key
 
     @property
     def compiled(self) -> bool:
@@ -94,8 +107,8 @@ class SchemaValidator:
 
         A schema using keywords newer than draft 7 (OpenAPI 3.1 may) stays on ``jsonschema``:
         the generated code would ignore them, and the verdict must not change after warm-up."""
-        if self._verdict is None and not any(f'"{keyword}"' in self._key for keyword in _NEWER_KEYWORDS):
-            self._verdict = _fast(self._key)
+        if self._verdict is None and not self._newer_keywords:
+            self._verdict = _fast(_Keyed(self._key, self.schema))
 
     def violation(self, instance: Any) -> Violation | None:
         """None when ``instance`` is valid, else the most relevant violation."""
@@ -122,21 +135,23 @@ class SchemaValidator:
         return Violation(_path(self._root, error.absolute_path), str(error.validator), message, summary)
 
 
+class _Keyed:
+    """A prepared schema as a cache key: equal when the digests are (the schemas then are too)."""
+
+    __slots__ = ("key", "schema")
+
+    def __init__(self, key: str, schema: Any) -> None:
+        self.key, self.schema = key, schema
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Keyed) and other.key == self.key
+
+
 _MAX_MESSAGE = 500
 _MAX_PATH_PART = 100  # an object key in a path comes from the instance too
-
-
-# Draft 2019-09/2020-12 keywords that fastjsonschema (drafts 4-7) does not know.
-_NEWER_KEYWORDS = (
-    "prefixItems",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-    "dependentRequired",
-    "dependentSchemas",
-    "$dynamicRef",
-    "minContains",
-    "maxContains",
-)
 
 
 @functools.cache
@@ -153,42 +168,59 @@ def _best_match(errors: Iterable[ValidationError]) -> ValidationError | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _explainer(schema_json: str) -> Validator:
-    schema = json.loads(schema_json)
-    _check(schema)
-    return linear_validator_class()(schema, format_checker=_format_checker())
+def _explainer(keyed: _Keyed) -> Validator:
+    return linear_validator_class()(keyed.schema, format_checker=_format_checker())
 
 
 @functools.lru_cache(maxsize=4096)
-def _fast(schema_json: str) -> Callable[[Any], Any]:
-    return compile_fast(json.loads(schema_json), STRING_FORMATS)
+def _fast(keyed: _Keyed) -> Callable[[Any], Any]:
+    return compile_fast(keyed.schema, STRING_FORMATS)
 
 
-def _check(schema: dict[str, Any] | bool) -> None:
+def _check(prepared: Prepared) -> None:
     """What would otherwise fail at call time: malformed keywords, broken references.
     (Patterns were checked by ``enforce_patterns``.)
 
-    Each top-level part and definition is checked on its own against the draft-7
-    meta-schema (the 2020-12 one is far slower and adds nothing here), once per
-    distinct part: specs repeat the same definitions across operations."""
+    The body and each definition are checked on their own against the draft-7 meta-schema (the
+    2020-12 one is far slower and adds nothing here), once per part: specs share definitions
+    across operations, and a prepared definition remembers it was checked."""
+    for part in prepared.parts:
+        if not part.checked:
+            if isinstance(part.schema, dict):
+                _check_part(_Keyed(part.digest, part.schema))
+            part.checked = True
+    schema = prepared.schema
     if not isinstance(schema, dict):
         return
-    _check_part(json.dumps({k: v for k, v in schema.items() if k not in ("$defs", "definitions")}, sort_keys=True))
-    for key in ("$defs", "definitions"):
-        for definition in (schema.get(key) or {}).values():
-            _check_part(json.dumps(definition, sort_keys=True))
-    for keyword, value in _keywords(schema):
-        if keyword == "$ref" and isinstance(value, str) and _resolve(schema, value) is None:
-            raise SchemaError(f"$ref {value!r} does not resolve (only local '#/$defs/...' references are allowed)")
+    for part in prepared.parts:
+        for value in _references(part):
+            if _resolve(schema, value) is None:
+                raise SchemaError(f"$ref {value!r} does not resolve (only local '#/$defs/...' references are allowed)")
+
+
+def _references(part: Part) -> tuple[str, ...]:
+    if part.references is None:
+        found = (v for k, v in _keywords(part.schema) if k == "$ref" and isinstance(v, str))
+        part.references = tuple(dict.fromkeys(found))
+    return part.references
 
 
 @functools.lru_cache(maxsize=8192)
-def _check_part(part_json: str) -> None:
+def _check_part(keyed: _Keyed) -> None:
+    """SchemaError naming the first problem. A part that is fine (the usual case) is passed by the
+    meta-schema compiled with fastjsonschema (about 15 times faster); jsonschema looks at a part
+    that one refuses, for the message, and its verdict is the one that counts."""
+    part = keyed.schema
+    try:
+        fast_meta_check()(part)
+        return
+    except _fastjsonschema().JsonSchemaValueException:
+        pass
     from jsonschema import Draft7Validator
     from jsonschema.exceptions import SchemaError as MetaSchemaError
 
     try:
-        Draft7Validator.check_schema(json.loads(part_json), format_checker=meta_format_checker())
+        Draft7Validator.check_schema(part, format_checker=meta_format_checker())
     except MetaSchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise SchemaError(f"not a valid JSON Schema at {where}: {exc.message[:200]}") from None

@@ -273,13 +273,13 @@ apis:
 """
         )
     assert str(info.value).splitlines() == [
+        "<memory>: api 'a': validation.response: 'strict' is not one of enforce, warn, off",  # read first
         "<memory>: api 'a': endpoints[0].parameters[0].style: 'matrix' is not a style for query parameters; "
         "use one of form, spaceDelimited, pipeDelimited, deepObject",
         "<memory>: api 'a': endpoints[0].parameters[1].explode: must be true or false, not 1",
         "<memory>: api 'a': endpoints[0].request_content_type: 'text/plain' is not one of application/json, "
         "application/x-www-form-urlencoded, multipart/form-data",
         "<memory>: api 'a': endpoints[0].request_body_required: must be true or false, not 'yes'",
-        "<memory>: api 'a': validation.response: 'strict' is not one of enforce, warn, off",
     ]
 
 

@@ -12,6 +12,8 @@ sidecar shares: ``proto`` (the generated contract), ``values`` (the Value codec)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from . import errors
 from ._conv import AsyncConv, Conv
 from ._jobs import Job
@@ -23,17 +25,29 @@ from ._target import DEFAULT_TARGET, TARGET_ENV
 from .errors import CustomApiError, HTTPError
 
 
-def connect(target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None) -> Conv:
+def connect(
+    target: str | None = None,
+    *,
+    conversation_id: str | None = None,
+    agent_id: str | None = None,
+    context: Mapping[str, str] | None = None,
+) -> Conv:
     """A synchronous ``conv``. ``target`` is a gRPC target: ``unix:///path``, ``host:port``.
-    ``conversation_id`` / ``agent_id`` go with every call and log entry (``conv.set_context`` changes them)."""
-    return Conv(target, conversation_id=conversation_id, agent_id=agent_id)
+    ``conversation_id`` / ``agent_id`` go with every call and log entry (``conv.set_context`` changes them);
+    ``context``: trusted values (``{"caller_number": "+441234567890"}``) that arguments configured
+    ``from_context:`` take, never the LLM (at most 16 keys of ``[a-z][a-z0-9_]*``, values 1-256 characters)."""
+    return Conv(target, conversation_id=conversation_id, agent_id=agent_id, context=context)
 
 
 def connect_async(
-    target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None
+    target: str | None = None,
+    *,
+    conversation_id: str | None = None,
+    agent_id: str | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> AsyncConv:
     """An asyncio ``conv``: ``await conv.api.<api>.<op>(...)``."""
-    return AsyncConv(target, conversation_id=conversation_id, agent_id=agent_id)
+    return AsyncConv(target, conversation_id=conversation_id, agent_id=agent_id, context=context)
 
 
 __all__ = [

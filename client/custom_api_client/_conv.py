@@ -8,7 +8,7 @@ so an unknown API or operation surfaces as UnknownApi / UnknownOperation (with a
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -137,18 +137,31 @@ class Conv:
     """What ``connect()`` returns: ``conv.api`` and ``conv.log``."""
 
     def __init__(
-        self, target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None
+        self,
+        target: str | None = None,
+        *,
+        conversation_id: str | None = None,
+        agent_id: str | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> None:
         self.target = resolve_target(target)
-        self.context = CallContext(conversation_id, agent_id)
+        self.context = CallContext(conversation_id, agent_id, context)
         self._channel = grpc.insecure_channel(self.target, options=channel_options())
         self._stub = sidecar_pb2_grpc.CustomApiSidecarStub(self._channel)
         self.api = ApiNamespace(self, Api)
         self.log = ConvLog(self._stub, lambda: self.context.metadata())
 
-    def set_context(self, *, conversation_id: str | None = None, agent_id: str | None = None) -> None:
-        """Attach a conversation (and agent) id to every later call and ``conv.log`` entry."""
-        self.context = CallContext(conversation_id, agent_id)
+    def set_context(
+        self,
+        *,
+        conversation_id: str | None = None,
+        agent_id: str | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
+        """Attach a conversation (and agent) id, and trusted context values (``{"caller_number": ...}``:
+        what ``from_context:`` arguments are bound to), to every later call and ``conv.log`` entry;
+        they replace the earlier ones. A bad value is InvalidArgument (a ValueError), nothing changed."""
+        self.context = CallContext(conversation_id, agent_id, context)
 
     def _invoke(self, request: pb.InvokeRequest) -> Response:
         try:
@@ -254,18 +267,31 @@ class AsyncConv:
     """What ``connect_async()`` returns. The channel opens on first use, inside the running loop."""
 
     def __init__(
-        self, target: str | None = None, *, conversation_id: str | None = None, agent_id: str | None = None
+        self,
+        target: str | None = None,
+        *,
+        conversation_id: str | None = None,
+        agent_id: str | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> None:
         self.target = resolve_target(target)
-        self.context = CallContext(conversation_id, agent_id)
+        self.context = CallContext(conversation_id, agent_id, context)
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
         self.api = AsyncApiNamespace(self, AsyncApi)
         self.log = AsyncConvLog(self._get_stub, lambda: self.context.metadata())
 
-    def set_context(self, *, conversation_id: str | None = None, agent_id: str | None = None) -> None:
-        """Attach a conversation (and agent) id to every later call and ``conv.log`` entry."""
-        self.context = CallContext(conversation_id, agent_id)
+    def set_context(
+        self,
+        *,
+        conversation_id: str | None = None,
+        agent_id: str | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
+        """Attach a conversation (and agent) id, and trusted context values (``{"caller_number": ...}``:
+        what ``from_context:`` arguments are bound to), to every later call and ``conv.log`` entry;
+        they replace the earlier ones. A bad value is InvalidArgument (a ValueError), nothing changed."""
+        self.context = CallContext(conversation_id, agent_id, context)
 
     def _get_stub(self) -> Any:
         if self._stub is None:

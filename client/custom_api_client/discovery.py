@@ -11,26 +11,29 @@ def _schema(text: str) -> Any:
 
 
 def operation_dict(op: Any) -> dict[str, Any]:
-    return {
+    """``from_context`` (argument -> context key) is there only for an operation with arguments bound
+    to the conversation context; such a parameter has its ``from_context`` key too."""
+    out = {
         "name": op.name,
         "description": op.description,
         "method": op.method,
         "path": op.path,
-        "parameters": [
-            {
-                "name": p.name,
-                "in": p.location,
-                "type": p.type,
-                "required": p.required,
-                "description": p.description,
-            }
-            for p in op.parameters
-        ],
+        "parameters": [_parameter_dict(p) for p in op.parameters],
         "input_schema": _schema(op.input_schema_json),
         "request_body_schema": _schema(op.request_body_schema_json),
         "output_schema": _schema(op.output_schema_json),
         "background": op.background,
     }
+    if op.from_context:
+        out["from_context"] = dict(sorted(op.from_context.items()))
+    return out
+
+
+def _parameter_dict(p: Any) -> dict[str, Any]:
+    out = {"name": p.name, "in": p.location, "type": p.type, "required": p.required, "description": p.description}
+    if p.from_context:
+        out["from_context"] = p.from_context
+    return out
 
 
 def api_dict(api: Any) -> dict[str, Any]:

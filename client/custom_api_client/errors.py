@@ -18,7 +18,7 @@ or by ``Response.raise_for_status()``::
     ├── SchemaMismatch             SCHEMA_MISMATCH
     ├── UnknownApi                 UNKNOWN_API
     ├── UnknownOperation           UNKNOWN_OPERATION
-    ├── InvalidArgument            INVALID_ARGUMENT (also raised locally, e.g. unencodable values)
+    ├── InvalidArgument            INVALID_ARGUMENT (also raised locally, e.g. unencodable values; a ValueError)
     ├── UrlNotAllowed              URL_NOT_ALLOWED
     ├── EgressDenied               EGRESS_DENIED (the upstream's address is not one this API may reach)
     ├── CircuitOpen                CIRCUIT_OPEN (the upstream keeps failing; the message says when it retries)
@@ -123,7 +123,9 @@ class UnknownOperation(CustomApiError):
     code = "UNKNOWN_OPERATION"
 
 
-class InvalidArgument(CustomApiError):
+class InvalidArgument(CustomApiError, ValueError):
+    """Also a ValueError: raised locally for a value the client refuses (a bad context, say)."""
+
     code = "INVALID_ARGUMENT"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import tool_definitions as client_tool_definitions
 
+from .config import Parameter
 from .registry import Api, Operation, Registry
 
 
@@ -18,12 +19,17 @@ def input_schema(op: Operation) -> dict[str, Any]:
     An object body contributes its properties (through ``$ref``/``allOf``), minus
     ``readOnly`` ones, which a request does not send; any other body (an array, a
     string) is the ``json`` argument, as in requests. Referenced definitions move
-    to the top-level ``$defs``, where the ``#/$defs/...`` references point.
+    to the top-level ``$defs``, where the ``#/$defs/...`` references point. Arguments bound to
+    the conversation context (``from_context``) are left out: the caller never gives them, and an
+    LLM reading this schema must not be invited to.
     """
     properties: dict[str, Any] = {}
     required: list[str] = []
     defs: dict[str, Any] = {}
+    bound = op.context_bindings
     for arg, param in op.parameters.items():
+        if arg in bound:
+            continue
         schema = dict(param.schema or {"type": param.type})
         defs.update(schema.pop("$defs", None) or {})
         if param.description:
@@ -36,7 +42,7 @@ def input_schema(op: Operation) -> dict[str, Any]:
         defs.update(body.get("$defs") or {})
         if op.body.properties:
             for name, schema in op.body.properties.items():
-                if name not in op.body.read_only and name not in properties:
+                if name not in op.body.read_only and name not in properties and name not in bound:
                     properties[name] = schema
             required.extend(r for r in op.body_required if r in properties and r not in required)
         else:
@@ -59,7 +65,16 @@ def _fill_operation(out: pb.OperationDescription, op: Operation) -> None:
     out.method = op.method
     out.path = endpoint.path
     for arg, p in op.parameters.items():
-        out.parameters.add(name=arg, location=p.location, type=p.type, required=p.required, description=p.description)
+        out.parameters.add(
+            name=arg,
+            location=p.location,
+            type=p.type,
+            required=p.required,
+            description=p.description,
+            from_context=p.from_context,
+        )
+    for arg, binding in op.context_bindings.items():
+        out.from_context[arg] = binding.key
     out.input_schema_json = json.dumps(input_schema(op), sort_keys=True)
     out.output_schema_json = json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else ""
     out.request_body_schema_json = json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else ""
@@ -130,20 +145,33 @@ def api_dicts(registry: Registry, names: Iterable[str] | None = None) -> list[di
 def _operation_dict(op: Operation) -> dict[str, Any]:
     """As ``custom_api_client.discovery.operation_dict`` reads ``_fill_operation``'s message."""
     endpoint = op.endpoint
-    return {
+    out = {
         "name": op.name,
         "description": endpoint.description,
         "method": op.method,
         "path": endpoint.path,
-        "parameters": [
-            {"name": arg, "in": p.location, "type": p.type, "required": p.required, "description": p.description}
-            for arg, p in op.parameters.items()
-        ],
+        "parameters": [_parameter_dict(arg, p) for arg, p in op.parameters.items()],
         "input_schema": input_schema(op),
         "request_body_schema": endpoint.request_body or None,
         "output_schema": endpoint.response_schema or None,
         "background": endpoint.background,
     }
+    if op.context_bindings:  # as the client's discovery reads it: sorted, and only when there are any
+        out["from_context"] = {arg: b.key for arg, b in sorted(op.context_bindings.items())}
+    return out
+
+
+def _parameter_dict(arg: str, p: Parameter) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": arg,
+        "in": p.location,
+        "type": p.type,
+        "required": p.required,
+        "description": p.description,
+    }
+    if p.from_context:
+        out["from_context"] = p.from_context
+    return out
 
 
 def tool_definitions(registry: Registry, format: str, apis: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from .pipeline import Call, Handler, UpstreamResponse, compose
 from .pipeline.arguments import OperationArguments
 from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
+from .pipeline.bound_context import BindFromContext
 from .pipeline.breaker import CircuitBreaker
 from .pipeline.build import BuildRequest
 from .pipeline.check_response import ValidateResponse
@@ -126,12 +127,14 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
     breaker = CircuitBreaker(registry, previous.breaker if previous else None, unchanged, shared.meter_provider)
     retry = Retry(registry, previous.retry if previous else None, unchanged)
     arguments = OperationArguments()
+    bound_context = BindFromContext()
     handle = compose(
         [
             ConversationContext(),
             Observe(shared.tracer, registry.environment),
             Record(shared.observers, registry),
             Resolve(registry),
+            bound_context,
             arguments,
             BindArguments(),
             BuildRequest(),
@@ -146,7 +149,11 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         Send(shared.tracer, transports),
     )
     # a background call's conversation id is checked before it is stored: it decides who may read the job
-    check = compose([ConversationContext(), Resolve(registry), arguments, BindArguments(), BuildRequest()], _not_sent)
+    # ... and so are its context values: a background call binds them now, and runs with them
+    check = compose(
+        [ConversationContext(), Resolve(registry), bound_context, arguments, BindArguments(), BuildRequest()],
+        _not_sent,
+    )
     return Generation(
         config=config,
         registry=registry,

@@ -21,6 +21,17 @@ log = logging.getLogger("custom_api_sidecar.validation")
 
 
 @dataclass(frozen=True, slots=True)
+class ContextBinding:
+    """One argument bound to the conversation's trusted context (``from_context:``)."""
+
+    argument: str  # the keyword-argument name (a parameter's or a body property's)
+    key: str  # the context key its value comes from
+    location: str  # path | query | header | body
+    wire_name: str  # as sent: the parameter's name (a header may be X-Caller), or the body property
+    type: str  # string | integer | number | boolean: what the context string is converted to
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     api: Api
     endpoint: Endpoint
@@ -28,7 +39,7 @@ class Operation:
     method: str
     # The path template split at variables: literal, var, literal, var, ..., literal.
     path_parts: tuple[str, ...]
-    path_variables: tuple[str, ...]
+    path_variables: tuple[str, ...]  # the caller's, in template order: bound ones are not among them
     parameters: dict[str, Parameter]  # by keyword-argument name
     body_properties: frozenset[str]
     timeout: float  # seconds
@@ -40,10 +51,13 @@ class Operation:
     argument_validator: SchemaValidator | None  # parameters with constraints beyond their type, by argument name
     body_validator: SchemaValidator | None
     response_validator: SchemaValidator | None  # None when validation.response is off or no schema is declared
+    # Arguments whose values come from the call's trusted context, never from the caller (by argument).
+    context_bindings: dict[str, ContextBinding]
 
     @property
     def accepted_arguments(self) -> list[str]:
-        return sorted(set(self.parameters) | self.body_properties)
+        """What a caller may pass: bound arguments are not among them."""
+        return sorted((set(self.parameters) | self.body_properties) - self.context_bindings.keys())
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +173,15 @@ def _build_api(
         arguments, request_body, response = _validators(config, endpoint, source, problems, warnings, cache)
         # a body schema that could not be compiled is a problem already: its shape is not looked at
         body = object_shape(endpoint.request_body) if request_body is not None else ObjectShape()
+        bindings = _context_bindings(endpoint, body, source, config.name, problems)
+        bound_path = {b.wire_name for b in bindings.values() if b.location == "path"}
         api.operations[endpoint.name] = Operation(
             api=api,
             endpoint=endpoint,
             name=endpoint.name,
             method=endpoint.method,
             path_parts=tuple(split),
-            path_variables=tuple(split[1::2]),
+            path_variables=tuple(v for v in split[1::2] if v not in bound_path),
             parameters={p.arg_name: p for p in endpoint.parameters},
             body_properties=frozenset(body.properties),
             timeout=timeout_ms / 1000,
@@ -176,8 +192,35 @@ def _build_api(
             argument_validator=arguments,
             body_validator=request_body,
             response_validator=response,
+            context_bindings=bindings,
         )
     return api
+
+
+def _context_bindings(
+    endpoint: Endpoint, body: ObjectShape, source: str, api: str, problems: list[Problem]
+) -> dict[str, ContextBinding]:
+    """The endpoint's ``from_context`` bindings, each checked against what the operation takes: a
+    parameter, or a top-level body property (through ``$ref``/``allOf``, which the loader cannot see)."""
+    parameters = {p.arg_name: p for p in endpoint.parameters}
+    out: dict[str, ContextBinding] = {}
+    for argument, key in endpoint.from_context:
+        param = parameters.get(argument)
+        if param is not None:
+            out[argument] = ContextBinding(argument, key, param.location, param.name, param.type)
+            continue
+        schema = body.properties.get(argument)
+        kind = schema.get("type", "string") if isinstance(schema, dict) else None
+        if kind in ("string", "integer", "number", "boolean") and argument not in body.read_only:
+            out[argument] = ContextBinding(argument, key, "body", argument, str(kind))
+            continue
+        why = (
+            f"{argument!r} is neither a parameter nor a top-level body property of this operation"
+            if schema is None
+            else f"body property {argument!r} is not a string, integer, number or boolean (or is readOnly)"
+        )
+        problems.append(Problem(source, api, f"endpoints.{endpoint.name}.from_context.{shown(argument)}", why))
+    return out
 
 
 def _validators(

@@ -219,7 +219,14 @@ class ApiDescription(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., environment: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationDescription, _Mapping]]] = ..., display_name: _Optional[str] = ..., informational_json: _Optional[str] = ...) -> None: ...
 
 class OperationDescription(_message.Message):
-    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background")
+    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background", "from_context")
+    class FromContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +236,7 @@ class OperationDescription(_message.Message):
     OUTPUT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_BODY_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     BACKGROUND_FIELD_NUMBER: _ClassVar[int]
+    FROM_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     method: str
@@ -238,21 +246,24 @@ class OperationDescription(_message.Message):
     output_schema_json: str
     request_body_schema_json: str
     background: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ...) -> None: ...
+    from_context: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ..., from_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ParameterDescription(_message.Message):
-    __slots__ = ("name", "location", "type", "required", "description")
+    __slots__ = ("name", "location", "type", "required", "description", "from_context")
     NAME_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FROM_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     name: str
     location: str
     type: str
     required: bool
     description: str
-    def __init__(self, name: _Optional[str] = ..., location: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+    from_context: str
+    def __init__(self, name: _Optional[str] = ..., location: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., description: _Optional[str] = ..., from_context: _Optional[str] = ...) -> None: ...
 
 class LogRequest(_message.Message):
     __slots__ = ("level", "message")

@@ -63,6 +63,9 @@ class Parameter:
     style: str = "form"  # query: form|spaceDelimited|pipeDelimited|deepObject; path: simple|label|matrix
     explode: bool = True
     arg: str = ""  # explicit keyword-argument name, when the wire name cannot be one (e.g. `json`, `from`)
+    # The trusted context key this parameter's value comes from (pipeline/bound_context.py); "" when the
+    # caller gives it. Endpoint.from_context holds the same binding, with the body properties' ones.
+    from_context: str = ""
 
     @property
     def arg_name(self) -> str:
@@ -93,6 +96,9 @@ class Endpoint:
     # Arguments the connection test may call this operation with (then it is called even if it
     # is not a GET/HEAD); None: called only when safe (GET/HEAD with no required argument).
     test_arguments: dict[str, Any] | None = None
+    # Arguments bound to the conversation's trusted context: (argument name, context key) pairs, for
+    # parameters and top-level body properties alike. Their values come from the call's context only.
+    from_context: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

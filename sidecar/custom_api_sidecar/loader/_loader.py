@@ -55,6 +55,13 @@ from ..egress import ProxySettings
 from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem, with_operator_settings
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth import parse_authentication
+from ._context_bindings import (
+    bind_parameters,
+    endpoint_bindings,
+    imported_bindings,
+    parameter_binding,
+    unbound_operations,
+)
 from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_problems
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
@@ -84,7 +91,7 @@ _API_KEYS = {
     "propagate",
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
-_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http", "strict"}
+_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http", "strict", "from_context"}
 _CONNECTION_KEYS = {
     "base_url",
     "base_urls",
@@ -107,8 +114,9 @@ _ENDPOINT_KEYS = {
     "request_body_required",
     "background",
     "test_arguments",
+    "from_context",
 }
-_PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg"}
+_PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg", "from_context"}
 _SECURITY_KEYS = {
     "url_allowlist",
     "rate_limit",
@@ -351,6 +359,7 @@ def _openapi(
     allow_private = _flag(p, "openapi.allow_private_network", raw.get("allow_private_network", False))
     allow_http = _flag(p, "openapi.allow_http", raw.get("allow_http", False))
     strict = _flag(p, "openapi.strict", raw.get("strict", False))
+    bindings = imported_bindings(p, raw.get("from_context"))
     refused = [
         egress_problem(opt_in, operator.policy, f"openapi.{key}")
         for opt_in, key, on in (
@@ -370,6 +379,8 @@ def _openapi(
     cache = _schema_cache()  # one per spec: its operations share its definitions
 
     def check(entry: dict[str, Any]) -> list[str]:
+        if entry.get("name") in bindings:  # bound by the config, not the spec
+            entry = {**entry, "from_context": {**(entry.get("from_context") or {}), **bindings[entry["name"]]}}
         endpoint, problems = imported_endpoint(entry, check_response, cache)
         if endpoint is not None:
             checked[endpoint.name] = endpoint
@@ -397,6 +408,7 @@ def _openapi(
         p.add("openapi.spec", str(exc))
         return None
     report = result.report
+    unbound_operations(p, bindings, set(report.imported))
     summary = OpenApiImport(
         spec=spec,
         operations_in_spec=report.operations_in_spec,
@@ -588,19 +600,22 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
     timeout_ms = _positive_int(p, f"{where}.timeout_ms", raw["timeout_ms"]) if "timeout_ms" in raw else None
     if name is None or method is None or path is None or parameters is None:
         return None
+    from_context, request_body = endpoint_bindings(p, where, raw, parameters)
+    parameters = bind_parameters(parameters, from_context)
     return Endpoint(
         name=name,
         method=method.upper(),
         path=path,
         description=_string(p, f"{where}.description", raw.get("description", "")),
         parameters=parameters,
-        request_body=raw.get("request_body") if isinstance(raw.get("request_body"), dict) else None,
+        request_body=request_body,
         response_schema=raw.get("response_schema") if isinstance(raw.get("response_schema"), dict) else None,
         timeout_ms=timeout_ms,
         request_content_type=_content_type(p, where, raw.get("request_content_type", REQUEST_CONTENT_TYPES[0])),
         request_body_required=_flag(p, f"{where}.request_body_required", raw.get("request_body_required", False)),
         background=_flag(p, f"{where}.background", raw.get("background", False)),
         test_arguments=_test_arguments(p, f"{where}.test_arguments", raw.get("test_arguments")),
+        from_context=from_context,
     )
 
 
@@ -654,6 +669,7 @@ def _parameters(p: Problems, where: str, raw: Any) -> tuple[Parameter, ...] | No
             description=_string(p, f"{field}.description", item.get("description", "")),
             schema=item.get("schema") if isinstance(item.get("schema"), dict) else {"type": ptype},
             arg=_string(p, f"{field}.arg", item.get("arg", "")),
+            from_context=parameter_binding(p, field, item, ptype),
             **_serialization(p, field, location, item),
         )
         key = param.arg_name

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ._context import add_context_flags, context_from_flags
 from ._filter import ToolFilter
 from ._settings import McpHttpSettings
 
@@ -83,6 +84,7 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
         f"--allow-remote; off by default (${ENV_MCP_LISTEN})",
     )
     add_filter_flags(serve, prefix="mcp-")
+    add_context_flags(serve, prefix="mcp-")
 
 
 def http_settings_from_flags(args: argparse.Namespace, sidecar: Sidecar) -> McpHttpSettings | None:
@@ -97,7 +99,7 @@ def http_settings_from_flags(args: argparse.Namespace, sidecar: Sidecar) -> McpH
     host, _, port = listener.address.rpartition(":")
     tool_filter = tool_filter_from_flags(args, prefix="mcp-")
     check_filter(tool_filter, sidecar, "--mcp-")
-    return McpHttpSettings(host.strip("[]"), int(port), tool_filter)
+    return McpHttpSettings(host.strip("[]"), int(port), tool_filter, context=context_from_flags(args, prefix="mcp-"))
 
 
 def add_parser(sub: Any, environment_flag: Any, config_env: str, log_level_env: str, audit_env: str) -> None:
@@ -124,6 +126,7 @@ def add_parser(sub: Any, environment_flag: Any, config_env: str, log_level_env: 
     parser.add_argument(
         "--jobs-db", help="SQLite file for background calls (default: none; background operations then fail)"
     )
+    add_context_flags(parser)
     add_vault_flags(parser)
     add_policy_flags(parser)
 
@@ -164,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             job_store=SqliteJobStore(args.jobs_db) if args.jobs_db else None,
         )
         check_filter(tool_filter, sidecar)
+        context = context_from_flags(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -174,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     from .transports.stdio import serve_stdio
 
     try:
-        run_loop(serve_stdio(sidecar, tool_filter))
+        run_loop(serve_stdio(sidecar, tool_filter, context))
     except StartupError as exc:  # e.g. --jobs-db unusable or in use by another sidecar
         print(f"{name}: {exc}", file=sys.stderr)
         return 2

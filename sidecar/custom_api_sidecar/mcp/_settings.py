@@ -15,3 +15,5 @@ class McpHttpSettings:
     port: int  # 0: any free port
     tool_filter: ToolFilter = field(default_factory=ToolFilter)
     path: str = "/mcp"
+    # Trusted context every tool call carries (--mcp-context): the operator's, never a client's.
+    context: dict[str, str] = field(default_factory=dict)

@@ -10,6 +10,9 @@ the same pipeline, spans, metrics and audit record. Trace context comes from ``_
 (``traceparent``, ``tracestate``) or, over HTTP, from the request headers, which may also carry
 ``x-conversation-id`` and ``x-agent-id`` (checked by the pipeline as gRPC metadata is).
 
+Trusted context values (for arguments configured ``from_context:``) are the operator's: fixed for
+every session by ``--context`` / ``--context-env`` (``mcp/_context.py``), never read from a client.
+
 ``get_background_job`` reads through ``get_job`` with the same metadata, so it finds a job queued in
 the conversation named by the request's ``x-conversation-id`` header, or one queued without a
 conversation id. Over stdio no request carries one: a stdio session reads only jobs queued without
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
@@ -34,6 +38,7 @@ from ..errors import SidecarError
 from ..invoke import get_job, invoke
 from ..pipeline import Call
 from ._changes import ToolListChanges
+from ._context import context_pairs
 from ._filter import ToolFilter
 from ._jobs import job_tool_result
 from ._results import error_result, tool_result
@@ -52,8 +57,10 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
+def build_server(sidecar: Sidecar, tool_filter: ToolFilter, context: Mapping[str, str] | None = None) -> Server[Any]:
+    """``context``: the trusted context every tool call carries (``--context``, fixed by the operator)."""
     tools = ToolIndex(sidecar, tool_filter)
+    fixed = context_pairs(context or {})
 
     changes = ToolListChanges(lambda: tools.current().definitions)
     sidecar.reload_listeners.append(changes.config_changed)
@@ -66,12 +73,13 @@ def build_server(sidecar: Sidecar, tool_filter: ToolFilter) -> Server[Any]:
         exposed = tools.current()
         try:
             if exposed.is_job_reader(params.name):
-                metadata = _metadata(ctx)  # the conversation id header: jobs of other conversations are not found
+                # the conversation id header: jobs of other conversations are not found
+                metadata = _metadata(ctx, fixed)
                 return await job_tool_result(
                     lambda job_id: get_job(sidecar, job_id, metadata), params.arguments or {}, exposed.tool_for
                 )
             request = exposed.invoke_request(params.name, params.arguments or {})
-            response = await invoke(sidecar, Call(request=request, metadata=_metadata(ctx)))
+            response = await invoke(sidecar, Call(request=request, metadata=_metadata(ctx, fixed)))
         except UnknownTool as exc:  # a protocol error, as the MCP spec has it: no such tool here
             raise MCPError(types.INVALID_PARAMS, str(exc)) from None
         except SidecarError as err:
@@ -102,8 +110,10 @@ class _Server(Server[Any]):
         return super().create_initialization_options(options, *args, **kwargs)
 
 
-def _metadata(ctx: Any) -> tuple[tuple[str, str], ...]:
-    found: dict[str, str] = {}
+def _metadata(ctx: Any, fixed: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The call's metadata: conversation and trace headers, and the server's fixed context entries
+    (never a client's: no x-context-* header or _meta field is read)."""
+    found: dict[str, str] = dict(fixed)
     headers = getattr(ctx.request, "headers", None)  # a Starlette request over HTTP; None over stdio
     if headers is not None:
         for key in _HEADER_KEYS:

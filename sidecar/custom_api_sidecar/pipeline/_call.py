@@ -27,6 +27,9 @@ class OutboundRequest:
     # Names whose values must never leave the sidecar except to the upstream.
     secret_query_names: set[str] = field(default_factory=set)
     secret_header_names: set[str] = field(default_factory=set)
+    # The path as shown (spans, audit, errors): with the values of context-bound path variables
+    # replaced; None when it is the path itself.
+    shown_path: str | None = None
 
     def url(self) -> str:
         """The URL actually sent. Never log it or return it: use ``redacted_url``."""
@@ -35,14 +38,15 @@ class OutboundRequest:
         return f"{self.origin}{self.path}?{urlencode(self.query)}"
 
     def redacted_url(self) -> str:
-        """The URL with the values of secret-looking query parameters replaced."""
+        """The URL with the values of secret-looking (and context-bound) parameters replaced."""
+        path = self.path if self.shown_path is None else self.shown_path
         if not self.query:
-            return self.origin + self.path
+            return self.origin + path
         query = [
             (k, REDACTED if k in self.secret_query_names or k.lower() in SECRET_QUERY_NAMES else v)
             for k, v in self.query
         ]
-        return f"{self.origin}{self.path}?{urlencode(query)}"
+        return f"{self.origin}{path}?{urlencode(query)}"
 
 
 REDACTED = "REDACTED"
@@ -92,6 +96,12 @@ class Call:
     # Who is calling (gRPC metadata x-conversation-id / x-agent-id, checked by the context stage).
     conversation_id: str = ""
     agent_id: str = ""
+    # Trusted context (metadata x-context-<key>, read by the bound_context stage): the values, and
+    # the arguments bound from them (argument -> value, for the bind stage). Never logged: the audit
+    # record names the keys an operation used (context_keys), never a value.
+    context: dict[str, str] = field(default_factory=dict)
+    bound_arguments: dict[str, Any] = field(default_factory=dict)
+    context_keys: tuple[str, ...] = ()
     attempts: int = 0  # HTTP requests sent to the upstream for this call (the send stage counts)
     # Bounded names for metric attributes and per-API aggregates (set by the record stage): the
     # configured API and operation names, or "(unknown)" for any name that is not configured.

@@ -127,7 +127,7 @@ def _check_declared(op: Operation, call: Call, declared: _Declared) -> None:
     for name in fields:
         if name not in declared.body:
             raise _undeclared(op, f"body field {shown(name)}", "json", sorted(op.body_properties))
-    missing = [name for name in op.body_required if name not in fields]
+    missing = [name for name in op.body_required if name not in fields and name not in op.context_bindings]
     if missing:
         raise _invalid(op, f"the body is missing required field(s): {', '.join(missing)}", "json")
     if (

@@ -129,6 +129,11 @@ def _collect(call: Call, op: Operation) -> tuple[dict[str, Any], dict[str, Any]]
         if param.location == "path" and key in arguments:
             raise _invalid(op, f"got multiple values for path variable {param.name!r}", field=key)
         arguments[key] = _typed(op, key, value)
+    for key, value in call.bound_arguments.items():  # from the trusted context (bound_context stage)
+        if key in op.parameters:
+            arguments[key] = _typed(op, key, value)
+        else:
+            body_fields[key] = value
     missing = [v for v in op.path_variables if v not in arguments]
     missing += [p.arg_name for p in op.parameters.values() if p.required and p.arg_name not in arguments]
     if missing:
@@ -295,7 +300,13 @@ def _validate(op: Operation, validator: SchemaValidator, instance: Any) -> None:
     violation = validator.violation(instance)
     if violation is not None:
         head = _FIELD_HEAD.match(violation.path)
-        raise _invalid(op, str(violation), field=head.group(0) if head else violation.path)
+        field = head.group(0) if head else violation.path
+        name = _FIELD_HEAD.match(violation.path.removeprefix("body."))
+        bound = op.context_bindings.get(name.group(0)) if name else None
+        if bound is not None:  # the value came from the conversation context: not the caller's to read
+            why = f"{violation.path}: {violation.summary} (its value comes from context key {bound.key!r})"
+            raise _invalid(op, why, field=field)
+        raise _invalid(op, str(violation), field=field)
 
 
 def _scalar_text(op: Operation, name: str, value: Any) -> str:

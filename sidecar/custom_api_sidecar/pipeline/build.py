@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ._call import Call, OutboundRequest, UpstreamResponse
 from ._compose import Handler
+from .bound_context import hide_bound_values
 
 
 class BuildRequest:
@@ -23,4 +24,6 @@ class BuildRequest:
             headers=call.headers,
             content=call.body,
         )
+        if call.context_keys:
+            hide_bound_values(call.outbound, call, op)
         return await call_next(call)

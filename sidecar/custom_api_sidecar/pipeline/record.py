@@ -51,6 +51,8 @@ class CallRecord:
     recorded: bool = False  # the trace was recorded (exported), not only propagated
     api_label: str = UNKNOWN  # api, or UNKNOWN when no such API is configured: for aggregates
     operation_label: str = UNKNOWN  # operation, or UNKNOWN when the API has no such operation
+    # The trusted context keys the operation's bound arguments used: names only, never a value.
+    context_keys: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,7 @@ class CallRecord:
             "response_bytes": self.response_bytes,
             "trace_id": self.trace_id or None,
             "span_id": self.span_id or None,
+            "context_keys": list(self.context_keys) or None,
         }
 
 
@@ -149,6 +152,7 @@ class Record:
             recorded=span.is_recording(),
             api_label=call.api_label,
             operation_label=call.operation_label,
+            context_keys=call.context_keys,
         )
         for observer in self._observers:
             try:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
 
 from mcp.server.stdio import stdio_server
 
@@ -23,8 +24,8 @@ __all__ = ["serve_stdio"]
 log = logging.getLogger("custom_api_sidecar.mcp")
 
 
-async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter) -> None:
-    server = build_server(sidecar, tool_filter)
+async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter, context: Mapping[str, str] | None = None) -> None:
+    server = build_server(sidecar, tool_filter, context)
 
     async def serve() -> None:
         async with stdio_server() as (read_stream, write_stream):

@@ -114,5 +114,5 @@ def unbound_operations(p: Problems, bindings: dict[str, Any], imported: set[str]
     """A problem for each ``openapi.from_context`` operation the spec did not import."""
     for name in bindings:
         if name not in imported:
-            why = f"no imported operation {shown(name)} (check its name and include/exclude)"
+            why = f"no imported operation {shown(name)} (check its name, include/exclude, and why it was skipped)"
             p.add(f"openapi.from_context.{name}", why)

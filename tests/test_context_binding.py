@@ -496,3 +496,11 @@ def test_a_bad_imported_binding_is_a_load_error(upstream, tmp_path, bindings, na
     with pytest.raises(ConfigError) as info:
         Registry(parse_config(spec_config(upstream, spec, bindings)), "sandbox")
     assert named in str(info.value)
+
+
+def test_the_connection_test_skips_operations_that_need_context(conv):
+    (result,) = conv.api.test_connection(["crm"])
+    checks = {check["name"]: check for check in result["checks"]}
+    assert checks["endpoint:whoami"]["status"] == "skip"
+    assert checks["endpoint:whoami"]["detail"] == "not called: it takes context values (caller_number)"
+    assert checks["endpoint:ping"]["status"] == "pass"

@@ -76,7 +76,7 @@ def read_trusted_context(metadata: tuple[tuple[str, Any], ...]) -> dict[str, str
         if key in found:
             raise _bad(f"context[{key!r}] is given twice")
         try:
-            value = unquote(raw, errors="strict")
+            value = unquote(raw, errors="strict") if "%" in raw else raw  # most values need no decoding
         except UnicodeDecodeError:
             raise _bad(f"context[{key!r}] is not percent-encoded UTF-8") from None
         if not value or len(value) > MAX_CONTEXT_VALUE_CHARS:

@@ -5,9 +5,10 @@ every call.
 - Trusted context values (``connect(..., context={"caller_number": "+441234567890"})``): facts the
   platform verified (the caller's number, the customer's account id). An operation argument
   configured ``from_context: <key>`` takes its value from here, never from the LLM. One metadata
-  entry per key: ``x-context-<key>``, the value percent-encoded UTF-8 (``quote(value, safe="")``;
-  ``encodeURIComponent`` in JavaScript). The bounds below are checked here, so a mistake is a
-  ValueError at once, and again by the sidecar, which trusts no client.
+  entry per key: ``x-context-<key>``, the value percent-encoded UTF-8 (``quote(value, safe="")``, or
+  ``encodeURIComponent`` in JavaScript; this client leaves visible ASCII other than ``%`` as it is).
+  The bounds below are checked here, so a mistake is a ValueError at once, and again by the
+  sidecar, which trusts no client.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ MAX_CONTEXT_VALUE_CHARS = 256
 MAX_CONTEXT_BYTES = 4096
 # No control characters: a value may end up in a header, a path or a log-free audit field.
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Sent as they are: visible ASCII but %, so a phone number or an id needs no decoding at the sidecar.
+_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
 
 def checked(name: str, value: str | None) -> str | None:
@@ -70,7 +73,7 @@ def context_metadata(context: Mapping[str, str] | None) -> tuple[tuple[str, str]
             )
         if CONTROL.search(value):
             raise InvalidArgument(f"context[{key!r}] holds a control character (CR, LF, NUL, ...)", field="context")
-        encoded = quote(value, safe="")
+        encoded = quote(value, safe=_SAFE)
         size += len(CONTEXT_PREFIX) + len(key) + len(encoded)
         pairs.append((CONTEXT_PREFIX + key, encoded))
     if size > MAX_CONTEXT_BYTES:

@@ -16,6 +16,9 @@ from urllib.parse import parse_qs
 
 import grpc
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from custom_api_client import connect, connect_async, errors
 from custom_api_client.proto import sidecar_pb2 as pb
@@ -79,12 +82,20 @@ apis:
 
 
 @pytest.fixture(scope="module")
-def running(upstream: Upstream, tmp_path_factory) -> Iterator[tuple[ThreadedSidecar, pathlib.Path]]:  # type: ignore[no-untyped-def]
+def spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module")
+def running(upstream: Upstream, spans, tmp_path_factory) -> Iterator[tuple[ThreadedSidecar, pathlib.Path]]:  # type: ignore[no-untyped-def]
     audit_file = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
     with tempfile.TemporaryDirectory() as tmp:
         sidecar = start_sidecar(
             config(upstream),
             f"{tmp}/s.sock",
+            tracer_provider=provider,
             audit=AuditLog(str(audit_file), flush_interval=0.05),
             job_store=SqliteJobStore(f"{tmp}/jobs.sqlite3"),
         )
@@ -335,8 +346,10 @@ def test_discovery_shows_bound_arguments_with_their_keys(conv):
 # --- audit records: keys, never values ----------------------------------------------------------
 
 
-def test_audit_records_name_the_keys_never_the_values(running):
+def test_audit_records_spans_and_logs_name_the_keys_never_the_values(running, spans, caplog):
     sidecar, audit_file = running
+    caplog.set_level("DEBUG")
+    spans.clear()
     with connect(sidecar.unix_target, conversation_id="conv-audit", context=CONTEXT) as c:
         c.api.crm.lookup_caller()
         c.api.crm.get_order("o-1")
@@ -353,6 +366,14 @@ def test_audit_records_name_the_keys_never_the_values(running):
     assert [r["context_keys"] for r in found] == [["caller_number"], ["account_id"], None, None]
     assert CALLER not in text and ACCOUNT not in text and "+449999999999" not in text
     assert "phone=REDACTED" in found[0]["url"] and "/accounts/REDACTED/orders/o-1" in found[1]["url"]
+    exported = [
+        json.dumps({**dict(span.attributes or {}), "status": span.status.description})
+        for span in spans.get_finished_spans()
+    ]
+    assert len(exported) >= 7 and any("phone=REDACTED" in span for span in exported)  # server and client spans
+    assert "lookup_caller" in caplog.text  # the access log saw the calls
+    for shown in [*exported, caplog.text]:
+        assert CALLER not in shown and ACCOUNT not in shown and "+449999999999" not in shown
 
 
 # --- background calls ---------------------------------------------------------------------------

@@ -191,12 +191,14 @@ def test_a_context_value_failing_the_schema_is_refused_without_showing_it(sideca
     [
         ("lookup_caller", (), {"phone": "+449999999999"}, "argument 'phone' is bound"),
         ("lookup_caller", (), {"params": {"phone": "+449999999999"}}, "as query parameter 'phone' in params="),
+        ("lookup_caller", (), {"params": {"PHONE": "+449999999999"}}, "as query parameter 'phone' in params="),
         ("whoami", (), {"x_caller_number": "+449999999999"}, "argument 'x_caller_number' is bound"),
         ("whoami", (), {"headers": {"x-caller-NUMBER": "+449999999999"}}, "as header 'X-Caller-Number'"),
         ("get_order", (), {"account_id": "acc-evil", "order_id": "o-1"}, "argument 'account_id' is bound"),
         ("get_order", ("acc-evil", "o-1"), {}, r"takes 1 positional argument\(s\) \(path variables: order_id\)"),
         ("create_ticket", (), {"caller": "+449999999999", "subject": "x"}, "argument 'caller' is bound"),
         ("create_ticket", (), {"json": {"caller": "+449999999999", "subject": "x"}}, "as a field of json="),
+        ("create_ticket", (), {"json": {"Caller": "+449999999999", "subject": "x"}}, "as a field of json="),
         ("create_ticket", (), {"data": {"caller": "+44999", "subject": "x"}}, "not data= or a raw body"),
         ("create_ticket", (), {"data": b'{"caller": "+44999"}'}, "not data= or a raw body"),
         ("page", (), {"n": 1}, "argument 'n' is bound"),
@@ -257,6 +259,23 @@ def test_hostile_context_is_refused_clearly_and_bounded(sidecar, upstream, metad
         assert named in details and len(details) < 300
         for _, value in metadata:  # never echoed
             assert not (isinstance(value, str) and len(value) > 3 and value in details)
+    assert len(upstream.requests) == before
+
+
+def test_an_escaped_json_field_is_still_the_bound_argument(sidecar, upstream):
+    before = len(upstream.requests)
+    with grpc.insecure_channel(sidecar.unix_target) as channel:
+        stub = sidecar_pb2_grpc.CustomApiSidecarStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Invoke(
+                pb.InvokeRequest(
+                    api="crm", operation="create_ticket", json=b'{"\\u0063aller": "+449", "subject": "s"}'
+                ),
+                metadata=[("x-context-caller_number", CALLER)],
+                timeout=10,
+            )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "argument 'caller' (as a field of json=) is bound" in (info.value.details() or "")
     assert len(upstream.requests) == before
 
 

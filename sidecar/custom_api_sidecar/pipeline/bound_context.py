@@ -116,8 +116,9 @@ def _refuse_callers_values(call: Call, op: Operation) -> None:
     for entry in request.keywords:
         if entry.key in bindings:
             raise _bound(op, bindings[entry.key], "")
+    # Names compare case-insensitively: many servers read Phone= or {"Caller": ...} as phone and caller.
     for binding in bindings.values():
-        if binding.location == "query" and any(kv.key == binding.wire_name for kv in request.params):
+        if binding.location == "query" and any(kv.key.lower() == binding.wire_name.lower() for kv in request.params):
             raise _bound(op, binding, f" (as query parameter {binding.wire_name!r} in params=)")
         if binding.location == "header":
             name = binding.wire_name.lower()
@@ -136,14 +137,14 @@ def _refuse_callers_values(call: Call, op: Operation) -> None:
 
 
 def _json_has(raw: bytes, name: str) -> bool:
-    """Whether ``json=`` has a top-level field ``name`` (parsed only when the name occurs in it)."""
-    if name.encode() not in raw:
-        return False
+    """Whether ``json=`` has a top-level field ``name``, in any case and however it is escaped
+    (``"\\u0063aller"`` is ``caller``): parsed, not searched."""
     try:
         body = json.loads(raw)
     except ValueError:
         return False  # the bind stage reports the JSON itself
-    return isinstance(body, dict) and name in body
+    wanted = name.lower()
+    return isinstance(body, dict) and any(key.lower() == wanted for key in body)
 
 
 def _converted(op: Operation, binding: ContextBinding, value: str) -> Any:

@@ -45,6 +45,7 @@ CALL_FIELDS = {
     "response_bytes",
     "trace_id",
     "span_id",
+    "cache",
 }
 
 

@@ -26,6 +26,7 @@ from .pipeline.authenticate import Authenticate
 from .pipeline.bind import BindArguments
 from .pipeline.breaker import CircuitBreaker
 from .pipeline.build import BuildRequest
+from .pipeline.cache import NoteCachingHeaders, ResponseCaching
 from .pipeline.check_response import ValidateResponse
 from .pipeline.context import ConversationContext
 from .pipeline.observe import Observe
@@ -41,6 +42,7 @@ from .transport import TransportFactory
 from .validation import ValidatorWarmup
 
 if TYPE_CHECKING:  # fleet mode is imported only when configured
+    from .cache import ResponseCache
     from .fleet import Fleet
 
 log = logging.getLogger("custom_api_sidecar.reload")
@@ -60,6 +62,7 @@ class Shared:
     dns_lookup: Lookup
     meter_provider: metrics.MeterProvider | None = None
     fleet: Fleet | None = None  # the redis: section: fleet-wide limits and tokens
+    cache: ResponseCache | None = None  # endpoints' cache: answers kept across reloads (unchanged APIs)
 
 
 @dataclass
@@ -126,6 +129,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
     breaker = CircuitBreaker(registry, previous.breaker if previous else None, unchanged, shared.meter_provider)
     retry = Retry(registry, previous.retry if previous else None, unchanged)
     arguments = OperationArguments()
+    caching = [ResponseCaching(registry, shared.cache, authenticators)] if shared.cache is not None else []
     handle = compose(
         [
             ConversationContext(),
@@ -136,9 +140,11 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             BindArguments(),
             BuildRequest(),
             UrlAllowlist(),
+            *caching,  # before the limits: a cached answer spends none of the upstream's quota
             rate_limiter,
             breaker,  # outside retries: one call, all its attempts, is one result
             ShapeResponse(registry),
+            NoteCachingHeaders(),  # inside the shaping: sees Cache-Control even if an API drops it
             ValidateResponse(),
             Authenticate(authenticators),  # outside Retry: retries reuse the credentials
             retry,

@@ -75,6 +75,20 @@ def arg_name(name: str) -> str:
     return out.lower() if out != name else out
 
 
+CACHE_SCOPES = ("api", "conversation")
+CACHEABLE_METHODS = ("GET", "HEAD")
+MAX_CACHE_TTL_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class CacheSetting:
+    """An endpoint's ``cache:``: reuse a successful answer for at most ``ttl_s`` seconds, for every
+    caller with the same credentials (``api``) or only within one conversation (``conversation``)."""
+
+    ttl_s: float = 30.0
+    scope: str = "api"  # api | conversation
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -93,6 +107,7 @@ class Endpoint:
     # Arguments the connection test may call this operation with (then it is called even if it
     # is not a GET/HEAD); None: called only when safe (GET/HEAD with no required argument).
     test_arguments: dict[str, Any] | None = None
+    cache: CacheSetting | None = None  # GET and HEAD only (the loader refuses it on other methods)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from ..egress import ProxySettings
 from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem, with_operator_settings
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth import parse_authentication
+from ._cache import apply_openapi_cache, parse_cache
 from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_problems
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
@@ -84,7 +85,7 @@ _API_KEYS = {
     "propagate",
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
-_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http", "strict"}
+_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http", "strict", "cache"}
 _CONNECTION_KEYS = {
     "base_url",
     "base_urls",
@@ -107,6 +108,7 @@ _ENDPOINT_KEYS = {
     "request_body_required",
     "background",
     "test_arguments",
+    "cache",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg"}
 _SECURITY_KEYS = {
@@ -189,6 +191,13 @@ def parse_config(text: str, source: str = "<memory>", policy: OperatorPolicy | N
             "whoever can write to Redis must not read or forge them): a secret reference to a base64-encoded "
             "32-byte key (generate one with: openssl rand -base64 32); or set redis.jobs: false",
         )
+    if redis is not None and redis.cache and redis.cache_key is None:
+        problems.add(
+            "redis.cache_key",
+            "is required to share cached answers across the fleet (they are sealed with AES-256-GCM in Redis, "
+            "since whoever can write to Redis must not read or forge them): a secret reference to a "
+            "base64-encoded 32-byte key (generate one with: openssl rand -base64 32); or set redis.cache: false",
+        )
     problems.raise_if_any()
     return Config(apis=tuple(apis), source=source, vault=vault, secrets=secrets, redis=redis)
 
@@ -231,6 +240,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         else:
             connection = _connection(p, raw_connection, seed_ip_allowlist)
         endpoints = _imported_endpoints(p, imported, explicit)
+        if endpoints is not None and isinstance(raw["openapi"], dict):
+            endpoints = apply_openapi_cache(p, raw["openapi"].get("cache"), endpoints)
     else:
         connection = _connection(p, raw.get("connection"), seed_ip_allowlist)
         endpoints = _endpoints(p, raw.get("endpoints"))
@@ -601,6 +612,7 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         request_body_required=_flag(p, f"{where}.request_body_required", raw.get("request_body_required", False)),
         background=_flag(p, f"{where}.background", raw.get("background", False)),
         test_arguments=_test_arguments(p, f"{where}.test_arguments", raw.get("test_arguments")),
+        cache=parse_cache(p, f"{where}.cache", raw.get("cache"), method.upper()),
     )
 
 

@@ -51,6 +51,7 @@ class CallRecord:
     recorded: bool = False  # the trace was recorded (exported), not only propagated
     api_label: str = UNKNOWN  # api, or UNKNOWN when no such API is configured: for aggregates
     operation_label: str = UNKNOWN  # operation, or UNKNOWN when the API has no such operation
+    cache: str = ""  # "hit" or "miss" for an operation configured with cache:, else ""
 
     @property
     def ok(self) -> bool:
@@ -75,6 +76,7 @@ class CallRecord:
             "response_bytes": self.response_bytes,
             "trace_id": self.trace_id or None,
             "span_id": self.span_id or None,
+            "cache": self.cache or None,
         }
 
 
@@ -149,6 +151,7 @@ class Record:
             recorded=span.is_recording(),
             api_label=call.api_label,
             operation_label=call.operation_label,
+            cache=call.cache,
         )
         for observer in self._observers:
             try:

@@ -463,3 +463,102 @@ def test_redis_down_means_local_entries_only_and_no_wait(upstream, redis, tmp_pa
         assert a.sidecar.fleet is not None and a.sidecar.fleet.redis.fallbacks >= 1
     finally:
         a.stop()
+
+
+# --- imported operations: openapi.cache ------------------------------------------------------------
+
+SPEC = """
+openapi: 3.0.0
+info: {title: Shop, version: "1"}
+paths:
+  /hours:
+    get: {operationId: getHours, responses: {"200": {description: ok}}}
+  /orders:
+    post: {operationId: createOrder, responses: {"200": {description: ok}}}
+"""
+
+
+def test_imported_operations_are_cached_through_openapi_cache(upstream, tmp_path):
+    (tmp_path / "shop.yaml").write_text(SPEC)
+    text = f"""
+apis:
+  - name: shop
+    connection: {{{LOCAL}, base_url: "{upstream.url}"}}
+    openapi:
+      spec: {tmp_path / "shop.yaml"}
+      cache: {{get_hours: {{ttl_s: 30, scope: conversation}}}}
+"""
+    sidecar = start_sidecar(text, str(tmp_path / "s.sock"))
+    try:
+        with connect(sidecar.unix_target, conversation_id="conv-spec") as conv:
+            first, second = conv.api.shop.get_hours(), conv.api.shop.get_hours()
+            schema = conv.api.shop.schema()
+        assert (first.from_cache, second.from_cache) == (False, True)
+        cached = {op["name"]: op["cache"] for op in schema["operations"]}
+        assert cached == {"get_hours": {"ttl_s": 30.0, "scope": "conversation"}, "create_order": None}
+    finally:
+        sidecar.stop()
+
+
+@pytest.mark.parametrize(
+    ("setting", "field", "message"),
+    [
+        ("{create_order: {ttl_s: 30}}", "openapi.cache.create_order", "this operation is POST"),
+        ("{get_hourz: {ttl_s: 30}}", "openapi.cache.get_hourz", "is not an operation of this API"),
+        ("{get_hours: {ttl_s: 0}}", "openapi.cache.get_hours.ttl_s", "above 0"),
+        ("[get_hours]", "openapi.cache", "must be a mapping"),
+    ],
+)
+def test_a_bad_openapi_cache_is_a_load_error_naming_the_field(tmp_path, setting, field, message):
+    (tmp_path / "shop.yaml").write_text(SPEC)
+    text = f"""
+apis:
+  - name: shop
+    connection: {{base_url: "https://shop.example.com"}}
+    openapi: {{spec: {tmp_path / "shop.yaml"}, cache: {setting}}}
+"""
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, "apis.yaml")
+    problems = [p for p in refused.value.problems if p.field == field]
+    assert problems and message in problems[0].message, refused.value.problems
+
+
+def test_metrics_count_hits_misses_and_evictions_and_the_span_says_hit(upstream, tmp_path, monkeypatch):
+    import urllib.request
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from custom_api_sidecar.metrics import make_metrics
+
+    monkeypatch.setenv("SHOP_TOKEN", "token-A")
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    sidecar = start_sidecar(
+        config(upstream),
+        str(tmp_path / "s.sock"),
+        admin=("127.0.0.1", 0),
+        metrics=make_metrics(admin=True, env={}),
+        tracer_provider=provider,
+        cache_max_bytes=16 * 1024,  # entries up to 2 KiB: a handful fit
+    )
+    try:
+        with connect(sidecar.unix_target) as conv:
+            conv.api.shop.hours(params={"m": "1"})
+            conv.api.shop.hours(params={"m": "1"})
+            for index in range(12):
+                conv.api.shop.hours(params={"m": f"fill-{index}", "size": "900"})
+        with urllib.request.urlopen(f"{sidecar.admin_url}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+    finally:
+        sidecar.stop()
+    lookups = [line for line in text.splitlines() if line.startswith("custom_api_sidecar_cache_lookups")]
+    assert any('result="hit"' in line and 'operation="hours"' in line and line.endswith(" 1") for line in lookups)
+    assert any('result="miss"' in line and line.endswith(" 13") for line in lookups), lookups
+    evictions = [line for line in text.splitlines() if line.startswith("custom_api_sidecar_cache_evictions")]
+    assert evictions and float(evictions[0].rsplit(" ", 1)[1]) >= 3
+    assert any(line.startswith("custom_api_sidecar_cache_bytes") for line in text.splitlines())
+    hits = [s.attributes.get("custom_api.cache.hit") for s in spans.get_finished_spans() if s.name.endswith("/Invoke")]
+    assert hits[:2] == [False, True]

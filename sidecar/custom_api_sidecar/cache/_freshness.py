@@ -60,7 +60,10 @@ def freshness(status: int, headers: Iterable[tuple[str, str]], ttl_s: float, sha
     if upstream is not None:
         lifetime = min(lifetime, upstream)
     if age is not None:
-        lifetime -= _seconds(age) or 0.0
+        already = _seconds(age)
+        if already is None:  # older than any lifetime
+            return None
+        lifetime -= already
     return lifetime if lifetime > 0 else None
 
 

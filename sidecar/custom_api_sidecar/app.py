@@ -18,7 +18,7 @@ from .activity import Activity, ConnectionStatus
 from .admission import DEFAULT_MAX_IN_FLIGHT, Admission
 from .audit import AccessLog, AuditLog, config_record
 from .auth import Authenticator
-from .cache import DEFAULT_MAX_BYTES, KeyMaker, ResponseCache, definition_digest
+from .cache import DEFAULT_MAX_BYTES, KeyMaker, ResponseCache, cached_api_digests
 from .config import Config, ConfigChanges, ConfigError, config_changes, normalize_environment
 from .conv_log import ConvLogSink
 from .describe import Catalog
@@ -269,9 +269,7 @@ class Sidecar:
                 self.reload_rejected(config.source, rejected.problems)
                 raise
             previous, self.generation = self.generation, candidate
-            self.response_cache.keep_only(
-                {name: definition_digest(api.config) for name, api in candidate.registry.apis.items()}
-            )
+            self.response_cache.keep_only(cached_api_digests(candidate.config.apis))
             self.activity.use(candidate.registry)
             self._reloads.add(1, {"outcome": "applied"})
             self.last_reload = ReloadStatus(True, time.time(), config.source)

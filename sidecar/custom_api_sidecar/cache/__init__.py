@@ -13,7 +13,7 @@
 
 from ._entry import CachedAnswer
 from ._freshness import freshness
-from ._keys import CacheKey, KeyMaker, definition_digest
+from ._keys import CacheKey, KeyMaker, cached_api_digests, definition_digest
 from ._lru import DEFAULT_MAX_BYTES, ENTRY_OVERHEAD_BYTES, LocalCache
 from ._service import ResponseCache, SharedStore
 
@@ -26,6 +26,7 @@ __all__ = [
     "LocalCache",
     "ResponseCache",
     "SharedStore",
+    "cached_api_digests",
     "definition_digest",
     "freshness",
 ]

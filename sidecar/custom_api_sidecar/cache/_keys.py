@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,12 @@ VERSION = b"custom-api-sidecar cache v1"
 def definition_digest(api: ApiConfig) -> str:
     """The same for the same definition in every sidecar of a fleet (the config is the same file)."""
     return hashlib.sha256(repr(api).encode()).hexdigest()[:16]
+
+
+def cached_api_digests(apis: Iterable[ApiConfig]) -> dict[str, str]:
+    """``definition_digest`` of each API with a cached operation (a big imported spec without one
+    costs nothing at load)."""
+    return {api.name: definition_digest(api) for api in apis if any(e.cache is not None for e in api.endpoints)}
 
 
 @dataclass(frozen=True, slots=True)

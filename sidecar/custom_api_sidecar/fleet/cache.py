@@ -47,7 +47,7 @@ class FleetCache:
         meter = (meter_provider or metrics.get_meter_provider()).get_meter("custom_api_sidecar.cache")
         self._refused = meter.create_counter(
             "custom_api_sidecar.cache.refused",
-            description="Shared cache entries read from Redis and refused (do not open, oversized, malformed)",
+            description="Shared cache entries refused, by api and reason (too_large, unopenable, malformed)",
         )
         self.refused = 0
         self._logged: set[str] = set()
@@ -69,15 +69,15 @@ class FleetCache:
         if raw is None:
             return None
         if not isinstance(raw, bytes) or len(raw) > self._max_value:
-            self._refuse(key, "is larger than the largest entry the cache stores")
+            self._refuse(key, "too_large", "is larger than the largest entry the cache stores")
             return None
         try:
             answer = CachedAnswer.from_bytes(self._seal.open(raw, name.encode()))
         except Unopenable:
-            self._refuse(key, "does not open with redis.cache_key (forged, tampered or moved)")
+            self._refuse(key, "unopenable", "does not open with redis.cache_key (forged, tampered or moved)")
             return None
         except Malformed:
-            self._refuse(key, "opened but is not a cached answer")
+            self._refuse(key, "malformed", "opened but is not a cached answer")
             return None
         return answer if answer.expires_at > self._clock() else None
 
@@ -89,9 +89,9 @@ class FleetCache:
         except RedisUnavailable:
             self._redis.fell_back("cache")
 
-    def _refuse(self, key: CacheKey, why: str) -> None:
+    def _refuse(self, key: CacheKey, reason: str, why: str) -> None:
         self.refused += 1
-        self._refused.add(1, {"api": key.api})
-        if why not in self._logged:  # once per reason: a flood of forged entries is one line
-            self._logged.add(why)
+        self._refused.add(1, {"api": key.api, "reason": reason})
+        if reason not in self._logged:  # once per reason: a flood of forged entries is one line
+            self._logged.add(reason)
             log.warning("shared cache entry of api %r refused: it %s; calling the upstream instead", key.api, why)

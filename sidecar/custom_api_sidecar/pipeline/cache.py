@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from opentelemetry import trace
 
 from ..auth import Authenticator, Credentials
-from ..cache import CachedAnswer, ResponseCache, definition_digest, freshness
+from ..cache import CachedAnswer, ResponseCache, cached_api_digests, freshness
 from ..errors import SidecarError
 from ..registry import Registry
 from ._call import Call, UpstreamResponse
@@ -38,7 +38,7 @@ class ResponseCaching:
         self._cache = cache
         self._authenticators = authenticators
         self._environment = registry.environment
-        self.digests = {name: definition_digest(api.config) for name, api in registry.apis.items()}
+        self.digests = cached_api_digests(api.config for api in registry.apis.values())
         # An idempotency key names an attempt, not a question (background jobs add a fresh one to each).
         self._ignored = {
             name: frozenset({JOB_IDEMPOTENCY_HEADER, api.config.connection.retry.idempotency_key_header.lower()}) - {""}

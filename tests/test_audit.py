@@ -46,6 +46,7 @@ CALL_FIELDS = {
     "trace_id",
     "span_id",
     "context_keys",
+    "cache",
 }
 
 

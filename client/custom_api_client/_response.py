@@ -54,7 +54,18 @@ class Headers(Mapping[str, str]):
 
 
 class Response:
-    __slots__ = ("_encoding", "content", "elapsed", "headers", "http_version", "job_id", "reason", "status_code", "url")
+    __slots__ = (
+        "_encoding",
+        "content",
+        "elapsed",
+        "from_cache",
+        "headers",
+        "http_version",
+        "job_id",
+        "reason",
+        "status_code",
+        "url",
+    )
 
     def __init__(
         self,
@@ -66,6 +77,7 @@ class Response:
         url: str,
         http_version: str = "",
         job_id: str | None = None,
+        from_cache: bool = False,
     ) -> None:
         self.status_code = status_code
         self.reason = reason or _default_reason(status_code)
@@ -75,6 +87,8 @@ class Response:
         self.url = url
         self.http_version = http_version
         self.job_id = job_id  # set on the 202 of a background call: conv.api.jobs.get(job_id)
+        # The sidecar answered from its response cache (the operation's `cache:`), as in requests-cache.
+        self.from_cache = from_cache
         self._encoding: str | None = None
 
     @property
@@ -151,4 +165,5 @@ def from_invoke_response(message: Any) -> Response:
         url=message.url,
         http_version=message.http_version,
         job_id=message.job_id or None,
+        from_cache=message.from_cache,
     )

@@ -23,6 +23,8 @@ def operation_dict(op: Any) -> dict[str, Any]:
         "request_body_schema": _schema(op.request_body_schema_json),
         "output_schema": _schema(op.output_schema_json),
         "background": op.background,
+        # the operation's response cache ({ttl_s, scope}), or None
+        "cache": {"ttl_s": op.cache.ttl_s, "scope": op.cache.scope} if op.HasField("cache") else None,
     }
     if op.from_context:
         out["from_context"] = dict(sorted(op.from_context.items()))

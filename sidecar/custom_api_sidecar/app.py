@@ -18,6 +18,7 @@ from .activity import Activity, ConnectionStatus
 from .admission import DEFAULT_MAX_IN_FLIGHT, Admission
 from .audit import AccessLog, AuditLog, config_record
 from .auth import Authenticator
+from .cache import DEFAULT_MAX_BYTES, KeyMaker, ResponseCache, cached_api_digests
 from .config import Config, ConfigChanges, ConfigError, config_changes, normalize_environment
 from .conv_log import ConvLogSink
 from .describe import Catalog
@@ -92,6 +93,7 @@ class Sidecar:
         job_concurrency: int = 4,
         policy: OperatorPolicy | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        cache_max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """``secret_store`` defaults to one built from ``vault_settings`` (CLI flags), then the
         ``VAULT_*`` environment variables, then the config's ``vault:`` section; ValueError if unusable.
@@ -102,7 +104,8 @@ class Sidecar:
         mode (``redis.jobs``) jobs go to a Redis Stream, and ``job_store`` is the fallback. ``policy`` is the
         operator's policy that ``config`` was loaded under (default: from the environment): reloads of the
         file are checked against it. ``max_in_flight`` caps the Invoke calls at once (gRPC and MCP); past it
-        a call gets OVERLOADED."""
+        a call gets OVERLOADED. ``cache_max_bytes`` is the byte budget of the response cache (operations
+        configured with ``cache:``); 0 turns it off."""
         self.environment = normalize_environment(environment)
         self.policy = policy or OperatorPolicy.from_env()
         self.tracer_provider = tracer_provider
@@ -121,6 +124,8 @@ class Sidecar:
 
             self.fleet = Fleet(config.redis, self.secrets, self.environment, meter_provider=self.metrics.provider)
             self._services.append(self.fleet)
+        self.response_cache = self._response_cache(cache_max_bytes)
+        self._services.append(self.response_cache)  # closed before the fleet: its pending writes first
         self.audit = audit
         self.connection_status = ConnectionStatus()
         self.activity = Activity(self.connection_status)
@@ -141,6 +146,7 @@ class Sidecar:
             dns_lookup=dns_lookup,
             meter_provider=self.metrics.provider,
             fleet=self.fleet,
+            cache=self.response_cache,
         )
         self.generation = build_generation(config, self._shared)
         self._audit_config("loaded", config.source, config_changes(None, config))
@@ -165,6 +171,21 @@ class Sidecar:
         self.last_reload: ReloadStatus | None = None
         # called in the loop after a reload swapped a new config in (the MCP server's tool list)
         self.reload_listeners: list[Callable[[], None]] = []
+
+    def _response_cache(self, max_bytes: int) -> ResponseCache:
+        """This sidecar's LRU, in front of the fleet's sealed entries with ``redis.cache: true``."""
+        cache = ResponseCache(max_bytes, meter_provider=self.metrics.provider)
+        if self.fleet is not None and self.fleet.cache_seal is not None and cache.enabled:
+            from .fleet import FleetCache
+
+            shared = FleetCache(
+                self.fleet.redis,
+                self.fleet.cache_seal,
+                cache.local.max_entry_bytes,
+                meter_provider=self.metrics.provider,
+            )
+            cache.shared, cache.keys = shared, KeyMaker(shared.key_secret)
+        return cache
 
     # --- the current generation -------------------------------------------------------
 
@@ -248,6 +269,7 @@ class Sidecar:
                 self.reload_rejected(config.source, rejected.problems)
                 raise
             previous, self.generation = self.generation, candidate
+            self.response_cache.keep_only(cached_api_digests(candidate.config.apis))
             self.activity.use(candidate.registry)
             self._reloads.add(1, {"outcome": "applied"})
             self.last_reload = ReloadStatus(True, time.time(), config.source)

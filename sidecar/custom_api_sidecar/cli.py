@@ -40,6 +40,7 @@ ENV_ADMIN_TOKEN = "CUSTOM_API_SIDECAR_ADMIN_TOKEN"
 ENV_HEALTH_LISTEN = "CUSTOM_API_SIDECAR_HEALTH_LISTEN"
 ENV_JOBS_DB = "CUSTOM_API_SIDECAR_JOBS_DB"
 ENV_MAX_IN_FLIGHT = "CUSTOM_API_SIDECAR_MAX_IN_FLIGHT"
+ENV_CACHE_MAX_BYTES = "CUSTOM_API_SIDECAR_CACHE_MAX_BYTES"
 ENV_JOBS_MAX_SIZE = "CUSTOM_API_SIDECAR_JOBS_MAX_SIZE"
 ENV_AGENT_TEST_CONNECTION = "CUSTOM_API_SIDECAR_AGENT_TEST_CONNECTION"
 ENVIRONMENT_CHOICES = (*ENVIRONMENTS, *ENVIRONMENT_ALIASES)
@@ -113,6 +114,15 @@ def _parser() -> argparse.ArgumentParser:
         f"(${ENV_MAX_IN_FLIGHT}, default {DEFAULT_MAX_IN_FLIGHT})",
     )
     serve.add_argument(
+        "--cache-max-bytes",
+        type=_cache_max_bytes,
+        default=os.environ.get(ENV_CACHE_MAX_BYTES, "64Mi"),  # argparse converts a str default
+        metavar="SIZE",
+        help="memory for cached answers (operations configured with cache:), least recently used out "
+        "first; an answer over an eighth of it is not cached; 0 turns caching off "
+        f"(${ENV_CACHE_MAX_BYTES}, default 64Mi)",
+    )
+    serve.add_argument(
         "--health-listen",
         default=os.environ.get(ENV_HEALTH_LISTEN),
         help="host:port serving grpc.health.v1 only, for kubelet grpc probes (may be 0.0.0.0: nothing else is "
@@ -167,6 +177,15 @@ def _parser() -> argparse.ArgumentParser:
     openapi_cli.add_parser(sub)
     mcp_cli.add_parser(sub, _environment_flag, ENV_CONFIG, ENV_LOG_LEVEL, ENV_AUDIT_FILE)
     return parser
+
+
+def _cache_max_bytes(text: str) -> int:
+    from .quantity import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -445,6 +464,7 @@ def _serve(args: argparse.Namespace) -> int:
             job_store=SqliteJobStore(args.jobs_db or _default_jobs_db(listeners), jobs_max_bytes),
             job_concurrency=args.jobs_concurrency,
             max_in_flight=args.max_in_flight,
+            cache_max_bytes=args.cache_max_bytes,
         )
         mcp = mcp_cli.http_settings_from_flags(args, sidecar)  # None without --mcp-listen
     except ConfigError as exc:

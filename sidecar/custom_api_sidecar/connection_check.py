@@ -191,7 +191,7 @@ class ConnectionChecker:
         name = f"endpoint:{op.name}"
         started = time.perf_counter()
         try:
-            response = await self._sidecar.handle(Call(request=request))
+            response = await self._sidecar.handle(Call(request=request, force_refresh=True))
         except SidecarError as err:
             return Check(name, FAIL, f"{err.code_name}: {err.message}", time.perf_counter() - started), None
         elapsed = time.perf_counter() - started

@@ -79,6 +79,8 @@ def _fill_operation(out: pb.OperationDescription, op: Operation) -> None:
     out.output_schema_json = json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else ""
     out.request_body_schema_json = json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else ""
     out.background = endpoint.background
+    if endpoint.cache is not None:
+        out.cache.ttl_s, out.cache.scope = endpoint.cache.ttl_s, endpoint.cache.scope
 
 
 def _describe(api: Api, environment: str) -> pb.DescribeApiResponse:
@@ -155,6 +157,7 @@ def _operation_dict(op: Operation) -> dict[str, Any]:
         "request_body_schema": endpoint.request_body or None,
         "output_schema": endpoint.response_schema or None,
         "background": endpoint.background,
+        "cache": {"ttl_s": endpoint.cache.ttl_s, "scope": endpoint.cache.scope} if endpoint.cache else None,
     }
     if op.context_bindings:  # as the client's discovery reads it: sorted, and only when there are any
         out["from_context"] = {arg: b.key for arg, b in sorted(op.context_bindings.items())}

@@ -27,6 +27,7 @@ from .pipeline.bind import BindArguments
 from .pipeline.bound_context import BindFromContext
 from .pipeline.breaker import CircuitBreaker
 from .pipeline.build import BuildRequest
+from .pipeline.cache import NoteCachingHeaders, ResponseCaching
 from .pipeline.check_response import ValidateResponse
 from .pipeline.context import ConversationContext
 from .pipeline.observe import Observe
@@ -42,6 +43,7 @@ from .transport import TransportFactory
 from .validation import ValidatorWarmup
 
 if TYPE_CHECKING:  # fleet mode is imported only when configured
+    from .cache import ResponseCache
     from .fleet import Fleet
 
 log = logging.getLogger("custom_api_sidecar.reload")
@@ -61,6 +63,7 @@ class Shared:
     dns_lookup: Lookup
     meter_provider: metrics.MeterProvider | None = None
     fleet: Fleet | None = None  # the redis: section: fleet-wide limits and tokens
+    cache: ResponseCache | None = None  # endpoints' cache: answers kept across reloads (unchanged APIs)
 
 
 @dataclass
@@ -128,6 +131,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
     retry = Retry(registry, previous.retry if previous else None, unchanged)
     arguments = OperationArguments()
     bound_context = BindFromContext()
+    caching = [ResponseCaching(registry, shared.cache, authenticators)] if shared.cache is not None else []
     handle = compose(
         [
             ConversationContext(),
@@ -139,9 +143,11 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             BindArguments(),
             BuildRequest(),
             UrlAllowlist(),
+            *caching,  # before the limits: a cached answer spends none of the upstream's quota
             rate_limiter,
             breaker,  # outside retries: one call, all its attempts, is one result
             ShapeResponse(registry),
+            NoteCachingHeaders(),  # inside the shaping: sees Cache-Control even if an API drops it
             ValidateResponse(),
             Authenticate(authenticators),  # outside Retry: retries reuse the credentials
             retry,

@@ -131,7 +131,7 @@ class InvokeRequest(_message.Message):
     def __init__(self, api: _Optional[str] = ..., operation: _Optional[str] = ..., positional: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., keywords: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., json: _Optional[bytes] = ..., form: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., raw_body: _Optional[bytes] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., background: _Optional[bool] = ...) -> None: ...
 
 class InvokeResponse(_message.Message):
-    __slots__ = ("status_code", "reason", "headers", "body", "elapsed_seconds", "url", "http_version", "job_id")
+    __slots__ = ("status_code", "reason", "headers", "body", "elapsed_seconds", "url", "http_version", "job_id", "from_cache")
     STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,7 @@ class InvokeResponse(_message.Message):
     URL_FIELD_NUMBER: _ClassVar[int]
     HTTP_VERSION_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     status_code: int
     reason: str
     headers: _containers.RepeatedCompositeFieldContainer[KeyValue]
@@ -148,7 +149,8 @@ class InvokeResponse(_message.Message):
     url: str
     http_version: str
     job_id: str
-    def __init__(self, status_code: _Optional[int] = ..., reason: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., body: _Optional[bytes] = ..., elapsed_seconds: _Optional[float] = ..., url: _Optional[str] = ..., http_version: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+    from_cache: bool
+    def __init__(self, status_code: _Optional[int] = ..., reason: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., body: _Optional[bytes] = ..., elapsed_seconds: _Optional[float] = ..., url: _Optional[str] = ..., http_version: _Optional[str] = ..., job_id: _Optional[str] = ..., from_cache: _Optional[bool] = ...) -> None: ...
 
 class ErrorDetail(_message.Message):
     __slots__ = ("code", "message", "api", "operation", "suggestions", "field")
@@ -219,7 +221,7 @@ class ApiDescription(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., environment: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationDescription, _Mapping]]] = ..., display_name: _Optional[str] = ..., informational_json: _Optional[str] = ...) -> None: ...
 
 class OperationDescription(_message.Message):
-    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background", "from_context")
+    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background", "from_context", "cache")
     class FromContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +239,7 @@ class OperationDescription(_message.Message):
     REQUEST_BODY_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     BACKGROUND_FIELD_NUMBER: _ClassVar[int]
     FROM_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     method: str
@@ -247,7 +250,16 @@ class OperationDescription(_message.Message):
     request_body_schema_json: str
     background: bool
     from_context: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ..., from_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    cache: CacheDescription
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ..., from_context: _Optional[_Mapping[str, str]] = ..., cache: _Optional[_Union[CacheDescription, _Mapping]] = ...) -> None: ...
+
+class CacheDescription(_message.Message):
+    __slots__ = ("ttl_s", "scope")
+    TTL_S_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    ttl_s: float
+    scope: str
+    def __init__(self, ttl_s: _Optional[float] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class ParameterDescription(_message.Message):
     __slots__ = ("name", "location", "type", "required", "description", "from_context")

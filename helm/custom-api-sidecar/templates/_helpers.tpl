@@ -131,6 +131,8 @@ into this container alone).
       value: {{ .Values.sidecar.jobs.sizeLimit | quote }}
     - name: CUSTOM_API_SIDECAR_MAX_IN_FLIGHT
       value: {{ .Values.sidecar.maxInFlight | quote }}
+    - name: CUSTOM_API_SIDECAR_CACHE_MAX_BYTES
+      value: {{ .Values.sidecar.cacheMaxBytes | quote }}
     - name: CUSTOM_API_SIDECAR_AGENT_TEST_CONNECTION
       value: {{ ternary "on" "off" .Values.sidecar.agentTestConnection | quote }}
     {{- include "custom-api-sidecar.policyEnv" . | nindent 4 }}

@@ -43,6 +43,8 @@ class RedisSettings:
     rate_limits: bool = True
     jobs: bool = True  # background jobs in a Redis Stream any sidecar runs (else each sidecar's SQLite)
     job_claim_after_s: float = 15.0  # a job whose sidecar went silent this long is run by another
+    cache: bool = False  # cached answers (endpoints' cache:) shared by the fleet, sealed under cache_key
+    cache_key: str | None = None  # secret reference: 32-byte AES-GCM key (base64) for cached answers at rest
 
 
 REDIS_KEYS = {
@@ -59,6 +61,8 @@ REDIS_KEYS = {
     "rate_limits",
     "jobs",
     "job_claim_after_s",
+    "cache",
+    "cache_key",
 }
 TLS_KEYS = {"ca_cert", "client_cert", "client_key"}
 
@@ -128,6 +132,7 @@ def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
         password = None
     token_key = _key_reference(add, raw, "token_key")
     job_key = _key_reference(add, raw, "job_key")
+    cache_key = _key_reference(add, raw, "cache_key")
     username = raw.get("username")
     if username is not None and (not isinstance(username, str) or not username):
         add("redis.username", "must be a non-empty string")
@@ -151,6 +156,8 @@ def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
         rate_limits=r.flag("rate_limits"),
         jobs=r.flag("jobs"),
         job_claim_after_s=r.number("job_claim_after_s", minimum=1, maximum=3600),
+        cache=r.flag("cache"),
+        cache_key=cache_key,
     )
     return settings if url else None
 

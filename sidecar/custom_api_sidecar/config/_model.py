@@ -78,6 +78,20 @@ def arg_name(name: str) -> str:
     return out.lower() if out != name else out
 
 
+CACHE_SCOPES = ("api", "conversation")
+CACHEABLE_METHODS = ("GET", "HEAD")
+MAX_CACHE_TTL_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class CacheSetting:
+    """An endpoint's ``cache:``: reuse a successful answer for at most ``ttl_s`` seconds, for every
+    caller with the same credentials (``api``) or only within one conversation (``conversation``)."""
+
+    ttl_s: float = 30.0
+    scope: str = "api"  # api | conversation
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -99,6 +113,7 @@ class Endpoint:
     # Arguments bound to the conversation's trusted context: (argument name, context key) pairs, for
     # parameters and top-level body properties alike. Their values come from the call's context only.
     from_context: tuple[tuple[str, str], ...] = ()
+    cache: CacheSetting | None = None  # GET and HEAD only (the loader refuses it on other methods)
 
 
 @dataclass(frozen=True)

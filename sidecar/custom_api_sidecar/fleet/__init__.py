@@ -5,7 +5,9 @@
 - ``RedisJobStore`` / ``FleetJobStore``: background jobs in a Redis Stream any sidecar runs,
   with this sidecar's SQLite store as the fallback (``jobs.py``), their records sealed
   (``job_records.py``);
-- ``Seal``: AES-256-GCM for what Redis keeps, under ``redis.token_key`` / ``redis.job_key`` (``_seal.py``);
+- ``FleetCache``: cached answers shared by the fleet (``cache.py``), sealed under ``redis.cache_key``;
+- ``Seal``: AES-256-GCM for what Redis keeps, under ``redis.token_key`` / ``redis.job_key`` /
+  ``redis.cache_key`` (``_seal.py``);
 - ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``).
 """
 
@@ -16,6 +18,7 @@ from opentelemetry import metrics
 from ..config import RedisSettings
 from ..secrets import SecretStore
 from ._seal import Seal, SealKeyError
+from .cache import FleetCache
 from .jobs import FleetJobStore, RedisJobStore
 from .rate_limit import FleetLimits
 from .redis import FleetRedis, RedisUnavailable
@@ -23,6 +26,7 @@ from .tokens import TokenKeyError, TokenShare
 
 __all__ = [
     "Fleet",
+    "FleetCache",
     "FleetJobStore",
     "FleetLimits",
     "FleetRedis",
@@ -56,6 +60,12 @@ class Fleet:
             if settings.jobs
             else None
         )
+        # Cached answers are sealed under their own key (the loader requires it with the cache on).
+        self.cache_seal = (
+            Seal(self.redis.cache_key, "redis.cache_key", "cached answers cannot be shared sealed")
+            if settings.cache
+            else None
+        )
         self._started = False
 
     def share_token(self, api: str, manager: object) -> TokenShare | None:
@@ -75,6 +85,8 @@ class Fleet:
             share.check_key()  # a bad key stops the start, before any token is fetched
         if self.job_seal is not None:
             self.job_seal.check()  # likewise before any job is queued or run
+        if self.cache_seal is not None:
+            self.cache_seal.check()  # and before any answer is shared
         await self.redis.start()
         self._started = True
 

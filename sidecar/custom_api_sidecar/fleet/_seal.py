@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -42,6 +44,7 @@ class Seal:
         self._unset = unset
         self._error = error
         self._cipher: AESGCM | None = None
+        self._key = b""
 
     def check(self) -> None:
         self._aead()
@@ -59,8 +62,13 @@ class Seal:
                     f"{self._field} ({self._part.ref}) must decode to 32 bytes (AES-256), not {len(key)}; "
                     f"{GENERATE_HINT}"
                 )
-            self._cipher = AESGCM(key)
+            self._cipher, self._key = AESGCM(key), key
         return self._cipher
+
+    def derive(self, label: bytes) -> bytes:
+        """A key for another use of the same secret (HMAC-SHA256 of ``label``): never the key itself."""
+        self._aead()
+        return hmac.new(self._key, label, hashlib.sha256).digest()
 
     def seal(self, plaintext: bytes, associated: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

@@ -74,6 +74,7 @@ class FleetRedis:
         }
         self.token_key = Part(settings.token_key, store, environment) if settings.token_key else None
         self.job_key = Part(settings.job_key, store, environment) if settings.job_key else None
+        self.cache_key = Part(settings.cache_key, store, environment) if settings.cache_key else None
         self.client: aioredis.Redis | None = None
         self.available = False
         self._timeouts = 0

@@ -156,7 +156,7 @@ class JobQueue:
 
     async def _work(self, job: Job) -> None:
         request = pb.InvokeRequest.FromString(job.request)
-        call = Call(request=request, metadata=job.metadata)
+        call = Call(request=request, metadata=job.metadata, force_refresh=True)  # does the work: no cached answer
         name = f"{job.api}.{job.operation}"
         try:
             response = await self._run(call)

@@ -62,6 +62,7 @@ from ._context_bindings import (
     parameter_binding,
     unbound_operations,
 )
+from ._cache import apply_openapi_cache, parse_cache
 from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_problems
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
@@ -91,7 +92,16 @@ _API_KEYS = {
     "propagate",
 }
 _TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
-_OPENAPI_KEYS = {"spec", "include", "exclude", "allow_private_network", "allow_http", "strict", "from_context"}
+_OPENAPI_KEYS = {
+    "spec",
+    "include",
+    "exclude",
+    "allow_private_network",
+    "allow_http",
+    "strict",
+    "from_context",
+    "cache",
+}
 _CONNECTION_KEYS = {
     "base_url",
     "base_urls",
@@ -115,6 +125,7 @@ _ENDPOINT_KEYS = {
     "background",
     "test_arguments",
     "from_context",
+    "cache",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg", "from_context"}
 _SECURITY_KEYS = {
@@ -197,6 +208,13 @@ def parse_config(text: str, source: str = "<memory>", policy: OperatorPolicy | N
             "whoever can write to Redis must not read or forge them): a secret reference to a base64-encoded "
             "32-byte key (generate one with: openssl rand -base64 32); or set redis.jobs: false",
         )
+    if redis is not None and redis.cache and redis.cache_key is None:
+        problems.add(
+            "redis.cache_key",
+            "is required to share cached answers across the fleet (they are sealed with AES-256-GCM in Redis, "
+            "since whoever can write to Redis must not read or forge them): a secret reference to a "
+            "base64-encoded 32-byte key (generate one with: openssl rand -base64 32); or set redis.cache: false",
+        )
     problems.raise_if_any()
     return Config(apis=tuple(apis), source=source, vault=vault, secrets=secrets, redis=redis)
 
@@ -239,6 +257,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         else:
             connection = _connection(p, raw_connection, seed_ip_allowlist)
         endpoints = _imported_endpoints(p, imported, explicit)
+        if endpoints is not None and isinstance(raw["openapi"], dict):
+            endpoints = apply_openapi_cache(p, raw["openapi"].get("cache"), endpoints)
     else:
         connection = _connection(p, raw.get("connection"), seed_ip_allowlist)
         endpoints = _endpoints(p, raw.get("endpoints"))
@@ -616,6 +636,7 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         background=_flag(p, f"{where}.background", raw.get("background", False)),
         test_arguments=_test_arguments(p, f"{where}.test_arguments", raw.get("test_arguments")),
         from_context=from_context,
+        cache=parse_cache(p, f"{where}.cache", raw.get("cache"), method.upper()),
     )
 
 

@@ -107,6 +107,14 @@ class Call:
     # configured API and operation names, or "(unknown)" for any name that is not configured.
     api_label: str = ""
     operation_label: str = ""
+    # The response cache (pipeline/cache.py): "hit", "miss", or "" when the operation is not cached.
+    cache: str = ""
+    # Go to the upstream even when a cached answer exists (background jobs, connection tests);
+    # a cacheable answer is still stored, so a later call can use it.
+    force_refresh: bool = False
+    # The upstream's own caching headers (Cache-Control, Expires, Date, Age, Vary), noted before
+    # the response is shaped, for a cached operation only.
+    caching_headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -118,6 +126,7 @@ class UpstreamResponse:
     elapsed: float
     url: str  # redacted
     http_version: str = ""
+    from_cache: bool = False  # answered by the response cache, not the upstream
 
     def to_proto(self) -> InvokeResponse:
         """The Invoke answer (for gRPC, MCP and a finished background job alike)."""
@@ -129,4 +138,5 @@ class UpstreamResponse:
             elapsed_seconds=self.elapsed,
             url=self.url,
             http_version=self.http_version,
+            from_cache=self.from_cache,
         )

@@ -53,6 +53,7 @@ class CallRecord:
     operation_label: str = UNKNOWN  # operation, or UNKNOWN when the API has no such operation
     # The trusted context keys the operation's bound arguments used: names only, never a value.
     context_keys: tuple[str, ...] = ()
+    cache: str = ""  # "hit" or "miss" for an operation configured with cache:, else ""
 
     @property
     def ok(self) -> bool:
@@ -78,6 +79,7 @@ class CallRecord:
             "trace_id": self.trace_id or None,
             "span_id": self.span_id or None,
             "context_keys": list(self.context_keys) or None,
+            "cache": self.cache or None,
         }
 
 
@@ -153,6 +155,7 @@ class Record:
             api_label=call.api_label,
             operation_label=call.operation_label,
             context_keys=call.context_keys,
+            cache=call.cache,
         )
         for observer in self._observers:
             try:

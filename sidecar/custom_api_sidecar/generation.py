@@ -28,6 +28,7 @@ from .pipeline.breaker import CircuitBreaker
 from .pipeline.build import BuildRequest
 from .pipeline.check_response import ValidateResponse
 from .pipeline.context import ConversationContext
+from .pipeline.llm_result import LlmResult
 from .pipeline.observe import Observe
 from .pipeline.record import CallObserver, Record
 from .pipeline.resolve import Resolve
@@ -137,6 +138,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             BuildRequest(),
             UrlAllowlist(),
             rate_limiter,
+            LlmResult(registry),  # the shaped text for the LLM, from the final (sanitized) response
             breaker,  # outside retries: one call, all its attempts, is one result
             ShapeResponse(registry),
             ValidateResponse(),

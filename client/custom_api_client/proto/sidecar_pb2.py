@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#custom_api_sidecar/v1/sidecar.proto\x12\x15\x63ustom_api_sidecar.v1\"\x85\x02\n\x05Value\x12\x14\n\nnull_value\x18\x01 \x01(\x08H\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x12H\x00\x12\x16\n\x0c\x64ouble_value\x18\x04 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x05 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x06 \x01(\x0cH\x00\x12\x36\n\nlist_value\x18\x07 \x01(\x0b\x32 .custom_api_sidecar.v1.ListValueH\x00\x12\x34\n\tmap_value\x18\x08 \x01(\x0b\x32\x1f.custom_api_sidecar.v1.MapValueH\x00\x42\x06\n\x04kind\"9\n\tListValue\x12,\n\x06values\x18\x01 \x03(\x0b\x32\x1c.custom_api_sidecar.v1.Value\"<\n\x08MapValue\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.MapEntry\"D\n\x08MapEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12+\n\x05value\x18\x02 \x01(\x0b\x32\x1c.custom_api_sidecar.v1.Value\"&\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xbd\x03\n\rInvokeRequest\x12\x0b\n\x03\x61pi\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\x30\n\npositional\x18\x03 \x03(\x0b\x32\x1c.custom_api_sidecar.v1.Value\x12\x31\n\x08keywords\x18\x04 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.MapEntry\x12/\n\x06params\x18\x05 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x11\n\x04json\x18\x06 \x01(\x0cH\x00\x88\x01\x01\x12-\n\x04\x66orm\x18\x07 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x15\n\x08raw_body\x18\x08 \x01(\x0cH\x01\x88\x01\x01\x12\x14\n\x0c\x63ontent_type\x18\t \x01(\t\x12\x30\n\x07headers\x18\n \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x17\n\x0ftimeout_seconds\x18\x0b \x01(\x01\x12\x17\n\nbackground\x18\x0c \x01(\x08H\x02\x88\x01\x01\x42\x07\n\x05_jsonB\x0b\n\t_raw_bodyB\r\n\x0b_background\"\xc1\x01\n\x0eInvokeResponse\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x30\n\x07headers\x18\x03 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x17\n\x0f\x65lapsed_seconds\x18\x05 \x01(\x01\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x14\n\x0chttp_version\x18\x07 \x01(\t\x12\x0e\n\x06job_id\x18\x08 \x01(\t\"\x92\x01\n\x0b\x45rrorDetail\x12.\n\x04\x63ode\x18\x01 \x01(\x0e\x32 .custom_api_sidecar.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0b\n\x03\x61pi\x18\x03 \x01(\t\x12\x11\n\toperation\x18\x04 \x01(\t\x12\x13\n\x0bsuggestions\x18\x05 \x03(\t\x12\r\n\x05\x66ield\x18\x06 \x01(\t\"\x11\n\x0fListApisRequest\"X\n\x10ListApisResponse\x12/\n\x04\x61pis\x18\x01 \x03(\x0b\x32!.custom_api_sidecar.v1.ApiSummary\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\"Y\n\nApiSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\noperations\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"!\n\x12\x44\x65scribeApiRequest\x12\x0b\n\x03\x61pi\x18\x01 \x01(\t\"I\n\x13\x44\x65scribeApiResponse\x12\x32\n\x03\x61pi\x18\x01 \x01(\x0b\x32%.custom_api_sidecar.v1.ApiDescription\"\xbb\x01\n\x0e\x41piDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x03 \x01(\t\x12?\n\noperations\x18\x04 \x03(\x0b\x32+.custom_api_sidecar.v1.OperationDescription\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x1a\n\x12informational_json\x18\x06 \x01(\t\"\x85\x02\n\x14OperationDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12?\n\nparameters\x18\x05 \x03(\x0b\x32+.custom_api_sidecar.v1.ParameterDescription\x12\x19\n\x11input_schema_json\x18\x06 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x07 \x01(\t\x12 \n\x18request_body_schema_json\x18\x08 \x01(\t\x12\x12\n\nbackground\x18\t \x01(\x08\"k\n\x14ParameterDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08location\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\",\n\nLogRequest\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\r\n\x0bLogResponse\"%\n\x15TestConnectionRequest\x12\x0c\n\x04\x61pis\x18\x01 \x03(\t\"M\n\x16TestConnectionResponse\x12\x33\n\x04\x61pis\x18\x01 \x03(\x0b\x32%.custom_api_sidecar.v1.ApiCheckResult\"\xc1\x01\n\x0e\x41piCheckResult\x12\x0b\n\x03\x61pi\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x32\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\".custom_api_sidecar.v1.CheckResult\x12\x10\n\x08\x62\x61se_url\x18\x05 \x01(\t\x12\x12\n\nchecked_at\x18\x06 \x01(\x01\x12\x0e\n\x06reused\x18\x07 \x01(\x08\x12\x1b\n\x13next_run_in_seconds\x18\x08 \x01(\x01\"T\n\x0b\x43heckResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\x04 \x01(\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xf5\x01\n\x0eGetJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12\x12\n\ncreated_at\x18\x04 \x01(\x01\x12\x12\n\nupdated_at\x18\x05 \x01(\x01\x12\x0b\n\x03\x61pi\x18\x06 \x01(\t\x12\x11\n\toperation\x18\x07 \x01(\t\x12\x37\n\x08response\x18\x08 \x01(\x0b\x32%.custom_api_sidecar.v1.InvokeResponse\x12\x31\n\x05\x65rror\x18\t \x01(\x0b\x32\".custom_api_sidecar.v1.ErrorDetail*\xe1\x03\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UTHENTICATION_FAILED\x10\x01\x12\x16\n\x12\x45NDPOINT_NOT_FOUND\x10\x02\x12\x0b\n\x07TIMEOUT\x10\x03\x12\x10\n\x0cRATE_LIMITED\x10\x04\x12\r\n\tSSL_ERROR\x10\x05\x12\x16\n\x12\x43ONNECTION_REFUSED\x10\x06\x12\x13\n\x0fSCHEMA_MISMATCH\x10\x07\x12\x0f\n\x0bUNKNOWN_API\x10\x14\x12\x15\n\x11UNKNOWN_OPERATION\x10\x15\x12\x14\n\x10INVALID_ARGUMENT\x10\x16\x12\x13\n\x0fURL_NOT_ALLOWED\x10\x17\x12\x16\n\x12RESPONSE_TOO_LARGE\x10\x18\x12\x15\n\x11REQUEST_TOO_LARGE\x10\x19\x12\x1b\n\x17\x43REDENTIALS_UNAVAILABLE\x10\x1a\x12\x1b\n\x17UPSTREAM_PROTOCOL_ERROR\x10\x1b\x12\x0c\n\x08INTERNAL\x10\x1c\x12\x11\n\rEGRESS_DENIED\x10\x1d\x12\x10\n\x0c\x43IRCUIT_OPEN\x10\x1e\x12\x11\n\rJOB_NOT_FOUND\x10\x1f\x12\x0e\n\nOVERLOADED\x10 \x12\x18\n\x14\x44ISABLED_BY_OPERATOR\x10!2\xc0\x04\n\x10\x43ustomApiSidecar\x12U\n\x06Invoke\x12$.custom_api_sidecar.v1.InvokeRequest\x1a%.custom_api_sidecar.v1.InvokeResponse\x12[\n\x08ListApis\x12&.custom_api_sidecar.v1.ListApisRequest\x1a\'.custom_api_sidecar.v1.ListApisResponse\x12\x64\n\x0b\x44\x65scribeApi\x12).custom_api_sidecar.v1.DescribeApiRequest\x1a*.custom_api_sidecar.v1.DescribeApiResponse\x12L\n\x03Log\x12!.custom_api_sidecar.v1.LogRequest\x1a\".custom_api_sidecar.v1.LogResponse\x12m\n\x0eTestConnection\x12,.custom_api_sidecar.v1.TestConnectionRequest\x1a-.custom_api_sidecar.v1.TestConnectionResponse\x12U\n\x06GetJob\x12$.custom_api_sidecar.v1.GetJobRequest\x1a%.custom_api_sidecar.v1.GetJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#custom_api_sidecar/v1/sidecar.proto\x12\x15\x63ustom_api_sidecar.v1\"\x85\x02\n\x05Value\x12\x14\n\nnull_value\x18\x01 \x01(\x08H\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x12H\x00\x12\x16\n\x0c\x64ouble_value\x18\x04 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x05 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x06 \x01(\x0cH\x00\x12\x36\n\nlist_value\x18\x07 \x01(\x0b\x32 .custom_api_sidecar.v1.ListValueH\x00\x12\x34\n\tmap_value\x18\x08 \x01(\x0b\x32\x1f.custom_api_sidecar.v1.MapValueH\x00\x42\x06\n\x04kind\"9\n\tListValue\x12,\n\x06values\x18\x01 \x03(\x0b\x32\x1c.custom_api_sidecar.v1.Value\"<\n\x08MapValue\x12\x30\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.MapEntry\"D\n\x08MapEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12+\n\x05value\x18\x02 \x01(\x0b\x32\x1c.custom_api_sidecar.v1.Value\"&\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xbd\x03\n\rInvokeRequest\x12\x0b\n\x03\x61pi\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\x30\n\npositional\x18\x03 \x03(\x0b\x32\x1c.custom_api_sidecar.v1.Value\x12\x31\n\x08keywords\x18\x04 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.MapEntry\x12/\n\x06params\x18\x05 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x11\n\x04json\x18\x06 \x01(\x0cH\x00\x88\x01\x01\x12-\n\x04\x66orm\x18\x07 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x15\n\x08raw_body\x18\x08 \x01(\x0cH\x01\x88\x01\x01\x12\x14\n\x0c\x63ontent_type\x18\t \x01(\t\x12\x30\n\x07headers\x18\n \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x17\n\x0ftimeout_seconds\x18\x0b \x01(\x01\x12\x17\n\nbackground\x18\x0c \x01(\x08H\x02\x88\x01\x01\x42\x07\n\x05_jsonB\x0b\n\t_raw_bodyB\r\n\x0b_background\"\xe5\x01\n\x0eInvokeResponse\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x30\n\x07headers\x18\x03 \x03(\x0b\x32\x1f.custom_api_sidecar.v1.KeyValue\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x17\n\x0f\x65lapsed_seconds\x18\x05 \x01(\x01\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x14\n\x0chttp_version\x18\x07 \x01(\t\x12\x0e\n\x06job_id\x18\x08 \x01(\t\x12\x15\n\x08llm_text\x18\n \x01(\tH\x00\x88\x01\x01\x42\x0b\n\t_llm_text\"\x92\x01\n\x0b\x45rrorDetail\x12.\n\x04\x63ode\x18\x01 \x01(\x0e\x32 .custom_api_sidecar.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0b\n\x03\x61pi\x18\x03 \x01(\t\x12\x11\n\toperation\x18\x04 \x01(\t\x12\x13\n\x0bsuggestions\x18\x05 \x03(\t\x12\r\n\x05\x66ield\x18\x06 \x01(\t\"\x11\n\x0fListApisRequest\"X\n\x10ListApisResponse\x12/\n\x04\x61pis\x18\x01 \x03(\x0b\x32!.custom_api_sidecar.v1.ApiSummary\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\"Y\n\nApiSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\noperations\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"!\n\x12\x44\x65scribeApiRequest\x12\x0b\n\x03\x61pi\x18\x01 \x01(\t\"I\n\x13\x44\x65scribeApiResponse\x12\x32\n\x03\x61pi\x18\x01 \x01(\x0b\x32%.custom_api_sidecar.v1.ApiDescription\"\xbb\x01\n\x0e\x41piDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x03 \x01(\t\x12?\n\noperations\x18\x04 \x03(\x0b\x32+.custom_api_sidecar.v1.OperationDescription\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x1a\n\x12informational_json\x18\x06 \x01(\t\"\x85\x02\n\x14OperationDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12?\n\nparameters\x18\x05 \x03(\x0b\x32+.custom_api_sidecar.v1.ParameterDescription\x12\x19\n\x11input_schema_json\x18\x06 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x07 \x01(\t\x12 \n\x18request_body_schema_json\x18\x08 \x01(\t\x12\x12\n\nbackground\x18\t \x01(\x08\"k\n\x14ParameterDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08location\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\",\n\nLogRequest\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\r\n\x0bLogResponse\"%\n\x15TestConnectionRequest\x12\x0c\n\x04\x61pis\x18\x01 \x03(\t\"M\n\x16TestConnectionResponse\x12\x33\n\x04\x61pis\x18\x01 \x03(\x0b\x32%.custom_api_sidecar.v1.ApiCheckResult\"\xc1\x01\n\x0e\x41piCheckResult\x12\x0b\n\x03\x61pi\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x32\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\".custom_api_sidecar.v1.CheckResult\x12\x10\n\x08\x62\x61se_url\x18\x05 \x01(\t\x12\x12\n\nchecked_at\x18\x06 \x01(\x01\x12\x0e\n\x06reused\x18\x07 \x01(\x08\x12\x1b\n\x13next_run_in_seconds\x18\x08 \x01(\x01\"T\n\x0b\x43heckResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x17\n\x0f\x65lapsed_seconds\x18\x04 \x01(\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xf5\x01\n\x0eGetJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12\x12\n\ncreated_at\x18\x04 \x01(\x01\x12\x12\n\nupdated_at\x18\x05 \x01(\x01\x12\x0b\n\x03\x61pi\x18\x06 \x01(\t\x12\x11\n\toperation\x18\x07 \x01(\t\x12\x37\n\x08response\x18\x08 \x01(\x0b\x32%.custom_api_sidecar.v1.InvokeResponse\x12\x31\n\x05\x65rror\x18\t \x01(\x0b\x32\".custom_api_sidecar.v1.ErrorDetail*\xe1\x03\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UTHENTICATION_FAILED\x10\x01\x12\x16\n\x12\x45NDPOINT_NOT_FOUND\x10\x02\x12\x0b\n\x07TIMEOUT\x10\x03\x12\x10\n\x0cRATE_LIMITED\x10\x04\x12\r\n\tSSL_ERROR\x10\x05\x12\x16\n\x12\x43ONNECTION_REFUSED\x10\x06\x12\x13\n\x0fSCHEMA_MISMATCH\x10\x07\x12\x0f\n\x0bUNKNOWN_API\x10\x14\x12\x15\n\x11UNKNOWN_OPERATION\x10\x15\x12\x14\n\x10INVALID_ARGUMENT\x10\x16\x12\x13\n\x0fURL_NOT_ALLOWED\x10\x17\x12\x16\n\x12RESPONSE_TOO_LARGE\x10\x18\x12\x15\n\x11REQUEST_TOO_LARGE\x10\x19\x12\x1b\n\x17\x43REDENTIALS_UNAVAILABLE\x10\x1a\x12\x1b\n\x17UPSTREAM_PROTOCOL_ERROR\x10\x1b\x12\x0c\n\x08INTERNAL\x10\x1c\x12\x11\n\rEGRESS_DENIED\x10\x1d\x12\x10\n\x0c\x43IRCUIT_OPEN\x10\x1e\x12\x11\n\rJOB_NOT_FOUND\x10\x1f\x12\x0e\n\nOVERLOADED\x10 \x12\x18\n\x14\x44ISABLED_BY_OPERATOR\x10!2\xc0\x04\n\x10\x43ustomApiSidecar\x12U\n\x06Invoke\x12$.custom_api_sidecar.v1.InvokeRequest\x1a%.custom_api_sidecar.v1.InvokeResponse\x12[\n\x08ListApis\x12&.custom_api_sidecar.v1.ListApisRequest\x1a\'.custom_api_sidecar.v1.ListApisResponse\x12\x64\n\x0b\x44\x65scribeApi\x12).custom_api_sidecar.v1.DescribeApiRequest\x1a*.custom_api_sidecar.v1.DescribeApiResponse\x12L\n\x03Log\x12!.custom_api_sidecar.v1.LogRequest\x1a\".custom_api_sidecar.v1.LogResponse\x12m\n\x0eTestConnection\x12,.custom_api_sidecar.v1.TestConnectionRequest\x1a-.custom_api_sidecar.v1.TestConnectionResponse\x12U\n\x06GetJob\x12$.custom_api_sidecar.v1.GetJobRequest\x1a%.custom_api_sidecar.v1.GetJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'custom_api_sidecar.v1.sidecar_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ERRORCODE']._serialized_start=2966
-  _globals['_ERRORCODE']._serialized_end=3447
+  _globals['_ERRORCODE']._serialized_start=3002
+  _globals['_ERRORCODE']._serialized_end=3483
   _globals['_VALUE']._serialized_start=63
   _globals['_VALUE']._serialized_end=324
   _globals['_LISTVALUE']._serialized_start=326
@@ -46,41 +46,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVOKEREQUEST']._serialized_start=558
   _globals['_INVOKEREQUEST']._serialized_end=1003
   _globals['_INVOKERESPONSE']._serialized_start=1006
-  _globals['_INVOKERESPONSE']._serialized_end=1199
-  _globals['_ERRORDETAIL']._serialized_start=1202
-  _globals['_ERRORDETAIL']._serialized_end=1348
-  _globals['_LISTAPISREQUEST']._serialized_start=1350
-  _globals['_LISTAPISREQUEST']._serialized_end=1367
-  _globals['_LISTAPISRESPONSE']._serialized_start=1369
-  _globals['_LISTAPISRESPONSE']._serialized_end=1457
-  _globals['_APISUMMARY']._serialized_start=1459
-  _globals['_APISUMMARY']._serialized_end=1548
-  _globals['_DESCRIBEAPIREQUEST']._serialized_start=1550
-  _globals['_DESCRIBEAPIREQUEST']._serialized_end=1583
-  _globals['_DESCRIBEAPIRESPONSE']._serialized_start=1585
-  _globals['_DESCRIBEAPIRESPONSE']._serialized_end=1658
-  _globals['_APIDESCRIPTION']._serialized_start=1661
-  _globals['_APIDESCRIPTION']._serialized_end=1848
-  _globals['_OPERATIONDESCRIPTION']._serialized_start=1851
-  _globals['_OPERATIONDESCRIPTION']._serialized_end=2112
-  _globals['_PARAMETERDESCRIPTION']._serialized_start=2114
-  _globals['_PARAMETERDESCRIPTION']._serialized_end=2221
-  _globals['_LOGREQUEST']._serialized_start=2223
-  _globals['_LOGREQUEST']._serialized_end=2267
-  _globals['_LOGRESPONSE']._serialized_start=2269
-  _globals['_LOGRESPONSE']._serialized_end=2282
-  _globals['_TESTCONNECTIONREQUEST']._serialized_start=2284
-  _globals['_TESTCONNECTIONREQUEST']._serialized_end=2321
-  _globals['_TESTCONNECTIONRESPONSE']._serialized_start=2323
-  _globals['_TESTCONNECTIONRESPONSE']._serialized_end=2400
-  _globals['_APICHECKRESULT']._serialized_start=2403
-  _globals['_APICHECKRESULT']._serialized_end=2596
-  _globals['_CHECKRESULT']._serialized_start=2598
-  _globals['_CHECKRESULT']._serialized_end=2682
-  _globals['_GETJOBREQUEST']._serialized_start=2684
-  _globals['_GETJOBREQUEST']._serialized_end=2715
-  _globals['_GETJOBRESPONSE']._serialized_start=2718
-  _globals['_GETJOBRESPONSE']._serialized_end=2963
-  _globals['_CUSTOMAPISIDECAR']._serialized_start=3450
-  _globals['_CUSTOMAPISIDECAR']._serialized_end=4026
+  _globals['_INVOKERESPONSE']._serialized_end=1235
+  _globals['_ERRORDETAIL']._serialized_start=1238
+  _globals['_ERRORDETAIL']._serialized_end=1384
+  _globals['_LISTAPISREQUEST']._serialized_start=1386
+  _globals['_LISTAPISREQUEST']._serialized_end=1403
+  _globals['_LISTAPISRESPONSE']._serialized_start=1405
+  _globals['_LISTAPISRESPONSE']._serialized_end=1493
+  _globals['_APISUMMARY']._serialized_start=1495
+  _globals['_APISUMMARY']._serialized_end=1584
+  _globals['_DESCRIBEAPIREQUEST']._serialized_start=1586
+  _globals['_DESCRIBEAPIREQUEST']._serialized_end=1619
+  _globals['_DESCRIBEAPIRESPONSE']._serialized_start=1621
+  _globals['_DESCRIBEAPIRESPONSE']._serialized_end=1694
+  _globals['_APIDESCRIPTION']._serialized_start=1697
+  _globals['_APIDESCRIPTION']._serialized_end=1884
+  _globals['_OPERATIONDESCRIPTION']._serialized_start=1887
+  _globals['_OPERATIONDESCRIPTION']._serialized_end=2148
+  _globals['_PARAMETERDESCRIPTION']._serialized_start=2150
+  _globals['_PARAMETERDESCRIPTION']._serialized_end=2257
+  _globals['_LOGREQUEST']._serialized_start=2259
+  _globals['_LOGREQUEST']._serialized_end=2303
+  _globals['_LOGRESPONSE']._serialized_start=2305
+  _globals['_LOGRESPONSE']._serialized_end=2318
+  _globals['_TESTCONNECTIONREQUEST']._serialized_start=2320
+  _globals['_TESTCONNECTIONREQUEST']._serialized_end=2357
+  _globals['_TESTCONNECTIONRESPONSE']._serialized_start=2359
+  _globals['_TESTCONNECTIONRESPONSE']._serialized_end=2436
+  _globals['_APICHECKRESULT']._serialized_start=2439
+  _globals['_APICHECKRESULT']._serialized_end=2632
+  _globals['_CHECKRESULT']._serialized_start=2634
+  _globals['_CHECKRESULT']._serialized_end=2718
+  _globals['_GETJOBREQUEST']._serialized_start=2720
+  _globals['_GETJOBREQUEST']._serialized_end=2751
+  _globals['_GETJOBRESPONSE']._serialized_start=2754
+  _globals['_GETJOBRESPONSE']._serialized_end=2999
+  _globals['_CUSTOMAPISIDECAR']._serialized_start=3486
+  _globals['_CUSTOMAPISIDECAR']._serialized_end=4062
 # @@protoc_insertion_point(module_scope)

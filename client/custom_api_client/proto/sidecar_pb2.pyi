@@ -131,7 +131,7 @@ class InvokeRequest(_message.Message):
     def __init__(self, api: _Optional[str] = ..., operation: _Optional[str] = ..., positional: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., keywords: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., json: _Optional[bytes] = ..., form: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., raw_body: _Optional[bytes] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., background: _Optional[bool] = ...) -> None: ...
 
 class InvokeResponse(_message.Message):
-    __slots__ = ("status_code", "reason", "headers", "body", "elapsed_seconds", "url", "http_version", "job_id")
+    __slots__ = ("status_code", "reason", "headers", "body", "elapsed_seconds", "url", "http_version", "job_id", "llm_text")
     STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,7 @@ class InvokeResponse(_message.Message):
     URL_FIELD_NUMBER: _ClassVar[int]
     HTTP_VERSION_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LLM_TEXT_FIELD_NUMBER: _ClassVar[int]
     status_code: int
     reason: str
     headers: _containers.RepeatedCompositeFieldContainer[KeyValue]
@@ -148,7 +149,8 @@ class InvokeResponse(_message.Message):
     url: str
     http_version: str
     job_id: str
-    def __init__(self, status_code: _Optional[int] = ..., reason: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., body: _Optional[bytes] = ..., elapsed_seconds: _Optional[float] = ..., url: _Optional[str] = ..., http_version: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+    llm_text: str
+    def __init__(self, status_code: _Optional[int] = ..., reason: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., body: _Optional[bytes] = ..., elapsed_seconds: _Optional[float] = ..., url: _Optional[str] = ..., http_version: _Optional[str] = ..., job_id: _Optional[str] = ..., llm_text: _Optional[str] = ...) -> None: ...
 
 class ErrorDetail(_message.Message):
     __slots__ = ("code", "message", "api", "operation", "suggestions", "field")

@@ -75,6 +75,20 @@ def arg_name(name: str) -> str:
     return out.lower() if out != name else out
 
 
+# `result:` (custom_api_sidecar.shaping): what the LLM reads of a response.
+DEFAULT_RESULT_CHARS = 4_000
+MAX_RESULT_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class ResultSettings:
+    """``result:``: a JMESPath ``select`` applied to a 2xx JSON body, then at most ``max_chars``
+    characters, cut with an explicit marker. Checked (and the expression parsed) by the loader."""
+
+    select: str | None = None
+    max_chars: int = DEFAULT_RESULT_CHARS
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -93,6 +107,7 @@ class Endpoint:
     # Arguments the connection test may call this operation with (then it is called even if it
     # is not a GET/HEAD); None: called only when safe (GET/HEAD with no required argument).
     test_arguments: dict[str, Any] | None = None
+    result: ResultSettings | None = None  # None: the LLM reads the whole body, as the agent does
 
 
 @dataclass(frozen=True)

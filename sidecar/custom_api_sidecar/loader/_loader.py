@@ -59,6 +59,7 @@ from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_pr
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
 from ._resilience import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
+from ._result import amend_imported, is_amendment, parse_result
 
 if TYPE_CHECKING:
     from ..openapi import ImportResult
@@ -107,6 +108,7 @@ _ENDPOINT_KEYS = {
     "request_body_required",
     "background",
     "test_arguments",
+    "result",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg"}
 _SECURITY_KEYS = {
@@ -220,7 +222,7 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
     validation = _validation(p, raw.get("validation"))
     imported: _Imported | None = None
     if "openapi" in raw:
-        explicit = _endpoints(p, raw["endpoints"]) if "endpoints" in raw else ()
+        explicit = _endpoints(p, raw["endpoints"], amending=True) if "endpoints" in raw else ()
         imported = _openapi(p, raw["openapi"], name or "api", operator, validation, explicit or ())
         raw_connection = _with_spec_base_url(raw.get("connection"), imported and imported.result)
         if raw_connection is None and imported is not None:
@@ -231,6 +233,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         else:
             connection = _connection(p, raw_connection, seed_ip_allowlist)
         endpoints = _imported_endpoints(p, imported, explicit)
+        if endpoints is not None and imported is not None and isinstance(raw.get("endpoints"), list):
+            endpoints = amend_imported(p, endpoints, raw["endpoints"], set(imported.endpoints))
     else:
         connection = _connection(p, raw.get("connection"), seed_ip_allowlist)
         endpoints = _endpoints(p, raw.get("endpoints"))
@@ -543,13 +547,17 @@ def _base_url(p: Problems, field: str, value: Any) -> str | None:
     return value.rstrip("/")
 
 
-def _endpoints(p: Problems, raw: Any) -> tuple[Endpoint, ...] | None:
+def _endpoints(p: Problems, raw: Any, amending: bool = False) -> tuple[Endpoint, ...] | None:
+    """``amending`` (under ``openapi:``): entries without method and path amend imported operations
+    (``_result.amend_imported``) and are left out here."""
     if not isinstance(raw, list) or not raw:
         p.add("endpoints", "must be a non-empty list of operations")
         return None
     endpoints = []
     names: set[str] = set()
     for index, item in enumerate(raw):
+        if amending and is_amendment(item):
+            continue
         endpoint = _endpoint(p, f"endpoints[{index}]", item)
         if endpoint is None:
             continue
@@ -601,6 +609,7 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         request_body_required=_flag(p, f"{where}.request_body_required", raw.get("request_body_required", False)),
         background=_flag(p, f"{where}.background", raw.get("background", False)),
         test_arguments=_test_arguments(p, f"{where}.test_arguments", raw.get("test_arguments")),
+        result=parse_result(p, f"{where}.result", raw.get("result")),
     )
 
 

@@ -108,6 +108,7 @@ class UpstreamResponse:
     elapsed: float
     url: str  # redacted
     http_version: str = ""
+    llm_text: str | None = None  # the body as the LLM reads it, for an operation with result: (llm_result stage)
 
     def to_proto(self) -> InvokeResponse:
         """The Invoke answer (for gRPC, MCP and a finished background job alike)."""
@@ -119,4 +120,5 @@ class UpstreamResponse:
             elapsed_seconds=self.elapsed,
             url=self.url,
             http_version=self.http_version,
+            llm_text=self.llm_text,
         )

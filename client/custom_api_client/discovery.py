@@ -11,7 +11,8 @@ def _schema(text: str) -> Any:
 
 
 def operation_dict(op: Any) -> dict[str, Any]:
-    return {
+    """``result`` (select, max_chars) is there only for an operation with a ``result:`` setting."""
+    out = {
         "name": op.name,
         "description": op.description,
         "method": op.method,
@@ -31,6 +32,9 @@ def operation_dict(op: Any) -> dict[str, Any]:
         "output_schema": _schema(op.output_schema_json),
         "background": op.background,
     }
+    if op.HasField("result"):
+        out["result"] = {"select": op.result.select or None, "max_chars": op.result.max_chars}
+    return out
 
 
 def api_dict(api: Any) -> dict[str, Any]:

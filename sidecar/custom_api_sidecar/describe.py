@@ -9,6 +9,7 @@ from typing import Any
 from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import tool_definitions as client_tool_definitions
 
+from .config._model import ResultSettings
 from .registry import Api, Operation, Registry
 
 
@@ -64,6 +65,9 @@ def _fill_operation(out: pb.OperationDescription, op: Operation) -> None:
     out.output_schema_json = json.dumps(endpoint.response_schema, sort_keys=True) if endpoint.response_schema else ""
     out.request_body_schema_json = json.dumps(endpoint.request_body, sort_keys=True) if endpoint.request_body else ""
     out.background = endpoint.background
+    if endpoint.result is not None:
+        out.result.select = endpoint.result.select or ""
+        out.result.max_chars = endpoint.result.max_chars
 
 
 def _describe(api: Api, environment: str) -> pb.DescribeApiResponse:
@@ -143,7 +147,14 @@ def _operation_dict(op: Operation) -> dict[str, Any]:
         "request_body_schema": endpoint.request_body or None,
         "output_schema": endpoint.response_schema or None,
         "background": endpoint.background,
-    }
+    } | _result_dict(endpoint.result)
+
+
+def _result_dict(result: ResultSettings | None) -> dict[str, Any]:
+    """``{"result": {"select": ..., "max_chars": ...}}`` for an operation with ``result:``, else nothing."""
+    if result is None:
+        return {}
+    return {"result": {"select": result.select, "max_chars": result.max_chars}}
 
 
 def tool_definitions(registry: Registry, format: str, apis: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -221,7 +221,7 @@ class ApiDescription(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., environment: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationDescription, _Mapping]]] = ..., display_name: _Optional[str] = ..., informational_json: _Optional[str] = ...) -> None: ...
 
 class OperationDescription(_message.Message):
-    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background")
+    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background", "result")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -231,6 +231,7 @@ class OperationDescription(_message.Message):
     OUTPUT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_BODY_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     BACKGROUND_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     method: str
@@ -240,7 +241,16 @@ class OperationDescription(_message.Message):
     output_schema_json: str
     request_body_schema_json: str
     background: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ...) -> None: ...
+    result: ResultSettings
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ..., result: _Optional[_Union[ResultSettings, _Mapping]] = ...) -> None: ...
+
+class ResultSettings(_message.Message):
+    __slots__ = ("select", "max_chars")
+    SELECT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHARS_FIELD_NUMBER: _ClassVar[int]
+    select: str
+    max_chars: int
+    def __init__(self, select: _Optional[str] = ..., max_chars: _Optional[int] = ...) -> None: ...
 
 class ParameterDescription(_message.Message):
     __slots__ = ("name", "location", "type", "required", "description")

@@ -6,8 +6,10 @@ config: ``result:`` load errors, and imported OpenAPI operations amended with ``
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.test_mcp import http_session, texts
 
 ORDER = order_document()
 THREE_FIELDS = "{status: status, eta: shipping.eta, carrier: shipping.carrier}"
+HOSTILE = "lines | " + " | ".join(["[@,@,@,@][]"] * 12)  # each step four times longer: 4**12 copies
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 
 
@@ -68,6 +71,11 @@ apis:
         parameters: [{order}]
       - {{name: logo, method: GET, path: /logo, result: {{select: "a"}}}}
       - {{name: hours, method: GET, path: /hours, result: {{select: "a", max_chars: 40}}}}
+      - name: order_hostile
+        method: GET
+        path: /orders/{{order_id}}
+        parameters: [{order}]
+        result: {{select: "{HOSTILE}", max_chars: 100}}
       - name: later
         method: GET
         path: /orders/{{order_id}}
@@ -160,6 +168,19 @@ def test_max_chars_alone_cuts_the_body_text(sidecar):
     assert r.for_llm() == f"HTTP 200 OK\n{body[:300]}…[truncated {len(body) - 300:,} characters]"
 
 
+def test_a_multiplying_select_stops_at_its_budget_and_the_call_still_answers(sidecar, caplog):
+    with connect(sidecar.unix_target) as conv, caplog.at_level(logging.WARNING, "custom_api_sidecar.shaping"):
+        start = time.monotonic()
+        r = conv.api.shop.order_hostile("A-1001")
+        elapsed = time.monotonic() - start
+    assert r.status_code == 200 and r.json() == ORDER
+    note, shown = r.for_llm().split("\n")[1:]
+    assert note == ("[result.select was not applied: it needed more than 1,000,000 steps; the body follows, unshaped]")
+    assert shown == f"{r.text[:100]}…[truncated {len(r.text) - 100:,} characters]"
+    assert elapsed < 10  # about a quarter of a second of CPU; generous for a shared machine
+    assert "shop.order_hostile: result.select was not applied" in caplog.text
+
+
 def test_an_error_answer_keeps_its_message_for_the_model(sidecar):
     with connect(sidecar.unix_target) as conv:
         r = conv.api.shop.order_status("A-9")
@@ -178,8 +199,6 @@ def test_without_result_for_llm_is_the_whole_body_and_binary_is_a_note(sidecar):
 
 
 def test_a_background_jobs_response_is_shaped_too(sidecar):
-    import time
-
     with connect(sidecar.unix_target) as conv:
         queued = conv.api.shop.later("A-1001")
         assert queued.status_code == 202 and queued.job_id

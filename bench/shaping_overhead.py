@@ -87,7 +87,7 @@ async def main() -> None:
     args = parser.parse_args()
     registry = Registry(parse_config(config(), "bench.yaml", OperatorPolicy()), "live")
     stage = LlmResult(registry)
-    small, big = answer(2), answer(720)
+    small, big = answer(6), answer(720)
     print(f"bodies: small {len(small.body):,} bytes, big {len(big.body):,} bytes")
     print(f"{'call':20} {'before us':>10} {'after us':>10} {'cost us':>10}  llm_text")
     for label, (operation, _) in OPERATIONS.items():

@@ -1,6 +1,6 @@
 """Results shaped for the LLM, as pure logic: ``ResultShaper`` over bodies and settings, the
 bounded JMESPath run against hostile expressions and documents, the truncation marker, and
-``custom_api_client.llm_text``. Through the real sidecar and MCP: tests/test_results_for_llm.py."""
+``custom_api_client._llm_text``. Through the real sidecar and MCP: tests/test_results_for_llm.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from custom_api_client import llm_text
+from custom_api_client import _llm_text as llm_text
 from custom_api_sidecar.shaping import (
     MAX_RENDER_WEIGHT,
     MAX_SELECT_CHARS,

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from . import llm_text
+from . import _llm_text as llm_text
 from .errors import HTTPError
 
 

@@ -8,7 +8,7 @@
 - With the operation's ``result:`` setting, the sidecar has shaped the body (``llm_text``: a JMESPath
   select, then ``max_chars`` with a truncation marker): the text after the status line is that
   text, and ``structuredContent`` is the shaped value when it is a whole JSON object (never a
-  truncated one, never the unshaped body). ``custom_api_client.llm_text`` defines the text, so
+  truncated one, never the unshaped body). ``custom_api_client._llm_text`` defines the text, so
   ``Response.for_llm()`` gives the same (the content items joined by a newline).
 - ``isError``: an upstream 4xx/5xx, with its status and body as above; or a sidecar error, whose
   text is ``<CODE>: <message>`` exactly as over gRPC, with the ErrorDetail fields in
@@ -24,7 +24,7 @@ import base64
 import json
 from typing import Any
 
-from custom_api_client.llm_text import TEXT_MEDIA_TYPES, content_type, is_json, status_line
+from custom_api_client._llm_text import TEXT_MEDIA_TYPES, content_type, is_json, status_line
 from custom_api_client.proto import sidecar_pb2 as pb
 
 from ..errors import SidecarError

@@ -11,7 +11,7 @@ body, its headers and status, and the operation's settings.
   only its presentation is degraded.
 - An empty or binary body: None (nothing to shape: the agent sees it as without ``result:``).
 
-Text is cut with ``custom_api_client.llm_text.truncated``'s marker, ``…[truncated 12,345 characters]``.
+Text is cut with ``custom_api_client._llm_text.truncated``'s marker, ``…[truncated 12,345 characters]``.
 A selected value is serialized by the C encoder when its size is known to be bounded, else streamed
 and stopped at ``max_chars`` (its full size is then not computed, and the marker says
 ``…[truncated; more than 2,000,000 characters in all]``): a value that shares one sub-document many times never costs
@@ -27,7 +27,7 @@ from typing import Any
 
 from jmespath.exceptions import JMESPathError
 
-from custom_api_client.llm_text import body_text, content_type, is_json, truncated
+from custom_api_client._llm_text import body_text, content_type, is_json, truncated
 
 from ._select import SelectTooCostly, compile_select, run_select, weigh
 

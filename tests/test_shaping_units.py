@@ -147,6 +147,38 @@ def test_a_multiplying_expression_stops_at_its_budget(expression):
     assert cpu < WORST_CASE_S
 
 
+MULTIPLY = " | ".join(["[@,@,@,@][]"] * 8)
+TWINS = f"[a, b] | {MULTIPLY}"  # 131,072 references to two 2 MB strings
+PAIRS = f"[{{x: a, y: b}}] | {MULTIPLY}"  # 65,536 references to a pair of them
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        f"{PAIRS} | [?x < y]",  # each comparison reads 2 MB before the strings differ
+        f"{TWINS} | sort_by(@, &@)",
+        f"{TWINS} | sort(@)",
+        f"{TWINS} | max(@)",
+        "[a, b] | " + " | ".join(["[@,@]"] * 16) + " | [0] == [1]",
+    ],
+)
+def test_long_strings_compared_many_times_stop_at_the_budget(expression):
+    document = {"a": "x" * 2_000_000 + "1", "b": "x" * 2_000_000 + "2"}  # equal up to their last character
+    outcome, cpu = timed(lambda: run_select(compile_select(expression), document))
+    assert isinstance(outcome, SelectTooCostly)
+    assert cpu < WORST_CASE_S
+
+
+def test_comparisons_and_sorts_keep_their_meaning():
+    body = json.dumps({"lines": [{"t": "b", "q": 2}, {"t": "a", "q": 1}, {"t": "c", "q": True}]}).encode()
+    assert shaped("sort_by(lines, &t)[*].t", body) == '["a", "b", "c"]'
+    assert shaped("lines[?t >= 'b'].t", body) == '["b", "c"]'
+    assert shaped("lines[?q == `1`].t", body) == '["a"]'  # true is not 1, as JMESPath has it
+    assert shaped("lines[?q > `1`].t", body) == '["b"]'  # a boolean is not ordered
+    assert shaped("max_by(lines, &t).t", body) == '"c"'
+    assert shaped("sort(lines[*].t)", body) == '["a", "b", "c"]'
+
+
 def test_budget_exhaustion_degrades_the_text_and_says_why():
     document = json.dumps(list(range(5_000))).encode()
     result = ResultShaper(" | ".join(["[@,@][]"] * 12), 60).shape(200, JSON, document)

@@ -10,8 +10,9 @@ So:
   and the evaluation recurse along the tree);
 - at each call, the evaluation spends from a budget of steps: one per node visited, plus the size
   of what an operation copies or walks (a flatten's output, a slice, a function's arguments, the
-  whole tree size of what ``to_string``, ``contains``, ``join``, ``==`` and ``!=`` walk), charged
-  *before* the work is done. Every list, string or walk it makes is therefore bounded by the
+  whole tree size of what ``to_string``, ``contains``, ``join``, ``==`` and ``!=`` walk, the
+  characters of compared strings, times log n for a sort), charged *before* the work is done (a
+  sort key as it is computed). Every list, string or walk it makes is therefore bounded by the
   budget, and the time by a constant times it. Exhausting it raises :class:`SelectTooCostly`.
 
 Tree sizes are counted per reference (:func:`weigh`), so a structure that shares one sub-document
@@ -157,12 +158,20 @@ class _BoundedInterpreter(TreeInterpreter):
         return super().visit_slice(node, value)
 
     def visit_comparator(self, node: Any, value: Any) -> Any:
-        if node["value"] not in ("eq", "ne"):
-            return super().visit_comparator(node, value)
         left = self.visit(node["children"][0], value)
         right = self.visit(node["children"][1], value)
-        self._budget.spend_tree(left, right)  # a deep comparison walks both
-        return self.COMPARATOR_FUNC[node["value"]](left, right)
+        if isinstance(left, str) and isinstance(right, str):  # compared character by character
+            self._budget.spend(min(len(left), len(right)))
+        elif node["value"] in ("eq", "ne"):
+            self._budget.spend_tree(left, right)  # a deep comparison walks both
+        operator = node["value"]
+        if operator not in ("eq", "ne") and not (_orderable(left) and _orderable(right)):
+            return None  # as the library: ordering is for numbers and strings only
+        return self.COMPARATOR_FUNC[operator](left, right)
+
+
+def _orderable(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 class _BoundedFunctions(functions.Functions):
@@ -171,6 +180,7 @@ class _BoundedFunctions(functions.Functions):
 
     def __init__(self, budget: _Budget) -> None:
         self._budget = budget
+        self._key_factor = 1  # how often each sort key is compared (sort_by: log n; min_by, max_by: once)
 
     def call_function(self, function_name: str, resolved_args: Iterable[Any]) -> Any:
         resolved_args = list(resolved_args)
@@ -180,6 +190,32 @@ class _BoundedFunctions(functions.Functions):
             if isinstance(arg, list):  # sorting or scanning strings compares their characters
                 self._budget.spend(sum(len(item) for item in arg if isinstance(item, str)))
         return super().call_function(function_name, resolved_args)
+
+    @functions.signature({"types": ["array-string", "array-number"]})
+    def _func_sort(self, arg: Any) -> Any:
+        # n log n comparisons of strings: call_function charged their characters once
+        self._budget.spend(sum(len(item) for item in arg if isinstance(item, str)) * len(arg).bit_length())
+        return super()._func_sort(arg)  # type: ignore[misc]  # not in the stubs
+
+    @functions.signature({"types": ["array"]}, {"types": ["expref"]})
+    def _func_sort_by(self, array: Any, expref: Any) -> Any:
+        self._key_factor = max(1, len(array).bit_length())  # each key is compared about log n times
+        try:
+            return super()._func_sort_by(array, expref)  # type: ignore[misc]  # not in the stubs
+        finally:
+            self._key_factor = 1
+
+    def _create_key_func(self, expref: Any, allowed_types: Any, function_name: str) -> Any:
+        keyfunc = super()._create_key_func(expref, allowed_types, function_name)  # type: ignore[misc]
+        budget, factor = self._budget, self._key_factor
+
+        def charged(item: Any) -> Any:
+            key = keyfunc(item)
+            if isinstance(key, str):
+                budget.spend(len(key) * factor)
+            return key
+
+        return charged
 
     @functions.signature({"types": []})
     def _func_to_string(self, arg: Any) -> Any:

@@ -160,10 +160,11 @@ PAIRS = f"[{{x: a, y: b}}] | {MULTIPLY}"  # 65,536 references to a pair of them
         f"{TWINS} | sort(@)",
         f"{TWINS} | max(@)",
         "[a, b] | " + " | ".join(["[@,@]"] * 16) + " | [0] == [1]",
+        "join(a, [c, c, c, c] | " + " | ".join(["[@,@,@,@][]"] * 6) + ")",  # a 2 MB separator, 16,384 times
     ],
 )
 def test_long_strings_compared_many_times_stop_at_the_budget(expression):
-    document = {"a": "x" * 2_000_000 + "1", "b": "x" * 2_000_000 + "2"}  # equal up to their last character
+    document = {"a": "x" * 2_000_000 + "1", "b": "x" * 2_000_000 + "2", "c": "!"}  # a and b differ at the end
     outcome, cpu = timed(lambda: run_select(compile_select(expression), document))
     assert isinstance(outcome, SelectTooCostly)
     assert cpu < WORST_CASE_S
@@ -177,6 +178,7 @@ def test_comparisons_and_sorts_keep_their_meaning():
     assert shaped("lines[?q > `1`].t", body) == '["b"]'  # a boolean is not ordered
     assert shaped("max_by(lines, &t).t", body) == '"c"'
     assert shaped("sort(lines[*].t)", body) == '["a", "b", "c"]'
+    assert shaped("join(', ', lines[*].t)", body) == '"b, a, c"'
 
 
 def test_budget_exhaustion_degrades_the_text_and_says_why():

@@ -217,6 +217,11 @@ class _BoundedFunctions(functions.Functions):
 
         return charged
 
+    @functions.signature({"types": ["string"]}, {"types": ["array-string"]})
+    def _func_join(self, separator: Any, array: Any) -> Any:
+        self._budget.spend(len(separator) * max(0, len(array) - 1))  # the separator is repeated
+        return super()._func_join(separator, array)  # type: ignore[misc]  # not in the stubs
+
     @functions.signature({"types": []})
     def _func_to_string(self, arg: Any) -> Any:
         self._budget.spend_tree(arg)

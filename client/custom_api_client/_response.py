@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from . import _llm_text as llm_text
 from .errors import HTTPError
 
 
@@ -56,6 +57,7 @@ class Headers(Mapping[str, str]):
 class Response:
     __slots__ = (
         "_encoding",
+        "_llm_text",
         "content",
         "elapsed",
         "from_cache",
@@ -78,6 +80,7 @@ class Response:
         http_version: str = "",
         job_id: str | None = None,
         from_cache: bool = False,
+        llm_text: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.reason = reason or _default_reason(status_code)
@@ -90,6 +93,7 @@ class Response:
         # The sidecar answered from its response cache (the operation's `cache:`), as in requests-cache.
         self.from_cache = from_cache
         self._encoding: str | None = None
+        self._llm_text = llm_text  # the sidecar's shaped text, for an operation with result:
 
     @property
     def ok(self) -> bool:
@@ -135,6 +139,21 @@ class Response:
             return jsonlib.loads(self.text, **kwargs)
         return jsonlib.loads(self.content, **kwargs)  # bytes: UTF-8/16/32 detected
 
+    def for_llm(self) -> str:
+        """The text to hand an LLM as this call's tool result, exactly as the sidecar's MCP server
+        shows it: the status line (``HTTP 200 OK``), then on the next line the body as the
+        operation's ``result:`` setting shapes it (a JMESPath select, cut at ``max_chars`` with
+        ``…[truncated N characters]``), or without that setting the body's whole text (a binary
+        body is a one-line note: its type and size)."""
+        return llm_text.for_llm(
+            self.status_code,
+            self.reason,
+            self.headers.multi_items(),
+            self.content,
+            self.job_id or "",
+            self._llm_text,
+        )
+
     def iter_content(self, chunk_size: int = 1) -> Iterator[bytes]:
         for start in range(0, len(self.content), chunk_size):
             yield self.content[start : start + chunk_size]
@@ -166,4 +185,5 @@ def from_invoke_response(message: Any) -> Response:
         http_version=message.http_version,
         job_id=message.job_id or None,
         from_cache=message.from_cache,
+        llm_text=message.llm_text if message.HasField("llm_text") else None,
     )

@@ -12,7 +12,8 @@ def _schema(text: str) -> Any:
 
 def operation_dict(op: Any) -> dict[str, Any]:
     """``from_context`` (argument -> context key) is there only for an operation with arguments bound
-    to the conversation context; such a parameter has its ``from_context`` key too."""
+    to the conversation context; such a parameter has its ``from_context`` key too. ``result``
+    (select, max_chars) is there only for an operation with a ``result:`` setting."""
     out = {
         "name": op.name,
         "description": op.description,
@@ -28,6 +29,8 @@ def operation_dict(op: Any) -> dict[str, Any]:
     }
     if op.from_context:
         out["from_context"] = dict(sorted(op.from_context.items()))
+    if op.HasField("result"):
+        out["result"] = {"select": op.result.select or None, "max_chars": op.result.max_chars}
     return out
 
 

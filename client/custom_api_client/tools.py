@@ -99,8 +99,14 @@ def _mcp(name: str, description: str, schema: dict[str, Any], op: dict[str, Any]
         },
     }
     output = op.get("output_schema")
-    # MCP output schemas describe objects only; a background operation answers with its job instead
-    if isinstance(output, dict) and output.get("type") == "object" and not op.get("background"):
+    # MCP output schemas describe objects only; a background operation answers with its job instead,
+    # and one with a result: setting with its shaped result, which the response schema does not describe
+    if (
+        isinstance(output, dict)
+        and output.get("type") == "object"
+        and not op.get("background")
+        and not op.get("result")
+    ):
         tool["outputSchema"] = output
     return tool
 

@@ -10,6 +10,7 @@ from custom_api_client.proto import sidecar_pb2 as pb
 from custom_api_client.tools import tool_definitions as client_tool_definitions
 
 from .config import Parameter
+from .config._model import ResultSettings
 from .registry import Api, Operation, Registry
 
 
@@ -81,6 +82,9 @@ def _fill_operation(out: pb.OperationDescription, op: Operation) -> None:
     out.background = endpoint.background
     if endpoint.cache is not None:
         out.cache.ttl_s, out.cache.scope = endpoint.cache.ttl_s, endpoint.cache.scope
+    if endpoint.result is not None:
+        out.result.select = endpoint.result.select or ""
+        out.result.max_chars = endpoint.result.max_chars
 
 
 def _describe(api: Api, environment: str) -> pb.DescribeApiResponse:
@@ -158,7 +162,7 @@ def _operation_dict(op: Operation) -> dict[str, Any]:
         "output_schema": endpoint.response_schema or None,
         "background": endpoint.background,
         "cache": {"ttl_s": endpoint.cache.ttl_s, "scope": endpoint.cache.scope} if endpoint.cache else None,
-    }
+    } | _result_dict(endpoint.result)
     if op.context_bindings:  # as the client's discovery reads it: sorted, and only when there are any
         out["from_context"] = {arg: b.key for arg, b in sorted(op.context_bindings.items())}
     return out
@@ -175,6 +179,13 @@ def _parameter_dict(arg: str, p: Parameter) -> dict[str, Any]:
     if p.from_context:
         out["from_context"] = p.from_context
     return out
+
+
+def _result_dict(result: ResultSettings | None) -> dict[str, Any]:
+    """``{"result": {"select": ..., "max_chars": ...}}`` for an operation with ``result:``, else nothing."""
+    if result is None:
+        return {}
+    return {"result": {"select": result.select, "max_chars": result.max_chars}}
 
 
 def tool_definitions(registry: Registry, format: str, apis: Iterable[str] | None = None) -> list[dict[str, Any]]:

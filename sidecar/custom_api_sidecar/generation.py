@@ -30,6 +30,7 @@ from .pipeline.build import BuildRequest
 from .pipeline.cache import NoteCachingHeaders, ResponseCaching
 from .pipeline.check_response import ValidateResponse
 from .pipeline.context import ConversationContext
+from .pipeline.llm_result import LlmResult
 from .pipeline.observe import Observe
 from .pipeline.record import CallObserver, Record
 from .pipeline.resolve import Resolve
@@ -145,6 +146,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             UrlAllowlist(),
             *caching,  # before the limits: a cached answer spends none of the upstream's quota
             rate_limiter,
+            LlmResult(registry),  # the shaped text for the LLM, from the final (sanitized) response
             breaker,  # outside retries: one call, all its attempts, is one result
             ShapeResponse(registry),
             NoteCachingHeaders(),  # inside the shaping: sees Cache-Control even if an API drops it

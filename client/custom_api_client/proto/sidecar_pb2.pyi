@@ -131,7 +131,7 @@ class InvokeRequest(_message.Message):
     def __init__(self, api: _Optional[str] = ..., operation: _Optional[str] = ..., positional: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., keywords: _Optional[_Iterable[_Union[MapEntry, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., json: _Optional[bytes] = ..., form: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., raw_body: _Optional[bytes] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., timeout_seconds: _Optional[float] = ..., background: _Optional[bool] = ...) -> None: ...
 
 class InvokeResponse(_message.Message):
-    __slots__ = ("status_code", "reason", "headers", "body", "elapsed_seconds", "url", "http_version", "job_id", "from_cache")
+    __slots__ = ("status_code", "reason", "headers", "body", "elapsed_seconds", "url", "http_version", "job_id", "from_cache", "llm_text")
     STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +141,7 @@ class InvokeResponse(_message.Message):
     HTTP_VERSION_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
+    LLM_TEXT_FIELD_NUMBER: _ClassVar[int]
     status_code: int
     reason: str
     headers: _containers.RepeatedCompositeFieldContainer[KeyValue]
@@ -150,7 +151,8 @@ class InvokeResponse(_message.Message):
     http_version: str
     job_id: str
     from_cache: bool
-    def __init__(self, status_code: _Optional[int] = ..., reason: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., body: _Optional[bytes] = ..., elapsed_seconds: _Optional[float] = ..., url: _Optional[str] = ..., http_version: _Optional[str] = ..., job_id: _Optional[str] = ..., from_cache: _Optional[bool] = ...) -> None: ...
+    llm_text: str
+    def __init__(self, status_code: _Optional[int] = ..., reason: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., body: _Optional[bytes] = ..., elapsed_seconds: _Optional[float] = ..., url: _Optional[str] = ..., http_version: _Optional[str] = ..., job_id: _Optional[str] = ..., from_cache: _Optional[bool] = ..., llm_text: _Optional[str] = ...) -> None: ...
 
 class ErrorDetail(_message.Message):
     __slots__ = ("code", "message", "api", "operation", "suggestions", "field")
@@ -254,12 +256,22 @@ class OperationDescription(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ..., from_context: _Optional[_Mapping[str, str]] = ..., cache: _Optional[_Union[CacheDescription, _Mapping]] = ...) -> None: ...
 
 class CacheDescription(_message.Message):
-    __slots__ = ("ttl_s", "scope")
+    __slots__ = ("ttl_s", "scope", "result")
     TTL_S_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     ttl_s: float
     scope: str
-    def __init__(self, ttl_s: _Optional[float] = ..., scope: _Optional[str] = ...) -> None: ...
+    result: ResultSettings
+    def __init__(self, ttl_s: _Optional[float] = ..., scope: _Optional[str] = ..., result: _Optional[_Union[ResultSettings, _Mapping]] = ...) -> None: ...
+
+class ResultSettings(_message.Message):
+    __slots__ = ("select", "max_chars")
+    SELECT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHARS_FIELD_NUMBER: _ClassVar[int]
+    select: str
+    max_chars: int
+    def __init__(self, select: _Optional[str] = ..., max_chars: _Optional[int] = ...) -> None: ...
 
 class ParameterDescription(_message.Message):
     __slots__ = ("name", "location", "type", "required", "description", "from_context")

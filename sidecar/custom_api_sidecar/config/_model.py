@@ -92,6 +92,20 @@ class CacheSetting:
     scope: str = "api"  # api | conversation
 
 
+# `result:` (custom_api_sidecar.shaping): what the LLM reads of a response.
+DEFAULT_RESULT_CHARS = 4_000
+MAX_RESULT_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class ResultSettings:
+    """``result:``: a JMESPath ``select`` applied to a 2xx JSON body, then at most ``max_chars``
+    characters, cut with an explicit marker. Checked (and the expression parsed) by the loader."""
+
+    select: str | None = None
+    max_chars: int = DEFAULT_RESULT_CHARS
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -114,6 +128,7 @@ class Endpoint:
     # parameters and top-level body properties alike. Their values come from the call's context only.
     from_context: tuple[tuple[str, str], ...] = ()
     cache: CacheSetting | None = None  # GET and HEAD only (the loader refuses it on other methods)
+    result: ResultSettings | None = None  # None: the LLM reads the whole body, as the agent does
 
 
 @dataclass(frozen=True)

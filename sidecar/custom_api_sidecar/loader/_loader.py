@@ -55,6 +55,7 @@ from ..egress import ProxySettings
 from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem, with_operator_settings
 from ..secrets._config import parse_secrets_section, parse_vault_section
 from ._auth import parse_authentication
+from ._cache import apply_openapi_cache, parse_cache
 from ._context_bindings import (
     bind_parameters,
     endpoint_bindings,
@@ -62,11 +63,11 @@ from ._context_bindings import (
     parameter_binding,
     unbound_operations,
 )
-from ._cache import apply_openapi_cache, parse_cache
 from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_problems
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
 from ._resilience import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
+from ._result import amend_imported, is_amendment, parse_result
 
 if TYPE_CHECKING:
     from ..openapi import ImportResult
@@ -126,6 +127,7 @@ _ENDPOINT_KEYS = {
     "test_arguments",
     "from_context",
     "cache",
+    "result",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg", "from_context"}
 _SECURITY_KEYS = {
@@ -246,7 +248,7 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
     validation = _validation(p, raw.get("validation"))
     imported: _Imported | None = None
     if "openapi" in raw:
-        explicit = _endpoints(p, raw["endpoints"]) if "endpoints" in raw else ()
+        explicit = _endpoints(p, raw["endpoints"], amending=True) if "endpoints" in raw else ()
         imported = _openapi(p, raw["openapi"], name or "api", operator, validation, explicit or ())
         raw_connection = _with_spec_base_url(raw.get("connection"), imported and imported.result)
         if raw_connection is None and imported is not None:
@@ -259,6 +261,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         endpoints = _imported_endpoints(p, imported, explicit)
         if endpoints is not None and isinstance(raw["openapi"], dict):
             endpoints = apply_openapi_cache(p, raw["openapi"].get("cache"), endpoints)
+        if endpoints is not None and imported is not None and isinstance(raw.get("endpoints"), list):
+            endpoints = amend_imported(p, endpoints, raw["endpoints"], set(imported.endpoints))
     else:
         connection = _connection(p, raw.get("connection"), seed_ip_allowlist)
         endpoints = _endpoints(p, raw.get("endpoints"))
@@ -575,13 +579,17 @@ def _base_url(p: Problems, field: str, value: Any) -> str | None:
     return value.rstrip("/")
 
 
-def _endpoints(p: Problems, raw: Any) -> tuple[Endpoint, ...] | None:
+def _endpoints(p: Problems, raw: Any, amending: bool = False) -> tuple[Endpoint, ...] | None:
+    """``amending`` (under ``openapi:``): entries without method and path amend imported operations
+    (``_result.amend_imported``) and are left out here."""
     if not isinstance(raw, list) or not raw:
         p.add("endpoints", "must be a non-empty list of operations")
         return None
     endpoints = []
     names: set[str] = set()
     for index, item in enumerate(raw):
+        if amending and is_amendment(item):
+            continue
         endpoint = _endpoint(p, f"endpoints[{index}]", item)
         if endpoint is None:
             continue
@@ -637,6 +645,7 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         test_arguments=_test_arguments(p, f"{where}.test_arguments", raw.get("test_arguments")),
         from_context=from_context,
         cache=parse_cache(p, f"{where}.cache", raw.get("cache"), method.upper()),
+        result=parse_result(p, f"{where}.result", raw.get("result")),
     )
 
 

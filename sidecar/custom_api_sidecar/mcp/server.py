@@ -53,7 +53,8 @@ _HEADER_KEYS = ("x-conversation-id", "x-agent-id", "traceparent", "tracestate")
 INSTRUCTIONS = (
     "Each tool calls one operation of an HTTP API through custom-api-sidecar, which adds the "
     "credentials and enforces the API's limits. A result starts with the HTTP status line, then the "
-    "response body; an error result starts with an error code."
+    "response body, or the part of it the operation is configured to return (text cut short ends with "
+    "'…[truncated N characters]'); an error result starts with an error code."
 )
 
 

@@ -127,6 +127,7 @@ class UpstreamResponse:
     url: str  # redacted
     http_version: str = ""
     from_cache: bool = False  # answered by the response cache, not the upstream
+    llm_text: str | None = None  # the body as the LLM reads it, for an operation with result: (llm_result stage)
 
     def to_proto(self) -> InvokeResponse:
         """The Invoke answer (for gRPC, MCP and a finished background job alike)."""
@@ -139,4 +140,5 @@ class UpstreamResponse:
             url=self.url,
             http_version=self.http_version,
             from_cache=self.from_cache,
+            llm_text=self.llm_text,
         )

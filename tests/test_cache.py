@@ -465,7 +465,7 @@ def test_redis_down_means_local_entries_only_and_no_wait(upstream, redis, tmp_pa
         a.stop()
 
 
-# --- imported operations: openapi.cache ------------------------------------------------------------
+# --- imported operations: an amending endpoints: entry ------------------------------------------------------------
 
 SPEC = """
 openapi: 3.0.0
@@ -478,7 +478,7 @@ paths:
 """
 
 
-def test_imported_operations_are_cached_through_openapi_cache(upstream, tmp_path):
+def test_imported_operations_are_cached_through_an_amending_entry(upstream, tmp_path):
     (tmp_path / "shop.yaml").write_text(SPEC)
     text = f"""
 apis:
@@ -486,7 +486,8 @@ apis:
     connection: {{{LOCAL}, base_url: "{upstream.url}"}}
     openapi:
       spec: {tmp_path / "shop.yaml"}
-      cache: {{get_hours: {{ttl_s: 30, scope: conversation}}}}
+    endpoints:
+      - {{name: get_hours, cache: {{ttl_s: 30, scope: conversation}}}}
 """
     sidecar = start_sidecar(text, str(tmp_path / "s.sock"))
     try:
@@ -503,19 +504,20 @@ apis:
 @pytest.mark.parametrize(
     ("setting", "field", "message"),
     [
-        ("{create_order: {ttl_s: 30}}", "openapi.cache.create_order", "this operation is POST"),
-        ("{get_hourz: {ttl_s: 30}}", "openapi.cache.get_hourz", "is not an operation of this API"),
-        ("{get_hours: {ttl_s: 0}}", "openapi.cache.get_hours.ttl_s", "above 0"),
-        ("[get_hours]", "openapi.cache", "must be a mapping"),
+        ("{name: create_order, cache: {ttl_s: 30}}", "endpoints[0].cache", "this operation is POST"),
+        ("{name: get_hourz, cache: {ttl_s: 30}}", "endpoints[0].name", "is not an imported operation"),
+        ("{name: get_hours, cache: {ttl_s: 0}}", "endpoints[0].cache.ttl_s", "above 0"),
+        ("{name: get_hours, cache: [30]}", "endpoints[0].cache", "must be a mapping"),
     ],
 )
-def test_a_bad_openapi_cache_is_a_load_error_naming_the_field(tmp_path, setting, field, message):
+def test_a_bad_cache_on_an_imported_operation_is_a_load_error_naming_the_field(tmp_path, setting, field, message):
     (tmp_path / "shop.yaml").write_text(SPEC)
     text = f"""
 apis:
   - name: shop
     connection: {{base_url: "https://shop.example.com"}}
-    openapi: {{spec: {tmp_path / "shop.yaml"}, cache: {setting}}}
+    openapi: {{spec: {tmp_path / "shop.yaml"}}}
+    endpoints: [{setting}]
 """
     with pytest.raises(ConfigError) as refused:
         parse_config(text, "apis.yaml")

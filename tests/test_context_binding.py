@@ -465,7 +465,7 @@ def test_metadata_past_grpcs_own_limit_never_reaches_the_sidecar(sidecar, upstre
         assert headers_of(c.api.crm.whoami())["x-caller-number"] == CALLER
 
 
-# --- imported OpenAPI operations: openapi.from_context ------------------------------------------
+# --- imported OpenAPI operations: an amending endpoints: entry ------------------------------------------
 
 SPEC = """
 openapi: 3.0.3
@@ -498,14 +498,17 @@ def spec_config(upstream: Upstream, spec: pathlib.Path, bindings: str) -> str:
 apis:
   - name: calls
     connection: {{allow_http: true, private_network: true, base_url: "{upstream.url}/echo/calls"}}
-    openapi: {{spec: "{spec}", from_context: {bindings}}}
+    openapi: {{spec: "{spec}"}}
+    endpoints: [{bindings}]
 """
 
 
 def test_an_imported_operation_is_bound_without_editing_its_spec(upstream, tmp_path):
     spec = tmp_path / "crm.yaml"
     spec.write_text(SPEC)
-    text = spec_config(upstream, spec, "{log_call: {customer_id: account_id, caller: caller_number}}")
+    text = spec_config(
+        upstream, spec, "{name: log_call, from_context: {customer_id: account_id, caller: caller_number}}"
+    )
     running = start_sidecar(text, str(tmp_path / "s.sock"))
     try:
         with connect(running.unix_target, context=CONTEXT) as c:
@@ -524,10 +527,13 @@ def test_an_imported_operation_is_bound_without_editing_its_spec(upstream, tmp_p
 @pytest.mark.parametrize(
     ("bindings", "named"),
     [
-        ("{log_calls: {caller: caller_number}}", "openapi.from_context.log_calls: no imported operation 'log_calls'"),
-        ("{log_call: {callr: caller_number}}", "'callr' is neither a parameter nor a top-level body property"),
-        ("{log_call: {caller: Caller}}", "'Caller' must be a context key"),
-        ("[log_call]", "must map operation names to {argument: context key} mappings"),
+        (
+            "{name: log_calls, from_context: {caller: caller_number}}",
+            "endpoints[0].name: 'log_calls' is not an imported operation",
+        ),
+        ("{name: log_call, from_context: {callr: caller_number}}", "'callr' is neither a parameter nor a top-level"),
+        ("{name: log_call, from_context: {caller: Caller}}", "'Caller' must be a context key"),
+        ("{name: log_call, from_context: [caller]}", "endpoints[0].from_context: must be a mapping of argument name"),
     ],
 )
 def test_a_bad_imported_binding_is_a_load_error(upstream, tmp_path, bindings, named):

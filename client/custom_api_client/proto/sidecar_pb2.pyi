@@ -223,7 +223,7 @@ class ApiDescription(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., environment: _Optional[str] = ..., operations: _Optional[_Iterable[_Union[OperationDescription, _Mapping]]] = ..., display_name: _Optional[str] = ..., informational_json: _Optional[str] = ...) -> None: ...
 
 class OperationDescription(_message.Message):
-    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background", "from_context", "cache")
+    __slots__ = ("name", "description", "method", "path", "parameters", "input_schema_json", "output_schema_json", "request_body_schema_json", "background", "from_context", "cache", "result")
     class FromContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +242,7 @@ class OperationDescription(_message.Message):
     BACKGROUND_FIELD_NUMBER: _ClassVar[int]
     FROM_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     method: str
@@ -253,17 +254,16 @@ class OperationDescription(_message.Message):
     background: bool
     from_context: _containers.ScalarMap[str, str]
     cache: CacheDescription
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ..., from_context: _Optional[_Mapping[str, str]] = ..., cache: _Optional[_Union[CacheDescription, _Mapping]] = ...) -> None: ...
+    result: ResultSettings
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ParameterDescription, _Mapping]]] = ..., input_schema_json: _Optional[str] = ..., output_schema_json: _Optional[str] = ..., request_body_schema_json: _Optional[str] = ..., background: _Optional[bool] = ..., from_context: _Optional[_Mapping[str, str]] = ..., cache: _Optional[_Union[CacheDescription, _Mapping]] = ..., result: _Optional[_Union[ResultSettings, _Mapping]] = ...) -> None: ...
 
 class CacheDescription(_message.Message):
-    __slots__ = ("ttl_s", "scope", "result")
+    __slots__ = ("ttl_s", "scope")
     TTL_S_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
-    RESULT_FIELD_NUMBER: _ClassVar[int]
     ttl_s: float
     scope: str
-    result: ResultSettings
-    def __init__(self, ttl_s: _Optional[float] = ..., scope: _Optional[str] = ..., result: _Optional[_Union[ResultSettings, _Mapping]] = ...) -> None: ...
+    def __init__(self, ttl_s: _Optional[float] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class ResultSettings(_message.Message):
     __slots__ = ("select", "max_chars")

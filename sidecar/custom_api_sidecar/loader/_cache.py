@@ -1,5 +1,5 @@
-"""An endpoint's ``cache: {ttl_s, scope}`` and ``openapi.cache`` (the same setting for imported
-operations, by name): checked here, served by ``custom_api_sidecar.cache``.
+"""An endpoint's ``cache: {ttl_s, scope}`` (an imported operation takes it through ``_amend``):
+checked here, served by ``custom_api_sidecar.cache``.
 
 Only GET and HEAD answers are cached: they are the methods that do not change anything, so
 answering a repeat from memory changes nothing either. ``cache`` on any other method is a load
@@ -7,12 +7,11 @@ error naming the field."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
 from .._text import shown
-from ..config._model import CACHE_SCOPES, CACHEABLE_METHODS, MAX_CACHE_TTL_S, CacheSetting, Endpoint
+from ..config._model import CACHE_SCOPES, CACHEABLE_METHODS, MAX_CACHE_TTL_S, CacheSetting
 from ..config._problems import Problems
 
 CACHE_KEYS = {"ttl_s", "scope"}
@@ -47,24 +46,3 @@ def parse_cache(p: Problems, field: str, raw: Any, method: str | None) -> CacheS
         p.add(field, f"only GET and HEAD answers can be cached, and this operation is {method}")
         ok = False
     return CacheSetting(ttl_s=float(ttl), scope=str(scope)) if ok else None
-
-
-def apply_openapi_cache(p: Problems, raw: Any, endpoints: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
-    """``openapi.cache: {<operation>: {ttl_s, scope}}``: caching for imported operations, whose
-    definitions come from a spec the config may not own."""
-    if raw is None:
-        return endpoints
-    if not isinstance(raw, dict):
-        p.add("openapi.cache", "must be a mapping of operation name to {ttl_s, scope}")
-        return endpoints
-    by_name = {endpoint.name: endpoint for endpoint in endpoints}
-    for name, setting in raw.items():
-        field = f"openapi.cache.{name}"
-        endpoint = by_name.get(name) if isinstance(name, str) else None
-        if endpoint is None:
-            p.add(field, "is not an operation of this API (imported or in endpoints)")
-            continue
-        cache = parse_cache(p, field, setting, endpoint.method)
-        if cache is not None:
-            by_name[name] = dataclasses.replace(endpoint, cache=cache)
-    return tuple(by_name[endpoint.name] for endpoint in endpoints)

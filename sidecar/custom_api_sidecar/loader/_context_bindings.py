@@ -7,7 +7,7 @@ Three spellings, one binding (``Endpoint.from_context``, argument name -> contex
   (taken out of the schema: it is the sidecar's, not JSON Schema's);
 - an endpoint says ``from_context: {argument: key}``, naming a parameter or a body property by
   its argument name: the one spelling that needs no edit of the schema, which is how an imported
-  OpenAPI operation is bound (``openapi.from_context: {operation: {argument: key}}``).
+  OpenAPI operation is bound (an ``endpoints:`` entry that amends it: ``_amend``).
 
 A bound value is a string; a parameter or property typed integer, number or boolean gets the
 string converted (pipeline/bound_context.py), an array or object cannot be bound.
@@ -97,22 +97,3 @@ def bind_parameters(parameters: tuple[Parameter, ...], bound: tuple[tuple[str, s
         else dataclasses.replace(param, from_context=keys[param.arg_name])
         for param in parameters
     )
-
-
-def imported_bindings(p: Problems, raw: Any) -> dict[str, dict[str, Any]]:
-    """``openapi.from_context``: ``{operation: {argument: key}}``, each operation's map given to its
-    imported entry as the endpoint-level ``from_context`` (checked there, like a hand-written one)."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
-        p.add("openapi.from_context", "must map operation names to {argument: context key} mappings")
-        return {}
-    return {str(name): dict(mapping) for name, mapping in raw.items()}
-
-
-def unbound_operations(p: Problems, bindings: dict[str, Any], imported: set[str]) -> None:
-    """A problem for each ``openapi.from_context`` operation the spec did not import."""
-    for name in bindings:
-        if name not in imported:
-            why = f"no imported operation {shown(name)} (check its name, include/exclude, and why it was skipped)"
-            p.add(f"openapi.from_context.{name}", why)

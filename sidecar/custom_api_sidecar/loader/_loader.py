@@ -54,20 +54,19 @@ from ..config._problems import Problems
 from ..egress import ProxySettings
 from ..policy import OperatorPolicy, api_problems, egress_problem, path_problem, with_operator_settings
 from ..secrets._config import parse_secrets_section, parse_vault_section
+from ._amend import amend_imported, amended_bindings, is_amendment
 from ._auth import parse_authentication
-from ._cache import apply_openapi_cache, parse_cache
+from ._cache import parse_cache
 from ._context_bindings import (
     bind_parameters,
     endpoint_bindings,
-    imported_bindings,
     parameter_binding,
-    unbound_operations,
 )
 from ._documents import TOOL_NOTES, merge_documents, resolve_local_refs, tool_problems
 from ._egress import EGRESS_CONNECTION_KEYS, check_reachable, parse_connection_egress, parse_response_headers
 from ._read import MAX_CONFIG_BYTES, DocumentTooLarge, read_documents
 from ._resilience import RESILIENCE_CONNECTION_KEYS, parse_circuit_breaker, parse_retry
-from ._result import amend_imported, is_amendment, parse_result
+from ._result import parse_result
 
 if TYPE_CHECKING:
     from ..openapi import ImportResult
@@ -100,8 +99,6 @@ _OPENAPI_KEYS = {
     "allow_private_network",
     "allow_http",
     "strict",
-    "from_context",
-    "cache",
 }
 _CONNECTION_KEYS = {
     "base_url",
@@ -249,7 +246,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
     imported: _Imported | None = None
     if "openapi" in raw:
         explicit = _endpoints(p, raw["endpoints"], amending=True) if "endpoints" in raw else ()
-        imported = _openapi(p, raw["openapi"], name or "api", operator, validation, explicit or ())
+        bindings = amended_bindings(p, raw.get("endpoints"))
+        imported = _openapi(p, raw["openapi"], name or "api", operator, validation, explicit or (), bindings)
         raw_connection = _with_spec_base_url(raw.get("connection"), imported and imported.result)
         if raw_connection is None and imported is not None:
             p.add("connection", "the spec names no usable server URL; give connection.base_url (or base_urls)")
@@ -259,10 +257,8 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         else:
             connection = _connection(p, raw_connection, seed_ip_allowlist)
         endpoints = _imported_endpoints(p, imported, explicit)
-        if endpoints is not None and isinstance(raw["openapi"], dict):
-            endpoints = apply_openapi_cache(p, raw["openapi"].get("cache"), endpoints)
-        if endpoints is not None and imported is not None and isinstance(raw.get("endpoints"), list):
-            endpoints = amend_imported(p, endpoints, raw["endpoints"], set(imported.endpoints))
+        if endpoints is not None and imported is not None:
+            endpoints = amend_imported(p, endpoints, raw.get("endpoints"), set(imported.endpoints))
     else:
         connection = _connection(p, raw.get("connection"), seed_ip_allowlist)
         endpoints = _endpoints(p, raw.get("endpoints"))
@@ -362,7 +358,13 @@ class _Imported:
 
 
 def _openapi(
-    p: Problems, raw: Any, api_name: str, operator: _Operator, validation: Validation, explicit: tuple[Endpoint, ...]
+    p: Problems,
+    raw: Any,
+    api_name: str,
+    operator: _Operator,
+    validation: Validation,
+    explicit: tuple[Endpoint, ...],
+    bindings: dict[str, dict[str, Any]],
 ) -> _Imported | None:
     """Import the operations of ``openapi.spec``, each checked like a hand-written one (and its
     schemas compiled) so that one that cannot be used is skipped, or under ``openapi.strict``
@@ -383,7 +385,6 @@ def _openapi(
     allow_private = _flag(p, "openapi.allow_private_network", raw.get("allow_private_network", False))
     allow_http = _flag(p, "openapi.allow_http", raw.get("allow_http", False))
     strict = _flag(p, "openapi.strict", raw.get("strict", False))
-    bindings = imported_bindings(p, raw.get("from_context"))
     refused = [
         egress_problem(opt_in, operator.policy, f"openapi.{key}")
         for opt_in, key, on in (
@@ -432,7 +433,6 @@ def _openapi(
         p.add("openapi.spec", str(exc))
         return None
     report = result.report
-    unbound_operations(p, bindings, set(report.imported))
     summary = OpenApiImport(
         spec=spec,
         operations_in_spec=report.operations_in_spec,

@@ -144,9 +144,11 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
             BindArguments(),
             BuildRequest(),
             UrlAllowlist(),
+            # the shaped text for the LLM, from the final (sanitized) response: outside the cache, so a
+            # cached answer reads like a fresh one
+            LlmResult(registry),
             *caching,  # before the limits: a cached answer spends none of the upstream's quota
             rate_limiter,
-            LlmResult(registry),  # the shaped text for the LLM, from the final (sanitized) response
             breaker,  # outside retries: one call, all its attempts, is one result
             ShapeResponse(registry),
             NoteCachingHeaders(),  # inside the shaping: sees Cache-Control even if an API drops it

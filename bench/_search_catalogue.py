@@ -39,7 +39,13 @@ def write_config(directory: pathlib.Path, scale_operations: int = 0) -> pathlib.
         from tests.specs import scale_spec
 
         scale_spec.write(directory / "scale.json", scale_operations)
-        apis.append({"name": "platform", "connection": {"base_url": "https://api.example.com"}, "openapi": {"spec": "scale.json"}})
+        apis.append(
+            {
+                "name": "platform",
+                "connection": {"base_url": "https://api.example.com"},
+                "openapi": {"spec": "scale.json"},
+            }
+        )
     path = directory / "apis.yaml"
     path.write_text(yaml.safe_dump({"apis": apis}, sort_keys=False))
     return path

@@ -86,7 +86,9 @@ class _Tantivy:
         if not words:
             return []
         t = self._tantivy
-        query = t.Query.boolean_query([(t.Occur.Should, t.Query.term_query(self._index.schema, "body", w)) for w in words])
+        query = t.Query.boolean_query(
+            [(t.Occur.Should, t.Query.term_query(self._index.schema, "body", w)) for w in words]
+        )
         hits = self._searcher.search(query, k).hits
         return [(self._searcher.doc(address)["doc"][0], score) for score, address in hits]
 
@@ -152,7 +154,15 @@ def main() -> None:
         return
     for library in LIBRARIES:
         out = subprocess.run(
-            [sys.executable, "-m", "bench.search_libraries", "--one", library, "--scale-operations", str(args.scale_operations)],
+            [
+                sys.executable,
+                "-m",
+                "bench.search_libraries",
+                "--one",
+                library,
+                "--scale-operations",
+                str(args.scale_operations),
+            ],
             check=True,
             capture_output=True,
             text=True,

@@ -25,7 +25,7 @@ import tempfile
 import time
 from typing import Any
 
-from custom_api_sidecar.search import _documents, _index, _terms
+from custom_api_sidecar.search import _index, _terms
 from custom_api_sidecar.search._route import route
 from custom_api_sidecar.search._serve import search
 
@@ -35,10 +35,9 @@ RATIOS = (0.6, 0.7, 0.8, 0.9)
 
 
 def _generation(directory: pathlib.Path, scale_operations: int) -> Any:
-    from custom_api_sidecar.generation import Shared, build_generation
+    from custom_api_sidecar.app import Sidecar
     from custom_api_sidecar.loader import load_config
     from custom_api_sidecar.policy import OperatorPolicy
-    from custom_api_sidecar.app import Sidecar
 
     sidecar = Sidecar(load_config(write_config(directory, scale_operations), OperatorPolicy()), "sandbox")
     return sidecar.generation
@@ -88,8 +87,10 @@ def measure(scale_operations: int) -> None:
     print(f"catalogue: {operations} operations; {n} queries; synonyms {'on' if _terms.SYNONYMS else 'off'}")
     print(f"  index build: {build_s * 1000:.0f} ms")
     print(f"  top-1: {top1}/{n} ({100 * top1 / n:.1f}%)   top-5: {top5}/{n} ({100 * top5 / n:.1f}%)")
-    print(f"  search latency (in-process, limit 5): p50 {_percentile(latencies, 0.5) * 1000:.2f} ms, "
-          f"p99 {_percentile(latencies, 0.99) * 1000:.2f} ms")
+    print(
+        f"  search latency (in-process, limit 5): p50 {_percentile(latencies, 0.5) * 1000:.2f} ms, "
+        f"p99 {_percentile(latencies, 0.99) * 1000:.2f} ms"
+    )
     for ratio, (right, wrong, refused) in routed.items():
         mark = "  <- CLEAR_RATIO" if ratio == default_ratio else ""
         print(f"  call routing at ratio {ratio}: right {right}, wrong {wrong}, refused as ambiguous {refused}{mark}")

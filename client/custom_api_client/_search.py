@@ -48,9 +48,7 @@ def search_request(text: str, limit: int) -> pb.SearchRequest:
 
 
 def results(response: pb.SearchResponse) -> list[SearchResult]:
-    return [
-        SearchResult(r.api, r.operation, r.score, r.description, json.loads(r.tool_json)) for r in response.results
-    ]
+    return [SearchResult(r.api, r.operation, r.score, r.description, json.loads(r.tool_json)) for r in response.results]
 
 
 def build_call_request(text: str, kwargs: dict[str, Any]) -> pb.CallRequest:

@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
         description="The operations (across every API) that best match TEXT, best first, as conv.api.search "
         "answers: api.operation, score, tool name and description (--format json: with each tool definition).",
     )
-    search.add_argument("text", help="what the agent wants, e.g. \"post a message to the #support channel\"")
+    search.add_argument("text", help='what the agent wants, e.g. "post a message to the #support channel"')
     search.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
     _environment_flag(search)
     search.add_argument("--limit", type=int, default=5, help="at most this many results, 1..50 (default 5)")

@@ -37,8 +37,8 @@ from .pipeline import Call
 from .pipeline.context import read_context
 from .reflection import enable_reflection
 from .reloader import ConfigReloader
-from .search._serve import call_by_text, search
 from .request_decoding import Undecodable, add_servicer
+from .search._serve import call_by_text, search
 
 if TYPE_CHECKING:
     from .mcp import McpHttpSettings

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from ._filter import ToolFilter
 
+DEFAULT_MAX_LISTED = 50  # as mcp._search has it (that module imports nothing of the SDK either)
+
 __all__ = ["McpHttpSettings"]
 
 
@@ -15,3 +17,4 @@ class McpHttpSettings:
     port: int  # 0: any free port
     tool_filter: ToolFilter = field(default_factory=ToolFilter)
     path: str = "/mcp"
+    max_listed: int = DEFAULT_MAX_LISTED  # past it, tools/list gives search_operations + the most used

@@ -25,8 +25,50 @@ __all__ = ["SYNONYMS", "terms"]
 # (postMessage -> post message; CRMContacts -> crm contacts).
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _STOP = frozenset(
-    "a an and are as at be by for from i in into is it its me my of on or our so that the their them "
-    "this to up we with you your please can could would should will want need".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "i",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "this",
+        "to",
+        "up",
+        "we",
+        "with",
+        "you",
+        "your",
+        "please",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "want",
+        "need",
+    ]
 )
 MAX_TERM_CHARS = 40  # a longer run of letters is no word anyone searches for
 

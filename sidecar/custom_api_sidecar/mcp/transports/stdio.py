@@ -15,6 +15,7 @@ from mcp.server.stdio import stdio_server
 
 from ...app import Sidecar
 from .._filter import ToolFilter
+from .._settings import DEFAULT_MAX_LISTED
 from .._tools import describe_exposed
 from ..server import build_server
 
@@ -23,8 +24,8 @@ __all__ = ["serve_stdio"]
 log = logging.getLogger("custom_api_sidecar.mcp")
 
 
-async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter) -> None:
-    server = build_server(sidecar, tool_filter)
+async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter, max_listed: int = DEFAULT_MAX_LISTED) -> None:
+    server = build_server(sidecar, tool_filter, max_listed)
 
     async def serve() -> None:
         async with stdio_server() as (read_stream, write_stream):

@@ -177,7 +177,10 @@ def test_search_and_call_are_reserved_api_names(name: str) -> None:
     with pytest.raises(ConfigError, match=f"'{name}' is reserved"):
         parse_config(text, "apis.yaml")
     # an operation may have the name: conv.api.crm.search is the crm API's own
-    ok = "apis: [{name: crm, connection: {base_url: 'https://x.example'}, endpoints: [{name: search, method: GET, path: /s}]}]"
+    ok = (
+        "apis: [{name: crm, connection: {base_url: 'https://x.example'}, "
+        "endpoints: [{name: search, method: GET, path: /s}]}]"
+    )
     assert parse_config(ok, "apis.yaml").apis[0].endpoints[0].name == "search"
 
 
@@ -189,7 +192,10 @@ apis:
     endpoints:
       - {{name: get_customer, method: GET, path: "/customers/{{customer_id}}", description: Fetch one customer}}
 """
-    second = first + '      - {name: refund_invoice, method: POST, path: /refunds, description: Refund a paid invoice, tags: [billing]}\n'
+    second = (
+        first + "      - {name: refund_invoice, method: POST, path: /refunds, description: Refund a paid invoice,\n"
+        "         tags: [billing]}\n"
+    )
     running = start_sidecar(first, str(tmp_path / "reload.sock"))
     try:
         with connect(running.unix_target) as conv:

@@ -15,6 +15,8 @@ distractors). Reported per catalogue:
 - index build time (it happens at load and at each reload).
 
 ``--no-synonyms`` measures without the synonym table (custom_api_sidecar.search._terms).
+``--cost`` measures what building the index adds to a sidecar's start-up instead (time and RSS, in
+a fresh process, once the registry is loaded); tantivy's import is bench/search_libraries.py's.
 """
 
 from __future__ import annotations
@@ -105,13 +107,42 @@ default_ratio = _route.CLEAR_RATIO
 args_verbose = False
 
 
+def cost(scale_operations: int) -> None:
+    """In a fresh process (run this mode alone): RSS and time search adds once a registry is loaded."""
+    from custom_api_sidecar.registry import Registry
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from custom_api_sidecar.loader import load_config
+        from custom_api_sidecar.policy import OperatorPolicy
+
+        config = load_config(write_config(pathlib.Path(tmp), scale_operations), OperatorPolicy())
+    registry = Registry(config, "sandbox")
+    operations = sum(len(api.operations) for api in registry.apis.values())
+    before = rss_mb()
+    started = time.perf_counter()
+    index = _index.SearchIndex(registry)
+    built = time.perf_counter() - started
+    print(
+        f"catalogue: {operations} operations: building the index took {built * 1000:.0f} ms and "
+        f"+{rss_mb() - before:.1f} MB RSS ({len(index)} documents)"
+    )
+
+
 def main() -> None:
     global args_verbose
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale-operations", type=int, default=1200, help="generated distractors (default 1200)")
     parser.add_argument("--no-synonyms", action="store_true", help="measure without the synonym table")
     parser.add_argument("--misses", action="store_true", help="list the queries whose first match is wrong")
+    parser.add_argument("--cost", action="store_true", help="start-up time and RSS search adds (a fresh process)")
     args = parser.parse_args()
+    if args.cost:
+        cost(args.scale_operations)
+        return
     args_verbose = args.misses
     if args.no_synonyms:
         _terms.SYNONYMS.clear()

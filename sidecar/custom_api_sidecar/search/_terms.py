@@ -16,6 +16,7 @@ misses, so the benchmark flatters it; the figures without it are reported beside
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -94,11 +95,19 @@ SYNONYMS = {word: head for head, words in _GROUPS.items() for word in words.spli
 
 def terms(text: str, synonyms: bool = True) -> Iterator[str]:
     for match in _WORDS.finditer(text):
-        word = match.group().lower()
-        if word in _STOP or len(word) > MAX_TERM_CHARS:
-            continue
-        word = _singular(word)
-        yield SYNONYMS.get(word, word) if synonyms else word
+        word = _normal(match.group(), synonyms)
+        if word:
+            yield word
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a catalogue repeats its words: most are seen before
+def _normal(found: str, synonyms: bool) -> str:
+    """The word as it is indexed and searched; "" for a filler word or an overlong run."""
+    word = found.lower()
+    if word in _STOP or len(word) > MAX_TERM_CHARS:
+        return ""
+    word = _singular(word)
+    return SYNONYMS.get(word, word) if synonyms else word
 
 
 def all_terms(texts: Iterable[str], synonyms: bool = True) -> list[str]:

@@ -21,6 +21,7 @@ from ._log import AsyncConvLog, ConvLog
 from ._request import RESERVED as RESERVED_ARGUMENTS
 from ._request import build_invoke_request
 from ._response import Headers, Response
+from ._search import SearchResult
 from ._target import DEFAULT_TARGET, TARGET_ENV
 from .errors import CustomApiError, HTTPError
 
@@ -63,6 +64,7 @@ __all__ = [
     "Headers",
     "Job",
     "Response",
+    "SearchResult",
     "build_invoke_request",
     "connect",
     "connect_async",

@@ -18,6 +18,7 @@ from ._jobs import AsyncJobs, Jobs
 from ._log import AsyncConvLog, ConvLog
 from ._request import build_invoke_request
 from ._response import Response, from_invoke_response
+from ._search import SearchResult, build_call_request, results, search_request
 from ._target import DEFAULT_DEADLINE_SECONDS, call_deadline, channel_options, resolve_target
 from .discovery import api_dict, check_result_dict
 from .errors import UnknownOperation, from_rpc_error
@@ -132,6 +133,20 @@ class ApiNamespace(_Namespace):
         names = self.list() if apis is None else list(apis)
         return tool_definitions([self._conv._describe(name) for name in names], format)
 
+    def search(self, text: str, limit: int = 5) -> builtins.list[SearchResult]:
+        """The operations, across every API, that best match ``text`` (what the agent wants), best
+        first; at most ``limit`` (1..50), fewer when fewer match."""
+        return results(self._conv._rpc("Search", search_request(text, limit)))
+
+    def call(self, text: str, **kwargs: Any) -> Response:
+        """Call the single operation ``text`` best matches with ``kwargs``; AmbiguousOperation (with
+        ``.candidates``) when no match is clearly best. The arguments are the caller's (its model's) to
+        extract: ``text`` only picks the operation."""
+        request = build_call_request(text, kwargs)
+        return from_invoke_response(
+            self._conv._rpc("Call", request, call_deadline(request.invoke.timeout_seconds), with_context=True)
+        )
+
 
 class Conv:
     """What ``connect()`` returns: ``conv.api`` and ``conv.log``."""
@@ -175,6 +190,15 @@ class Conv:
     def _list_apis(self) -> pb.ListApisResponse:
         try:
             return self._stub.ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+
+    def _rpc(
+        self, method: str, request: Any, timeout: float = DEFAULT_DEADLINE_SECONDS, with_context: bool = False
+    ) -> Any:
+        metadata = self.context.metadata() if with_context else None
+        try:
+            return getattr(self._stub, method)(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
 
@@ -262,6 +286,17 @@ class AsyncApiNamespace(_Namespace):
         names = await self.list() if apis is None else list(apis)
         return tool_definitions([await self._conv._describe(name) for name in names], format)
 
+    async def search(self, text: str, limit: int = 5) -> builtins.list[SearchResult]:
+        """``await conv.api.search(text)``: see ``ApiNamespace.search``."""
+        return results(await self._conv._rpc("Search", search_request(text, limit)))
+
+    async def call(self, text: str, **kwargs: Any) -> Response:
+        """``await conv.api.call(text, **kwargs)``: see ``ApiNamespace.call``."""
+        request = build_call_request(text, kwargs)
+        return from_invoke_response(
+            await self._conv._rpc("Call", request, call_deadline(request.invoke.timeout_seconds), with_context=True)
+        )
+
 
 class AsyncConv:
     """What ``connect_async()`` returns. The channel opens on first use, inside the running loop."""
@@ -311,6 +346,15 @@ class AsyncConv:
     async def _list_apis(self) -> pb.ListApisResponse:
         try:
             return await self._get_stub().ListApis(pb.ListApisRequest(), timeout=DEFAULT_DEADLINE_SECONDS)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self.target) from None
+
+    async def _rpc(
+        self, method: str, request: Any, timeout: float = DEFAULT_DEADLINE_SECONDS, with_context: bool = False
+    ) -> Any:
+        metadata = self.context.metadata() if with_context else None
+        try:
+            return await getattr(self._get_stub(), method)(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self.target) from None
 

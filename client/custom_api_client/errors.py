@@ -25,6 +25,7 @@ or by ``Response.raise_for_status()``::
     ├── JobNotFound                JOB_NOT_FOUND (no background job with that id in the caller's conversation)
     ├── Overloaded                 OVERLOADED (too many calls in flight; nothing was sent: retryable)
     ├── DisabledByOperator         DISABLED_BY_OPERATOR (the sidecar's operator turned this off)
+    ├── AmbiguousOperation         AMBIGUOUS_OPERATION (a call by text matched several operations: .candidates)
     ├── ResponseTooLarge           RESPONSE_TOO_LARGE
     ├── RequestTooLarge            REQUEST_TOO_LARGE
     └── InternalError              INTERNAL, or an error the client does not recognise
@@ -159,6 +160,18 @@ class DisabledByOperator(CustomApiError):
     code = "DISABLED_BY_OPERATOR"
 
 
+class AmbiguousOperation(CustomApiError):
+    """``conv.api.call(text, ...)`` found no single best operation: nothing was called.
+    ``candidates`` are the close matches (``api.operation``), best first: call one by name,
+    or search and let the model choose."""
+
+    code = "AMBIGUOUS_OPERATION"
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return self.suggestions
+
+
 class ResponseTooLarge(CustomApiError):
     code = "RESPONSE_TOO_LARGE"
 
@@ -192,6 +205,7 @@ _BY_CODE: dict[str, type[CustomApiError]] = {
         JobNotFound,
         Overloaded,
         DisabledByOperator,
+        AmbiguousOperation,
         ResponseTooLarge,
         RequestTooLarge,
         InternalError,

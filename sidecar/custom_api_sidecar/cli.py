@@ -1,4 +1,4 @@
-"""``custom-api-sidecar``: serve, validate, tools, test, health, import-openapi, mcp.
+"""``custom-api-sidecar``: serve, validate, tools, search, test, health, import-openapi, mcp.
 
 Every setting is a flag falling back to a documented environment variable.
 """
@@ -157,6 +157,19 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
     add_policy_flags(tools)
 
+    search = sub.add_parser(
+        "search",
+        help="find the operations of a config file that best match what an agent wants, in words",
+        description="The operations (across every API) that best match TEXT, best first, as conv.api.search "
+        "answers: api.operation, score, tool name and description (--format json: with each tool definition).",
+    )
+    search.add_argument("text", help='what the agent wants, e.g. "post a message to the #support channel"')
+    search.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
+    _environment_flag(search)
+    search.add_argument("--limit", type=int, default=5, help="at most this many results, 1..50 (default 5)")
+    search.add_argument("--format", choices=("text", "json"), default="text")
+    add_policy_flags(search)
+
     test = sub.add_parser(
         "test", help="test each API's connection: DNS, TCP, TLS, credentials, safe endpoints, response schemas"
     )
@@ -228,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _test(args)
     if args.command == "tools":
         return _tools(args)
+    if args.command == "search":
+        return _search(args)
     if args.command == mcp_cli.COMMAND:
         return mcp_cli.run(args)
     return _serve(args)
@@ -314,6 +329,46 @@ def _tools(args: argparse.Namespace) -> int:
     # Written as it is encoded: a 1,200-operation spec's MCP tools are 48 MB of JSON.
     json.dump(tools, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    """0 with results (or none: an answer too), 1 for a config problem, 2 for bad usage or query."""
+    from google.protobuf.json_format import MessageToDict
+
+    from .errors import SidecarError
+    from .registry import Registry
+    from .search import SearchIndex
+    from .search._serve import search
+
+    name = "custom-api-sidecar search"
+    if not args.config:
+        print(f"{name}: give --config FILE or set ${ENV_CONFIG}", file=sys.stderr)
+        return 2
+    try:
+        registry = Registry(load_config(args.config, policy_from_flags(args)), args.environment)
+        answer = search((registry, SearchIndex(registry)), args.text, args.limit)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except SidecarError as exc:  # the query's or the limit's bounds
+        print(f"{name}: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad policy flag or variable
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        found = [MessageToDict(r, preserving_proto_field_name=True) for r in answer.results]
+        for entry in found:
+            entry["tool"] = json.loads(entry.pop("tool_json"))
+        json.dump(found, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    if not answer.results:
+        print("no operation matches")
+    for r in answer.results:
+        summary = r.description.strip().splitlines()[0] if r.description.strip() else ""
+        print(f"{r.score:8.3f}  {r.api}.{r.operation}  (tool {r.tool_name})  {summary[:100]}")
     return 0
 
 

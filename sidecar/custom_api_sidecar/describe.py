@@ -130,22 +130,25 @@ def api_dicts(registry: Registry, names: Iterable[str] | None = None) -> list[di
     the registry's own objects: the schemas are the config's, not copies parsed back from the
     answer's JSON. A 1,200-operation spec's answer is 38 MB of JSON and parsed back took about
     ten times that; these dicts take next to nothing (the tool export and the MCP tool list)."""
-    out = []
-    for name in registry.apis if names is None else names:
-        api = registry.apis[name]
-        entry: dict[str, Any] = {
-            "name": api.name,
-            "description": api.config.description,
-            "environment": registry.environment,
-            "operations": [_operation_dict(op) for op in api.operations.values()],
-        }
-        if api.config.display_name:
-            entry["display_name"] = api.config.display_name
-        informational = api.config.informational.as_dict()
-        if informational:
-            entry["informational"] = informational
-        out.append(entry)
-    return out
+    return [
+        _api_dict(registry, registry.apis[name], registry.apis[name].operations.values())
+        for name in (registry.apis if names is None else names)
+    ]
+
+
+def _api_dict(registry: Registry, api: Api, operations: Iterable[Operation]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": api.name,
+        "description": api.config.description,
+        "environment": registry.environment,
+        "operations": [_operation_dict(op) for op in operations],
+    }
+    if api.config.display_name:
+        entry["display_name"] = api.config.display_name
+    informational = api.config.informational.as_dict()
+    if informational:
+        entry["informational"] = informational
+    return entry
 
 
 def _operation_dict(op: Operation) -> dict[str, Any]:
@@ -197,3 +200,13 @@ def tool_definitions(registry: Registry, format: str, apis: Iterable[str] | None
         if name not in registry.apis:
             raise LookupError(f"no API {name!r} (the configured APIs are: {', '.join(registry.apis)})")
     return client_tool_definitions(api_dicts(registry, names), format)
+
+
+def operation_tool(registry: Registry, api_name: str, operation_name: str, tool_name: str) -> dict[str, Any]:
+    """One operation's MCP tool definition, exactly as ``tool_definitions(registry, "mcp")`` gives
+    it, without building the others (a search result's tool: an API may have 1,200 operations).
+    ``tool_name``: the operation's name in the whole catalogue's export (unique over all of it)."""
+    api = registry.apis[api_name]
+    (tool,) = client_tool_definitions([_api_dict(registry, api, [api.operations[operation_name]])], "mcp")
+    tool["name"] = tool_name
+    return tool

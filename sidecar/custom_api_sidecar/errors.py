@@ -45,6 +45,7 @@ GRPC_STATUS: dict[int, grpc.StatusCode] = {
     ErrorCode.JOB_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.DISABLED_BY_OPERATOR: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.AMBIGUOUS_OPERATION: grpc.StatusCode.INVALID_ARGUMENT,  # the text, not the state, is the problem
 }
 
 # Budget for one error in metadata, sent twice (grpc-message, percent-encoded: up to 3 bytes per

@@ -39,6 +39,7 @@ from .pipeline.security import Limits, LocalLimits, RateLimiter, UrlAllowlist
 from .pipeline.send import Send
 from .pipeline.shape import ShapeResponse
 from .registry import Registry
+from .search import SearchIndex
 from .secrets import SecretRef, SecretStore
 from .transport import TransportFactory
 from .validation import ValidatorWarmup
@@ -72,6 +73,7 @@ class Generation:
     config: Config
     registry: Registry
     catalog: Catalog
+    search: SearchIndex  # operation search (conv.api.search / call, MCP search_operations), built at load
     egress: dict[str, Egress]
     transports: dict[str, httpx.AsyncBaseTransport]
     authenticators: dict[str, Authenticator]
@@ -168,6 +170,7 @@ def build_generation(config: Config, shared: Shared, previous: Generation | None
         config=config,
         registry=registry,
         catalog=Catalog(registry),
+        search=SearchIndex(registry),
         egress=egress,
         transports=transports,
         authenticators=authenticators,

@@ -38,6 +38,7 @@ from .pipeline.context import read_context
 from .reflection import enable_reflection
 from .reloader import ConfigReloader
 from .request_decoding import Undecodable, add_servicer
+from .search._serve import call_by_text, search
 
 if TYPE_CHECKING:
     from .mcp import McpHttpSettings
@@ -124,6 +125,15 @@ class CustomApiSidecarServicer(sidecar_pb2_grpc.CustomApiSidecarServicer):
     ) -> pb.TestConnectionResponse:
         reports = await self._agent_tests.run(request.apis)  # at most one run per API per window
         return pb.TestConnectionResponse(apis=[report.to_proto() for report in reports])
+
+    @translate_errors
+    async def Search(self, request: pb.SearchRequest, context: grpc.aio.ServicerContext) -> pb.SearchResponse:
+        return search(self._sidecar.generation, request.query, request.limit)
+
+    @translate_errors
+    async def Call(self, request: pb.CallRequest, context: grpc.aio.ServicerContext) -> pb.InvokeResponse:
+        metadata = tuple(context.invocation_metadata() or ())
+        return await call_by_text(self._sidecar, request, metadata, context.time_remaining())
 
     @translate_errors
     async def ListApis(self, request: pb.ListApisRequest, context: grpc.aio.ServicerContext) -> pb.ListApisResponse:

@@ -31,6 +31,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_NOT_FOUND: _ClassVar[ErrorCode]
     OVERLOADED: _ClassVar[ErrorCode]
     DISABLED_BY_OPERATOR: _ClassVar[ErrorCode]
+    AMBIGUOUS_OPERATION: _ClassVar[ErrorCode]
 ERROR_CODE_UNSPECIFIED: ErrorCode
 AUTHENTICATION_FAILED: ErrorCode
 ENDPOINT_NOT_FOUND: ErrorCode
@@ -53,6 +54,7 @@ CIRCUIT_OPEN: ErrorCode
 JOB_NOT_FOUND: ErrorCode
 OVERLOADED: ErrorCode
 DISABLED_BY_OPERATOR: ErrorCode
+AMBIGUOUS_OPERATION: ErrorCode
 
 class Value(_message.Message):
     __slots__ = ("null_value", "bool_value", "int_value", "double_value", "string_value", "bytes_value", "list_value", "map_value")
@@ -372,3 +374,41 @@ class GetJobResponse(_message.Message):
     response: InvokeResponse
     error: ErrorDetail
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., attempts: _Optional[int] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., api: _Optional[str] = ..., operation: _Optional[str] = ..., response: _Optional[_Union[InvokeResponse, _Mapping]] = ..., error: _Optional[_Union[ErrorDetail, _Mapping]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("query", "limit")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    limit: int
+    def __init__(self, query: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SearchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ...) -> None: ...
+
+class SearchResult(_message.Message):
+    __slots__ = ("api", "operation", "score", "description", "tool_name", "tool_json")
+    API_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOOL_JSON_FIELD_NUMBER: _ClassVar[int]
+    api: str
+    operation: str
+    score: float
+    description: str
+    tool_name: str
+    tool_json: str
+    def __init__(self, api: _Optional[str] = ..., operation: _Optional[str] = ..., score: _Optional[float] = ..., description: _Optional[str] = ..., tool_name: _Optional[str] = ..., tool_json: _Optional[str] = ...) -> None: ...
+
+class CallRequest(_message.Message):
+    __slots__ = ("text", "invoke")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    INVOKE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    invoke: InvokeRequest
+    def __init__(self, text: _Optional[str] = ..., invoke: _Optional[_Union[InvokeRequest, _Mapping]] = ...) -> None: ...

@@ -64,6 +64,16 @@ class CustomApiSidecarStub:
                 request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobResponse.FromString,
                 _registered_method=True)
+        self.Search = channel.unary_unary(
+                '/custom_api_sidecar.v1.CustomApiSidecar/Search',
+                request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.SearchRequest.SerializeToString,
+                response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.SearchResponse.FromString,
+                _registered_method=True)
+        self.Call = channel.unary_unary(
+                '/custom_api_sidecar.v1.CustomApiSidecar/Call',
+                request_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.CallRequest.SerializeToString,
+                response_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.InvokeResponse.FromString,
+                _registered_method=True)
 
 
 class CustomApiSidecarServicer:
@@ -120,6 +130,22 @@ class CustomApiSidecarServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Search(self, request, context):
+        """The operations (across every API) that best match what the agent wants, in words; best first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Call(self, request, context):
+        """Routes the text to the single best operation and invokes it with the request's arguments, as
+        Invoke does. AMBIGUOUS_OPERATION (with the candidates as suggestions) when the best match is not
+        clearly ahead of the next; UNKNOWN_OPERATION when nothing matches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomApiSidecarServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +178,16 @@ def add_CustomApiSidecarServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobRequest.FromString,
                     response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobResponse.SerializeToString,
+            ),
+            'Search': grpc.unary_unary_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.SearchRequest.FromString,
+                    response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.SearchResponse.SerializeToString,
+            ),
+            'Call': grpc.unary_unary_rpc_method_handler(
+                    servicer.Call,
+                    request_deserializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.CallRequest.FromString,
+                    response_serializer=custom__api__sidecar_dot_v1_dot_sidecar__pb2.InvokeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +352,60 @@ class CustomApiSidecar:
             '/custom_api_sidecar.v1.CustomApiSidecar/GetJob',
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobRequest.SerializeToString,
             custom__api__sidecar_dot_v1_dot_sidecar__pb2.GetJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/custom_api_sidecar.v1.CustomApiSidecar/Search',
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.SearchRequest.SerializeToString,
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Call(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/custom_api_sidecar.v1.CustomApiSidecar/Call',
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.CallRequest.SerializeToString,
+            custom__api__sidecar_dot_v1_dot_sidecar__pb2.InvokeResponse.FromString,
             options,
             channel_credentials,
             insecure,

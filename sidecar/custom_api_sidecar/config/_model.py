@@ -31,6 +31,9 @@ RESPONSE_VALIDATION_MODES = ("enforce", "warn", "off")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 # Names that would shadow conv.api's own attributes (conv.api.list(), api.schema()).
 RESERVED_NAMES = frozenset({"list", "schema", "tools", "test_connection", "jobs"})
+# conv.api.search(text) and conv.api.call(text, ...) are built-ins of conv.api, not of an API: names
+# an API may not have (an operation may: conv.api.crm.search is the crm API's own).
+RESERVED_API_NAMES = RESERVED_NAMES | {"search", "call"}
 # Call arguments with a requests meaning (params=, json=, ...) cannot be parameter names.
 RESERVED_ARGUMENTS = CLIENT_RESERVED_ARGUMENTS
 
@@ -129,6 +132,8 @@ class Endpoint:
     from_context: tuple[tuple[str, str], ...] = ()
     cache: CacheSetting | None = None  # GET and HEAD only (the loader refuses it on other methods)
     result: ResultSettings | None = None  # None: the LLM reads the whole body, as the agent does
+    # OpenAPI tags (or the author's own words): what operation search finds the operation by, too.
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

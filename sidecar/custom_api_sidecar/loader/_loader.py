@@ -34,6 +34,7 @@ from ..config._model import (
     PATH_VARIABLE,
     PROPAGATORS,
     REQUEST_CONTENT_TYPES,
+    RESERVED_API_NAMES,
     RESERVED_ARGUMENTS,
     RESERVED_NAMES,
     RESPONSE_VALIDATION_MODES,
@@ -109,6 +110,7 @@ _CONNECTION_KEYS = {
     *EGRESS_CONNECTION_KEYS,
     *RESILIENCE_CONNECTION_KEYS,
 }
+MAX_TAGS, MAX_TAG_CHARS = 32, 100
 _ENDPOINT_KEYS = {
     "name",
     "description",
@@ -125,6 +127,7 @@ _ENDPOINT_KEYS = {
     "from_context",
     "cache",
     "result",
+    "tags",
 }
 _PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg", "from_context"}
 _SECURITY_KEYS = {
@@ -239,7 +242,7 @@ def _api(p: Problems, raw: Any, operator: _Operator) -> ApiConfig | None:
         tool_problems(p, raw)
     raw = resolve_local_refs(p, raw)
     _unknown_keys(p, "", raw, _API_KEYS)
-    name = _identifier(p, "name", raw.get("name"))
+    name = _identifier(p, "name", raw.get("name"), RESERVED_API_NAMES)
     security_raw = raw.get("security")
     seed_ip_allowlist = security_raw.get("ip_allowlist") if isinstance(security_raw, dict) else None
     validation = _validation(p, raw.get("validation"))
@@ -646,7 +649,20 @@ def _endpoint(p: Problems, where: str, raw: Any) -> Endpoint | None:
         from_context=from_context,
         cache=parse_cache(p, f"{where}.cache", raw.get("cache"), method.upper()),
         result=parse_result(p, f"{where}.result", raw.get("result")),
+        tags=_tags(p, f"{where}.tags", raw.get("tags", [])),
     )
+
+
+def _tags(p: Problems, field: str, raw: Any) -> tuple[str, ...]:
+    """Words operation search finds the operation by: a short list of short strings."""
+    if not isinstance(raw, list) or len(raw) > MAX_TAGS or not all(isinstance(t, str) for t in raw):
+        p.add(field, f"must be a list of at most {MAX_TAGS} strings")
+        return ()
+    long = [t for t in raw if len(t) > MAX_TAG_CHARS]
+    if long:
+        p.add(field, f"tag {shown(long[0])} is longer than {MAX_TAG_CHARS} characters")
+        return ()
+    return tuple(raw)
 
 
 def _test_arguments(p: Problems, field: str, raw: Any) -> dict[str, Any] | None:
@@ -851,14 +867,14 @@ def _unknown_keys(p: Problems, field: str, raw: dict[str, Any], allowed: set[str
             p.add(f"{prefix}{key}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
 
 
-def _identifier(p: Problems, field: str, value: Any) -> str | None:
+def _identifier(p: Problems, field: str, value: Any, reserved: frozenset[str] = RESERVED_NAMES) -> str | None:
     if not isinstance(value, str) or not IDENTIFIER.fullmatch(value) or keyword.iskeyword(value):
         p.add(
             field,
             f"{shown(value)} must be a snake_case identifier (a-z, 0-9, _; starting with a letter; at most 64 chars)",
         )
         return None
-    if value in RESERVED_NAMES:
+    if value in reserved:
         p.add(field, f"{shown(value)} is reserved (conv.api.{value} is a built-in)")
         return None
     return value

@@ -6,6 +6,7 @@ each call through the same Invoke pipeline as a gRPC call.
                           `custom-api-sidecar tools --format mcp` prints them), and the
                           InvokeRequest a tool call becomes
     _results.py           an InvokeResponse or a SidecarError as a tools/call result
+    _search.py            search_operations, and the tools/list of a large catalogue (--max-listed)
     server.py             the MCP SDK's low-level server answering tools/list and tools/call
     transports/stdio.py   `custom-api-sidecar mcp`: one client on stdin/stdout
     transports/http.py    Streamable HTTP on a loopback listener of `serve` (--mcp-listen)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import add_context_flags, context_from_flags
 from ._filter import ToolFilter
-from ._settings import McpHttpSettings
+from ._settings import DEFAULT_MAX_LISTED, McpHttpSettings
 
 if TYPE_CHECKING:
     from ..app import Sidecar
@@ -25,6 +25,7 @@ ENV_MCP_LISTEN = "CUSTOM_API_SIDECAR_MCP_LISTEN"
 ENV_MCP_APIS = "CUSTOM_API_SIDECAR_MCP_APIS"
 ENV_MCP_INCLUDE = "CUSTOM_API_SIDECAR_MCP_INCLUDE"
 ENV_MCP_EXCLUDE = "CUSTOM_API_SIDECAR_MCP_EXCLUDE"
+ENV_MCP_MAX_LISTED = "CUSTOM_API_SIDECAR_MCP_MAX_LISTED"
 
 
 def add_filter_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -48,6 +49,24 @@ def add_filter_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         metavar="PATTERN",
         help=f"do not expose operations matching this glob (wins over include); repeatable (${ENV_MCP_EXCLUDE})",
     )
+
+
+def add_max_listed_flag(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(
+        f"--{prefix}max-listed",
+        default=os.environ.get(ENV_MCP_MAX_LISTED, str(DEFAULT_MAX_LISTED)),
+        metavar="N",
+        help="past N exposed operations, tools/list gives search_operations plus the N most-used tools; every "
+        f"tool stays callable by name (${ENV_MCP_MAX_LISTED}, default {DEFAULT_MAX_LISTED})",
+    )
+
+
+def max_listed_from_flags(args: argparse.Namespace, prefix: str = "") -> int:
+    """ValueError naming the flag for anything but a whole number >= 1."""
+    text = str(getattr(args, f"{prefix.replace('-', '_')}max_listed"))
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"--{prefix}max-listed must be a whole number of at least 1, not {text[:20]!r}")
+    return int(text)
 
 
 def tool_filter_from_flags(args: argparse.Namespace, prefix: str = "") -> ToolFilter:
@@ -85,6 +104,7 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
     )
     add_filter_flags(serve, prefix="mcp-")
     add_context_flags(serve, prefix="mcp-")
+    add_max_listed_flag(serve, prefix="mcp-")
 
 
 def http_settings_from_flags(args: argparse.Namespace, sidecar: Sidecar) -> McpHttpSettings | None:
@@ -99,7 +119,9 @@ def http_settings_from_flags(args: argparse.Namespace, sidecar: Sidecar) -> McpH
     host, _, port = listener.address.rpartition(":")
     tool_filter = tool_filter_from_flags(args, prefix="mcp-")
     check_filter(tool_filter, sidecar, "--mcp-")
-    return McpHttpSettings(host.strip("[]"), int(port), tool_filter, context=context_from_flags(args, prefix="mcp-"))
+    max_listed = max_listed_from_flags(args, prefix="mcp-")
+    context = context_from_flags(args, prefix="mcp-")
+    return McpHttpSettings(host.strip("[]"), int(port), tool_filter, context=context, max_listed=max_listed)
 
 
 def add_parser(sub: Any, environment_flag: Any, config_env: str, log_level_env: str, audit_env: str) -> None:
@@ -115,6 +137,7 @@ def add_parser(sub: Any, environment_flag: Any, config_env: str, log_level_env: 
     parser.add_argument("--config", default=os.environ.get(config_env), help=f"config file (${config_env})")
     environment_flag(parser)
     add_filter_flags(parser)
+    add_max_listed_flag(parser)
     parser.add_argument(
         "--log-level", default=os.environ.get(log_level_env, "INFO"), help=f"(${log_level_env}, default INFO)"
     )
@@ -156,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     tool_filter = tool_filter_from_flags(args)
     try:
+        max_listed = max_listed_from_flags(args)
         policy = policy_from_flags(args)
         sidecar = Sidecar(
             load_config(args.config, policy),
@@ -178,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     from .transports.stdio import serve_stdio
 
     try:
-        run_loop(serve_stdio(sidecar, tool_filter, context))
+        run_loop(serve_stdio(sidecar, tool_filter, context, max_listed))
     except StartupError as exc:  # e.g. --jobs-db unusable or in use by another sidecar
         print(f"{name}: {exc}", file=sys.stderr)
         return 2

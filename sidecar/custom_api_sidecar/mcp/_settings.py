@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from ._filter import ToolFilter
 
+DEFAULT_MAX_LISTED = 50  # as mcp._search has it (that module imports nothing of the SDK either)
+
 __all__ = ["McpHttpSettings"]
 
 
@@ -17,3 +19,4 @@ class McpHttpSettings:
     path: str = "/mcp"
     # Trusted context every tool call carries (--mcp-context): the operator's, never a client's.
     context: dict[str, str] = field(default_factory=dict)
+    max_listed: int = DEFAULT_MAX_LISTED  # past it, tools/list gives search_operations + the most used

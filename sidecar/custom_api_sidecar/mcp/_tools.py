@@ -26,6 +26,7 @@ from ..describe import api_dicts
 from ..errors import SidecarError, did_you_mean
 from ._filter import ToolFilter
 from ._jobs import JOB_TOOL, JOB_TOOL_DEFINITION
+from ._search import SEARCH_TOOL, SEARCH_TOOL_DEFINITION, ToolUsage
 
 if TYPE_CHECKING:
     from ..app import Sidecar
@@ -56,6 +57,25 @@ class ExposedTools:
         self.reads_jobs = with_jobs and bool(self._targets) and JOB_TOOL not in self._targets
         if self.reads_jobs:
             self.definitions.append(JOB_TOOL_DEFINITION)
+        # search_operations (unless an operation's tool has its name): listed only past max_listed
+        self.searches = bool(self._targets) and SEARCH_TOOL not in self._targets
+
+    def is_search(self, tool: str) -> bool:
+        return self.searches and tool == SEARCH_TOOL
+
+    def allows(self, api: str, operation: str) -> bool:
+        """Whether the operation's tool is exposed (what search_operations may answer with)."""
+        return (api, operation) in self._names
+
+    def listing(self, max_listed: int, usage: ToolUsage) -> list[dict[str, Any]]:
+        """What tools/list gives: every tool, or past ``max_listed`` operations, search_operations
+        plus the ``max_listed`` most used (see ``_search``) and the job reader."""
+        operations = len(self._targets)
+        if operations <= max_listed or not self.searches:
+            return self.definitions
+        tools = self.definitions[:operations]  # the operations' tools, in catalogue order
+        extra = self.definitions[operations:]  # get_background_job
+        return [SEARCH_TOOL_DEFINITION, *usage.most_used(tools, max_listed), *extra]
 
     def is_job_reader(self, tool: str) -> bool:
         return self.reads_jobs and tool == JOB_TOOL

@@ -37,11 +37,13 @@ from ..app import Sidecar
 from ..errors import SidecarError
 from ..invoke import get_job, invoke
 from ..pipeline import Call
+from ..search._serve import search
 from ._changes import ToolListChanges
 from ._context import context_pairs
 from ._filter import ToolFilter
 from ._jobs import job_tool_result
 from ._results import error_result, tool_result
+from ._search import DEFAULT_MAX_LISTED, ToolUsage, search_tool_result
 from ._tools import ToolIndex, UnknownTool
 
 __all__ = ["SERVER_NAME", "build_server"]
@@ -58,21 +60,35 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(sidecar: Sidecar, tool_filter: ToolFilter, context: Mapping[str, str] | None = None) -> Server[Any]:
-    """``context``: the trusted context every tool call carries (``--context``, fixed by the operator)."""
+def build_server(
+    sidecar: Sidecar,
+    tool_filter: ToolFilter,
+    context: Mapping[str, str] | None = None,
+    max_listed: int = DEFAULT_MAX_LISTED,
+) -> Server[Any]:
+    """``context``: the trusted context every tool call carries (``--context``, fixed by the operator).
+    ``max_listed``: past this many exposed operations, tools/list gives search_operations and
+    this many most-used tools (``_search``); every tool stays callable by name."""
     tools = ToolIndex(sidecar, tool_filter)
     fixed = context_pairs(context or {})
+    usage = ToolUsage()
 
     changes = ToolListChanges(lambda: tools.current().definitions)
     sidecar.reload_listeners.append(changes.config_changed)
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams) -> dict[str, Any]:
         changes.listed(ctx.session)
-        return {"tools": tools.current().definitions}  # the definitions as they are: no model round trip
+        # the definitions as they are: no model round trip
+        return {"tools": tools.current().listing(max_listed, usage)}
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, Any]:
         exposed = tools.current()
         try:
+            if exposed.is_search(params.name):
+                return search_tool_result(
+                    params.arguments or {},
+                    lambda query, limit: search(sidecar.generation, query, limit, exposed.allows),
+                )
             if exposed.is_job_reader(params.name):
                 # the conversation id header: jobs of other conversations are not found
                 metadata = _metadata(ctx, fixed)
@@ -80,6 +96,7 @@ def build_server(sidecar: Sidecar, tool_filter: ToolFilter, context: Mapping[str
                     lambda job_id: get_job(sidecar, job_id, metadata), params.arguments or {}, exposed.tool_for
                 )
             request = exposed.invoke_request(params.name, params.arguments or {})
+            usage.called(params.name)  # an exposed operation's tool (invoke_request found it)
             response = await invoke(sidecar, Call(request=request, metadata=_metadata(ctx, fixed)))
         except UnknownTool as exc:  # a protocol error, as the MCP spec has it: no such tool here
             raise MCPError(types.INVALID_PARAMS, str(exc)) from None

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ..config._model import IDENTIFIER, RESERVED_NAMES
+from ..config._model import IDENTIFIER, RESERVED_API_NAMES
 from . import BrokenOperations, EntryCheck, ImportResult, SpecError, import_spec
 from ._load import DEFAULT_TIMEOUT_SECONDS
 from ._yaml_text import block_style, plain_yaml
@@ -125,7 +125,7 @@ def _carry_opt_ins(result: ImportResult, args: argparse.Namespace) -> None:
 
 
 def _check_arguments(args: argparse.Namespace) -> str:
-    if not IDENTIFIER.fullmatch(args.name) or keyword.iskeyword(args.name) or args.name in RESERVED_NAMES:
+    if not IDENTIFIER.fullmatch(args.name) or keyword.iskeyword(args.name) or args.name in RESERVED_API_NAMES:
         return f"--name {args.name!r} must be a snake_case identifier (a-z, 0-9, _), not a keyword or list/schema/tools"
     if args.base_url is not None:
         parts = urlsplit(args.base_url)

@@ -200,6 +200,9 @@ class Converter:
         if description:
             entry["description"] = description
         entry["method"] = op.method.upper()
+        tags = [str(tag)[:100] for tag in op.spec.get("tags") or () if isinstance(tag, str) and tag.strip()][:32]
+        if tags:  # what operation search finds it by, too
+            entry["tags"] = tags
         body: dict[str, Any] = {}
         raw_params = self._merged_parameters(op)
         wire_params = []

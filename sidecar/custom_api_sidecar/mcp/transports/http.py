@@ -62,7 +62,9 @@ class McpHttpListener:
         # request ~40 ms late (Nagle's algorithm against the client's delayed ACK), measured.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.bound_port = sock.getsockname()[1]
-        app = build_server(self._sidecar, settings.tool_filter, settings.context).streamable_http_app(
+        app = build_server(
+            self._sidecar, settings.tool_filter, settings.context, settings.max_listed
+        ).streamable_http_app(
             streamable_http_path=settings.path,
             json_response=True,  # one JSON answer per POST: no SSE stream to hold open for a tool call
             host=settings.host,  # loopback hosts get the SDK's DNS-rebinding protection

@@ -16,6 +16,7 @@ from mcp.server.stdio import stdio_server
 
 from ...app import Sidecar
 from .._filter import ToolFilter
+from .._settings import DEFAULT_MAX_LISTED
 from .._tools import describe_exposed
 from ..server import build_server
 
@@ -24,8 +25,13 @@ __all__ = ["serve_stdio"]
 log = logging.getLogger("custom_api_sidecar.mcp")
 
 
-async def serve_stdio(sidecar: Sidecar, tool_filter: ToolFilter, context: Mapping[str, str] | None = None) -> None:
-    server = build_server(sidecar, tool_filter, context)
+async def serve_stdio(
+    sidecar: Sidecar,
+    tool_filter: ToolFilter,
+    context: Mapping[str, str] | None = None,
+    max_listed: int = DEFAULT_MAX_LISTED,
+) -> None:
+    server = build_server(sidecar, tool_filter, context, max_listed)
 
     async def serve() -> None:
         async with stdio_server() as (read_stream, write_stream):

@@ -524,6 +524,7 @@ class FleetJobStore:
         self.shared = shared
         self.local = local
         self._local_ids: set[str] = set()  # running jobs that came from the local store
+        self.kept_locally = 0  # jobs accepted into the local store because Redis could not take them
 
     async def open(self) -> None:
         await self.local.open()
@@ -537,6 +538,7 @@ class FleetJobStore:
             return
         except RedisUnavailable as exc:
             self._redis.fell_back("background_jobs")
+            self.kept_locally += 1
             log.info("background job %s: kept in this sidecar's own store (%s)", job_id, exc)
         await self.local.add(job_id, api, operation, request, metadata)
 

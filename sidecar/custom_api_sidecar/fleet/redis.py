@@ -35,8 +35,8 @@ import redis.asyncio as aioredis
 from opentelemetry import metrics
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from ..auth._parts import Part
 from ..config import RedisSettings
@@ -45,6 +45,10 @@ from ..secrets import SecretStore
 from . import topology
 
 log = logging.getLogger("custom_api_sidecar.redis")
+# No primary to answer: the connection failed, or (Redis Cluster) a slot has no primary now or the
+# client cannot build a slot map. Redis is down until the probe sees every primary answer.
+NO_PRIMARY = (RedisConnectionError, ClusterDownError, TryAgainError, RedisClusterException, OSError)
+FAILED = (RedisError, RedisClusterException, OSError, TimeoutError)
 T = TypeVar("T")
 PROBE_INTERVAL_S = 0.5  # how often an unavailable Redis is pinged
 TIMEOUTS_BEFORE_DOWN = 3
@@ -116,7 +120,7 @@ class FleetRedis:
                 await topology.ping(self.client)
             self.available = True
             log.info("redis: connected; fleet-wide sharing is on")
-        except (RedisError, OSError, TimeoutError) as exc:
+        except FAILED as exc:
             log.warning("redis: unavailable at startup (%s); %s until it answers", _why(exc), self._policy())
         self._probe = asyncio.create_task(self._probe_forever(), name="redis-probe")
 
@@ -173,7 +177,7 @@ class FleetRedis:
             if self._timeouts >= TIMEOUTS_BEFORE_DOWN:
                 self._down(f"{self._timeouts} commands in a row took longer than {bound * 1000:g} ms")
             raise RedisUnavailable(f"redis did not answer within {bound * 1000:g} ms") from None
-        except (RedisConnectionError, OSError) as exc:
+        except NO_PRIMARY as exc:
             self._down(_why(exc))
             raise RedisUnavailable(_why(exc)) from None
         except RedisError as exc:  # a command error (e.g. a script bug): Redis is up
@@ -223,7 +227,7 @@ class FleetRedis:
                     # would fail one call (and mark Redis down again) after sharing resumes.
                     await topology.reset(self.client)
                     await topology.ping(self.client)
-            except (RedisError, OSError, TimeoutError):
+            except FAILED:
                 continue
             self._timeouts = 0
             self.available = True

@@ -39,9 +39,7 @@ def build(
     if settings.cluster is not None:
         nodes = [ClusterNode(host, port) for host, port in settings.cluster.nodes]
         cluster = RedisCluster(
-            startup_nodes=nodes,
-            # A failover is seen as a connection error and a new slot map; our own bound stops retries.
-            cluster_error_retry_attempts=1,
+            startup_nodes=nodes,  # a failover is a connection error, then a new slot map (kwargs' retry: once)
             ssl=settings.tls is not None,
             **kwargs,
         )

@@ -12,6 +12,7 @@ once for the module. Two in-process sidecars share it (``redis.cluster.nodes``, 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import pathlib
 from collections.abc import Iterator
@@ -122,11 +123,8 @@ def test_limits_are_exact_and_keys_spread_over_the_primaries(setup: Setup):
     admitted = 0
     for _ in range(LIMIT):  # 2 x 30 calls against 30 per minute
         for sidecar in setup.sidecars:
-            with connect(sidecar.unix_target) as conv:
-                try:
-                    admitted += conv.api.limited.ping().status_code == 200
-                except errors.RateLimited:
-                    pass
+            with connect(sidecar.unix_target) as conv, contextlib.suppress(errors.RateLimited):
+                admitted += conv.api.limited.ping().status_code == 200
     owner = setup.cluster.owner
     counted = setup.cluster.command(key("limited"), "ZCARD", f"{key('limited')}:rl:minute").strip()
     shards = {owner(key("background-jobs" + (f":{i}" if i else ""))) for i in range(JOB_SHARDS)}

@@ -51,7 +51,8 @@ def run_failover(
     before_s: float = 2.0,
     after_s: float = 2.0,
 ) -> FailoverRun:
-    """``sidecars``: ThreadedSidecar with an API ``tickets`` (``run(n)``, POST /jobs/<n>) and ``limited`` (``ping()``)."""
+    """``sidecars``: ThreadedSidecar with the APIs ``tickets`` (``run(n)``: POST /jobs/<n>) and
+    ``limited`` (``ping()``)."""
     run = FailoverRun()
     stop = threading.Event()
     numbers = iter(range(1, 1_000_000))

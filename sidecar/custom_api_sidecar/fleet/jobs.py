@@ -20,10 +20,12 @@ Replicated before 202 (``redis.jobs_min_replicas``, default 1 with cluster or se
 and its stream entry are written by one script on the primary that owns the shard, then ``WAIT
 jobs_min_replicas redis.timeout_ms`` on that same connection. Fewer replicas confirming: the job is
 taken back out of Redis if no sidecar has started it, and kept in this sidecar's SQLite store instead
-(``FleetJobStore``), so a primary that dies before replicating loses no acknowledged job. It can run
-twice (each time with its ``Idempotency-Key``) if taking it back fails or a sidecar had already
-started it, and when a primary dies after replicating but before a finished job's outcome reached
-the replica (the promoted replica still has it queued).
+(``FleetJobStore``), so a primary that dies before replicating loses no acknowledged job. Until
+it is confirmed, the record carries ``unconfirmed`` (a deadline): no sidecar starts it before then
+(its entry stays pending and is claimed once idle), so one taken back never also runs from Redis.
+A job can still run twice (each time with its ``Idempotency-Key``) when taking it back fails, and
+when a primary dies after replicating a job but before its outcome (or its acknowledgement)
+reached the replica: the promoted replica still has it queued or pending.
 
 At least once: an entry is acknowledged only when its job is finished or requeued. While a
 job runs, its sidecar claims the entry again every ``claim_after / 3`` (a heartbeat); an entry
@@ -73,6 +75,7 @@ from .redis import FleetRedis, RedisUnavailable
 log = logging.getLogger("custom_api_sidecar.jobs")
 GROUP = "workers"
 SCOPE = "background-jobs"  # not an API name (those are identifiers): no key collides with an API's
+UNCONFIRMED = "unconfirmed"  # a job's field until a replica has it: no sidecar starts it before this time
 COMMAND_TIMEOUT_S = 2.0  # background work, not a caller's path: more patience than timeout_ms
 POLL_S = 1.0  # how often the stream is looked at for jobs other sidecars queued
 PROMOTE_BATCH = 100
@@ -115,11 +118,14 @@ return 1
 
 # KEYS: the job. ARGV: now, the largest sealed field to read, the largest attempts count. Mark it
 # running and count the attempt, unless it is gone or finished (a stale entry: a duplicate, or a job
-# whose record expired: nil). Returns {'ok', attempts, sealed call}, or {reason} for a record no
-# sidecar wrote (it is not marked; nothing but the checked fields is read, so its size is bounded).
+# whose record expired: nil), or not yet (a replica has not confirmed it yet: {'later'}). Returns
+# {'ok', attempts, sealed call}, or {reason} for a record no sidecar wrote (it is not marked; nothing
+# but the checked fields is read, so its size is bounded).
 START = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'queued' and state ~= 'running' then return false end
+local hold = tonumber(redis.call('HGET', KEYS[1], 'unconfirmed') or '')
+if hold and tonumber(ARGV[1]) < hold then return {'later'} end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts == nil or attempts ~= math.floor(attempts) or attempts < 0 or attempts > tonumber(ARGV[3]) then
   return {'malformed'}
@@ -262,10 +268,14 @@ class RedisJobStore:
 
             await self._run(add)
             return
+        # Not started by anyone before this add has either confirmed it or taken it back (or given up).
+        fields[UNCONFIRMED] = now + COMMAND_TIMEOUT_S * 2 + self._redis.settings.timeout_ms / 1000
         pairs = [part for field, value in fields.items() for part in (field, value)]
         command = ("EVAL", ADD, 2, key, shard.stream, job_id, *pairs)
         entry_id, confirmed = await self._redis.write_replicated(key, command, self._min_replicas, COMMAND_TIMEOUT_S)
         if confirmed >= self._min_replicas:
+            with contextlib.suppress(RedisUnavailable):  # else it starts at its deadline
+                await self._run(lambda c: c.hdel(key, UNCONFIRMED))
             return
         self.unreplicated += 1
         why = (
@@ -324,6 +334,8 @@ class RedisJobStore:
             reply = await self._run(lambda c: c.eval(START, 1, key, now, self._max_record_bytes(), MAX_ATTEMPTS_FIELD))
             if not reply:  # a stale entry: the job is finished or gone
                 await self._run(lambda c: self._forget(c, shard, entry_id))
+                return None
+            if reply[0] == b"later":  # its submitter is still waiting for a replica: claimed once idle
                 return None
             if reply[0] != b"ok":
                 reason = reply[0].decode()

@@ -56,6 +56,17 @@ def _free(port: int) -> bool:
     return True
 
 
+def wait_listening(port: int, hint: str = "") -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"redis on port {port} did not start; {hint}")
+
+
 class _Nodes:
     def __init__(self, directory: pathlib.Path, password: str) -> None:
         binary = shutil.which("redis-server")
@@ -88,14 +99,7 @@ class _Nodes:
         self.wait_listening(port)
 
     def wait_listening(self, port: int) -> None:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis on port {port} did not start; see {self.dir}/{port}.log")
+        wait_listening(port, f"see {self.dir}/{port}.log")
 
     def cli(self, port: int, *args: str, user: str | None = USER, timeout: float = 30) -> str:
         cert, key = str(self.certs / "cert.pem"), str(self.certs / "key.pem")
@@ -267,3 +271,48 @@ class SentinelSet(_Nodes):
 
     def nodes_setting(self) -> str:
         return "[" + ", ".join(f'"127.0.0.1:{p}"' for p in self.sentinel_ports) + "]"
+
+
+class PlainCluster:
+    """A Redis Cluster of ``primaries`` nodes without replicas, TLS or ACL (for benchmarks): with one
+    primary it holds all 16384 slots itself; with more, ``redis-cli --cluster create`` spreads them."""
+
+    def __init__(self, directory: pathlib.Path, primaries: int) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (Debian package redis-server)")
+        self.ports = free_ports(primaries)
+        self.processes: list[subprocess.Popen[bytes]] = []
+        for port in self.ports:
+            self.processes.append(subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(directory), "--cluster-enabled", "yes", "--cluster-config-file", f"plain-{port}.conf",
+                 "--protected-mode", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+            wait_listening(port)
+        if primaries == 1:
+            self.cli(self.ports[0], "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+        else:
+            out = self.cli(self.ports[0], "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                           "--cluster-replicas", "0", "--cluster-yes")  # fmt: skip
+            if "[OK] All 16384 slots covered" not in out:
+                self.stop()
+                raise RuntimeError(f"redis-cli --cluster create failed: {out[-2000:]}")
+        deadline = time.monotonic() + 30
+        while not all("cluster_state:ok" in self.cli(p, "CLUSTER", "INFO") for p in self.ports):
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the cluster did not become healthy")
+            time.sleep(0.1)
+
+    def cli(self, port: int, *args: str) -> str:
+        done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        return done.stdout + done.stderr
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)

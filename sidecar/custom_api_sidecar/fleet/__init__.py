@@ -6,7 +6,8 @@
   with this sidecar's SQLite store as the fallback (``jobs.py``), their records sealed
   (``job_records.py``);
 - ``Seal``: AES-256-GCM for what Redis keeps, under ``redis.token_key`` / ``redis.job_key`` (``_seal.py``);
-- ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``).
+- ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``);
+  which topology it talks to (one Redis, Redis Cluster, Sentinel) is ``topology.py``'s alone.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What fleet mode costs, and how far one Redis carries a fleet (not a test):
-``python -m bench.redis_fleet [--calls N] [--requests N]``.
+``python -m bench.redis_fleet [--calls N] [--requests N] [--seconds S]``.
 
 Starts its own redis-server (Debian package) on a free loopback port, then, in one run:
 
@@ -14,6 +14,12 @@ Starts its own redis-server (Debian package) on a free loopback port, then, in o
 3. **Redis throughput** for those scripts on this machine: ``redis-benchmark`` (50
    clients) running the sliding-window script (admitting, and refusing) and GET (the
    token read), single Redis, default config.
+4. **Scale-out**, side by side: a Redis Cluster with 1 primary (all 16384 slots) and one with 3
+   primaries (no replicas, so only sharding differs), each driven by the same ``--processes``
+   client processes for ``--seconds``: limited calls/s (the fleet limit check, ``FleetLimits.acquire``,
+   over 12 APIs whose hash tags spread over the shards, 32 concurrent per process) and jobs/s
+   (``RedisJobStore``: add, claim, finish; 6 job shards; 8 producers and 8 claimers of 10 per process;
+   jobs/s counts finished jobs).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import json
+import multiprocessing
 import os
 import pathlib
 import re
@@ -30,6 +37,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -41,6 +49,7 @@ from custom_api_sidecar.fleet.rate_limit import SLIDING_WINDOW, FleetLimits
 from custom_api_sidecar.pipeline import Call
 from tests._support.oauth2_server import OAuth2MockServer
 from tests._support.processes import RedisServer
+from tests._support.redis_topologies import PlainCluster
 
 RESULTS = pathlib.Path(__file__).with_name("results") / "redis_fleet.json"
 
@@ -180,10 +189,103 @@ def throughput(redis_url: str, port: int, requests: int) -> dict[str, Any]:
     }
 
 
+SCALE_APIS = [f"api{i}" for i in range(12)]
+
+
+def cluster_config(nodes: list[int]) -> str:
+    seeds = ", ".join(f'"127.0.0.1:{port}"' for port in nodes)
+    apis = "\n".join(
+        f"""  - name: {name}
+    connection: {{base_url: "https://{name}.example.com"}}
+    endpoints: [{{name: get, method: GET, path: /x}}]
+    security: {{rate_limit: {{requests_per_minute: 1000000000}}}}"""
+        for name in SCALE_APIS
+    )
+    return f"""
+redis: {{cluster: {{nodes: [{seeds}]}}, job_key: "env://BENCH_JOB_KEY", timeout_ms: 1000, job_shards: 6,
+        jobs_min_replicas: 0}}
+apis:
+{apis}
+"""
+
+
+async def _scale_worker(nodes: list[int], seconds: float) -> dict[str, int]:
+    from custom_api_sidecar.fleet import RedisJobStore
+
+    sidecar = Sidecar(parse_config(cluster_config(nodes)))
+    await sidecar.start()
+    try:
+        assert sidecar.fleet is not None and sidecar.fleet.job_seal is not None
+        limits = sidecar.generation.rate_limiter.limits
+        assert isinstance(limits, FleetLimits)
+        admitted = 0
+
+        async def limited(offset: int) -> None:
+            nonlocal admitted
+            end, i = time.monotonic() + seconds, offset
+            while time.monotonic() < end:
+                assert await limits.acquire(SCALE_APIS[i % len(SCALE_APIS)]) is None
+                admitted += 1
+                i += 1
+
+        await asyncio.gather(*(limited(i) for i in range(32)))
+        store = RedisJobStore(sidecar.fleet.redis, sidecar.fleet.job_seal)
+        await store.open()
+        finished = 0
+        end = time.monotonic() + seconds
+
+        async def produce() -> None:
+            while time.monotonic() < end:
+                await store.add(uuid.uuid4().hex, "api0", "get", b"x" * 200, ())
+
+        async def consume() -> None:
+            nonlocal finished
+            while time.monotonic() < end:
+                for job in await store.claim(10):
+                    await store.finish(job.id, "succeeded", b"ok", None)
+                    finished += 1
+
+        await asyncio.gather(*(produce() for _ in range(8)), *(consume() for _ in range(8)))
+        return {"limited": admitted, "jobs": finished}
+    finally:
+        await sidecar.aclose()
+
+
+def _scale_process(nodes: list[int], seconds: float, out: Any) -> None:
+    out.put(asyncio.run(_scale_worker(nodes, seconds)))
+
+
+def scale_out(seconds: float, processes: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"processes": processes, "seconds": seconds}
+    for primaries in (1, 3):
+        with tempfile.TemporaryDirectory() as tmp:
+            cluster = PlainCluster(pathlib.Path(tmp), primaries)
+            try:
+                spawn = multiprocessing.get_context("spawn")  # fresh interpreters: no event loop inherited
+                queue: Any = spawn.Queue()
+                workers = [
+                    spawn.Process(target=_scale_process, args=(cluster.ports, seconds, queue)) for _ in range(processes)
+                ]
+                for worker in workers:
+                    worker.start()
+                counts = [queue.get(timeout=seconds * 3 + 60) for _ in workers]
+                for worker in workers:
+                    worker.join(30)
+            finally:
+                cluster.stop()
+        result[f"{primaries}_primary"] = {
+            "limited_calls_per_s": sum(c["limited"] for c in counts) / seconds,
+            "jobs_per_s": sum(c["jobs"] for c in counts) / seconds,
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.redis_fleet", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=5000, help="sequential calls per measured path")
     parser.add_argument("--requests", type=int, default=200000, help="redis-benchmark requests per script")
+    parser.add_argument("--seconds", type=float, default=5.0, help="scale-out: seconds per measure and topology")
+    parser.add_argument("--processes", type=int, default=2, help="scale-out: client processes")
     args = parser.parse_args()
     os.environ["BENCH_TOKEN_KEY"] = base64.b64encode(os.urandom(32)).decode()
     os.environ["BENCH_JOB_KEY"] = base64.b64encode(os.urandom(32)).decode()
@@ -199,7 +301,14 @@ def main() -> None:
         finally:
             issuer.stop()
             server.stop()
-    result = {"redis_version": version.group(1) if version else "?", "cpus": os.cpu_count(), **pipeline, **scripts}
+    scale = scale_out(args.seconds, args.processes)
+    result = {
+        "redis_version": version.group(1) if version else "?",
+        "cpus": os.cpu_count(),
+        **pipeline,
+        **scripts,
+        "scale_out": scale,
+    }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     report(result)
@@ -228,6 +337,13 @@ def report(r: dict[str, Any]) -> None:
     for name in ("sliding_window_admit", "sliding_window_refuse", "token_get"):
         row = r[name]
         print(f"  {name:24} {row['rps']:9.0f}/s  p50 {row['p50_ms']:.3f}  p99 {row['p99_ms']:.3f}")
+    scale = r["scale_out"]
+    print(f"\nscale-out, Redis Cluster, {scale['processes']} client processes x {scale['seconds']:g} s each")
+    print(f"  {'':14} {'limited calls/s':>16} {'jobs/s':>10}")
+    for primaries in (1, 3):
+        row = scale[f"{primaries}_primary"]
+        print(f"  {primaries} primar{'y' if primaries == 1 else 'ies':3} {row['limited_calls_per_s']:16.0f} "
+              f"{row['jobs_per_s']:10.0f}")  # fmt: skip
 
 
 if __name__ == "__main__":

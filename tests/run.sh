@@ -18,6 +18,7 @@ command -v podman >/dev/null || missing="$missing podman"  # the image is built 
 command -v runc >/dev/null || missing="$missing runc"
 command -v debootstrap >/dev/null || missing="$missing debootstrap"  # its base image (no registry)
 command -v redis-server >/dev/null || missing="$missing redis-server"  # fleet mode's shared state
+command -v redis-cli >/dev/null || missing="$missing redis-tools"  # makes the test Redis Cluster (--cluster create)
 if [ -n "$missing" ]; then
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null
 fi

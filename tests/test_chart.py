@@ -40,8 +40,39 @@ VAULT = {
         "tokenAudience": "vault",
     }
 }
+FLEET_SECRETS = {
+    "passwordSecret": {"name": "redis-auth", "key": "password"},
+    "tokenKeySecret": {"name": "fleet-keys", "key": "token-key"},
+    "jobKeySecret": {"name": "fleet-keys", "key": "job-key"},
+}
+REDIS_CLUSTER = {
+    "enabled": True,
+    "topology": "cluster",
+    "nodes": ["redis-0.redis:6379", "redis-1.redis:6379", "redis-2.redis:6379"],
+    "username": "fleet",
+    "tls": {
+        "enabled": True,
+        "secret": {"name": "redis-tls", "caKey": "ca.crt", "certKey": "tls.crt", "keyKey": "tls.key"},
+    },
+    "jobShards": 6,
+    **FLEET_SECRETS,
+}
+REDIS_SENTINEL = {
+    "enabled": True,
+    "topology": "sentinel",
+    "nodes": ["sentinel-0.sentinel:26379", "[fd00::5]:26379"],
+    "sentinel": {"service": "mymaster", "passwordSecret": {"name": "redis-sentinel", "key": "password"}},
+    "jobsMinReplicas": 2,
+    **FLEET_SECRETS,
+}
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "native": AGENT,
+    "redis-cluster": {**AGENT, "redis": REDIS_CLUSTER},
+    "redis-sentinel": {
+        **AGENT,
+        "redis": REDIS_SENTINEL,
+        "networkPolicy": {"enabled": True, "redisCIDRs": ["10.40.0.0/16"]},
+    },
     "classic": {**AGENT, "sidecar": {"native": False}},
     "existing-configmap": {**AGENT, "apis": {"existingConfigMap": "crm-apis", "key": "crm.yaml"}},
     "vault": {**AGENT, **VAULT},
@@ -306,9 +337,98 @@ def test_the_admin_listener_and_its_token_reference(chart):
     assert "--admin-listen" not in off["args"] and "--admin-token" not in off["args"]  # no listener, no token
 
 
+def fleet_section(rendered: dict[str, list[dict[str, Any]]]) -> Any:
+    """The redis: settings the sidecar loads from the rendered ConfigMap (as it would in the pod)."""
+    from custom_api_sidecar import parse_config
+
+    (configmap,) = rendered["configmap.yaml"]
+    return parse_config(configmap["data"]["apis.yaml"], "apis.yaml").redis
+
+
+def test_fleet_mode_on_a_cluster_with_secrets_mounted_from_secrets(chart):
+    rendered = render(chart, VALUE_SETS["redis-cluster"])
+    settings = fleet_section(rendered)
+    assert settings.topology == "cluster" and settings.cluster.nodes[0] == ("redis-0.redis", 6379)
+    assert settings.username == "fleet" and settings.job_shards == 6 and settings.jobs_min_replicas == 1
+    assert settings.password == "file:///etc/custom-api-sidecar/redis/password"  # a reference, never the value
+    assert settings.token_key == "file:///etc/custom-api-sidecar/redis/token-key"
+    assert settings.tls.client_key == "file:///etc/custom-api-sidecar/redis/tls/tls.key"
+    spec = pod_spec(rendered)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    sources = volumes["custom-api-sidecar-redis"]["projected"]["sources"]
+    paths = {
+        item["path"]: (source["secret"]["name"], item["key"])
+        for source in sources
+        for item in source["secret"]["items"]
+    }
+    assert paths == {
+        "password": ("redis-auth", "password"),
+        "token-key": ("fleet-keys", "token-key"),
+        "job-key": ("fleet-keys", "job-key"),
+        "tls/ca.crt": ("redis-tls", "ca.crt"),
+        "tls/tls.crt": ("redis-tls", "tls.crt"),
+        "tls/tls.key": ("redis-tls", "tls.key"),
+    }
+    assert volumes["custom-api-sidecar-redis"]["projected"]["defaultMode"] == 0o440
+    mounts = {m["name"]: m for m in sidecar_container(spec)["volumeMounts"]}
+    assert mounts["custom-api-sidecar-redis"] == {
+        "name": "custom-api-sidecar-redis",
+        "mountPath": "/etc/custom-api-sidecar/redis",
+        "readOnly": True,
+    }
+    agent = next(c for c in spec["containers"] if c["name"] == "agent")
+    assert all(m["name"] != "custom-api-sidecar-redis" for m in agent.get("volumeMounts", []))  # the sidecar's only
+
+
+def test_fleet_mode_behind_sentinel_and_on_one_redis(chart):
+    rendered = render(chart, VALUE_SETS["redis-sentinel"])
+    settings = fleet_section(rendered)
+    assert settings.topology == "sentinel" and settings.sentinel.service == "mymaster"
+    assert settings.sentinel.nodes == (("sentinel-0.sentinel", 26379), ("fd00::5", 26379))
+    assert settings.sentinel.password == "file:///etc/custom-api-sidecar/redis/sentinel-password"
+    assert settings.jobs_min_replicas == 2 and settings.tls is None
+    (policy,) = rendered["networkpolicy.yaml"]
+    assert policy["spec"]["egress"][1]["ports"] == [
+        {"port": 6379, "protocol": "TCP"},
+        {"port": 26379, "protocol": "TCP"},
+    ]
+    single = {"enabled": True, "url": "rediss://redis.redis.svc:6379/0", "timeoutMs": 80, **FLEET_SECRETS}
+    settings = fleet_section(render(chart, {**AGENT, "redis": single}))
+    assert settings.topology == "single" and settings.url == "rediss://redis.redis.svc:6379/0"
+    assert settings.timeout_ms == 80 and settings.jobs_min_replicas == 0
+    off = render(chart, AGENT)
+    assert fleet_section(off) is None
+    assert "custom-api-sidecar-redis" not in {v["name"] for v in pod_spec(off)["volumes"]}
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
+        ({"enabled": True, "topology": "cluster"}, "redis.nodes is required when redis.topology is cluster"),
+        (
+            {"enabled": True, "topology": "sentinel", "nodes": []},
+            "redis.nodes is required when redis.topology is sentinel",
+        ),
+        ({"enabled": True}, "redis.url is required when redis.topology is single"),
+    ],
+)
+def test_fleet_mode_without_its_address_is_refused_at_render(chart, values, message):
+    with pytest.raises(helm_python.HelmRenderError, match=message):
+        chart.render({**AGENT, "redis": values}, name="voice")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({**AGENT, "redis": {"topology": "replicated"}}, "at '/redis/topology'"),
+        ({**AGENT, "redis": {"url": "redis://:s3cret@redis:6379"}}, "at '/redis/url'"),  # no password in the URL
+        ({**AGENT, "redis": {"nodes": ["redis-0"]}}, "at '/redis/nodes/0'"),
+        ({**AGENT, "redis": {"nodes": ["redis-0:6379,redis-1:6379"]}}, "at '/redis/nodes/0'"),
+        ({**AGENT, "redis": {"password": "s3cret"}}, "password"),  # only a Secret reference exists
+        ({**AGENT, "redis": {"jobShards": 0}}, "at '/redis/jobShards'"),
+        ({**AGENT, "redis": {"jobsMinReplicas": "one"}}, "at '/redis/jobsMinReplicas'"),
+        ({**AGENT, "redis": {"sentinel": {"service": "my master"}}}, "at '/redis/sentinel/service'"),
+        ({**AGENT, "redis": {"onUnavailable": "ignore"}}, "at '/redis/onUnavailable'"),
         ({}, "at '/agent/image/repository': minLength: got 0, want 1"),
         ({**AGENT, "sidecar": {"policy": {"egress": ["everything"]}}}, "at '/sidecar/policy/egress/0'"),
         ({**AGENT, "sidecar": {"policy": {"fileDirs": ["secrets"]}}}, "at '/sidecar/policy/fileDirs/0'"),

@@ -236,6 +236,11 @@ into this container alone).
       mountPath: {{ $secret.mountPath }}
       readOnly: true
     {{- end }}
+    {{- if and .Values.redis.enabled (include "custom-api-sidecar.redisSecretSources" .) }}
+    - name: custom-api-sidecar-redis
+      mountPath: {{ include "custom-api-sidecar.redisDir" . }}
+      readOnly: true
+    {{- end }}
 {{- end }}
 
 {{/* The operator's policy over the API definitions, as the sidecar's CUSTOM_API_SIDECAR_POLICY_*
@@ -309,4 +314,82 @@ variables. Secret files are readable where they are mounted; specs where their C
   secret:
     secretName: {{ $secret.name }}
 {{- end }}
+{{- if .Values.redis.enabled }}
+{{- with include "custom-api-sidecar.redisSecretSources" . }}
+- name: custom-api-sidecar-redis
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- . | nindent 6 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Fleet mode: where the Redis secrets are mounted (one projected volume, read-only). */}}
+{{- define "custom-api-sidecar.redisDir" -}}
+/etc/custom-api-sidecar/redis
+{{- end }}
+
+{{/* The projected volume's sources: each Redis secret given, under a fixed file name. */}}
+{{- define "custom-api-sidecar.redisSecretSources" -}}
+{{- $r := .Values.redis -}}
+{{- range $path, $ref := dict "password" $r.passwordSecret "sentinel-password" $r.sentinel.passwordSecret "token-key" $r.tokenKeySecret "job-key" $r.jobKeySecret }}
+{{- if $ref.name }}
+- secret:
+    name: {{ $ref.name | quote }}
+    items: [{key: {{ $ref.key | quote }}, path: {{ $path }}}]
+{{- end }}
+{{- end }}
+{{- with $r.tls.secret }}
+{{- if .name }}
+- secret:
+    name: {{ .name | quote }}
+    items:
+      {{- with .caKey }}
+      - {key: {{ . | quote }}, path: tls/ca.crt}
+      {{- end }}
+      {{- with .certKey }}
+      - {key: {{ . | quote }}, path: tls/tls.crt}
+      {{- end }}
+      {{- with .keyKey }}
+      - {key: {{ . | quote }}, path: tls/tls.key}
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The config's redis: section, from .Values.redis (a YAML document of its own in the config
+file). Every secret is a file:// reference into redisDir, never a value. */}}
+{{- define "custom-api-sidecar.redisSection" -}}
+{{- $r := .Values.redis -}}
+{{- $dir := include "custom-api-sidecar.redisDir" . -}}
+{{- $s := dict "key_prefix" $r.keyPrefix "timeout_ms" (int $r.timeoutMs) "on_unavailable" $r.onUnavailable "share_tokens" $r.shareTokens "rate_limits" $r.rateLimits "jobs" $r.jobs "job_shards" (int $r.jobShards) "job_claim_after_s" $r.jobClaimAfterS -}}
+{{- if eq $r.topology "single" }}
+{{- $_ := set $s "url" (required "redis.url is required when redis.topology is single" $r.url) }}
+{{- else }}
+{{- if not $r.nodes }}{{ fail (printf "redis.nodes is required when redis.topology is %s" $r.topology) }}{{ end }}
+{{- if eq $r.topology "cluster" }}
+{{- $_ := set $s "cluster" (dict "nodes" $r.nodes) }}
+{{- else }}
+{{- $sentinel := dict "nodes" $r.nodes "service" $r.sentinel.service }}
+{{- with $r.sentinel.username }}{{ $_ := set $sentinel "username" . }}{{ end }}
+{{- if $r.sentinel.passwordSecret.name }}{{ $_ := set $sentinel "password" (printf "file://%s/sentinel-password" $dir) }}{{ end }}
+{{- $_ := set $s "sentinel" $sentinel }}
+{{- end }}
+{{- end }}
+{{- with $r.username }}{{ $_ := set $s "username" . }}{{ end }}
+{{- if $r.passwordSecret.name }}{{ $_ := set $s "password" (printf "file://%s/password" $dir) }}{{ end }}
+{{- if $r.tokenKeySecret.name }}{{ $_ := set $s "token_key" (printf "file://%s/token-key" $dir) }}{{ end }}
+{{- if $r.jobKeySecret.name }}{{ $_ := set $s "job_key" (printf "file://%s/job-key" $dir) }}{{ end }}
+{{- if or $r.tls.enabled $r.tls.secret.name }}
+{{- $tls := dict }}
+{{- if $r.tls.secret.name }}
+{{- with $r.tls.secret.caKey }}{{ $_ := set $tls "ca_cert" (printf "file://%s/tls/ca.crt" $dir) }}{{ end }}
+{{- with $r.tls.secret.certKey }}{{ $_ := set $tls "client_cert" (printf "file://%s/tls/tls.crt" $dir) }}{{ end }}
+{{- with $r.tls.secret.keyKey }}{{ $_ := set $tls "client_key" (printf "file://%s/tls/tls.key" $dir) }}{{ end }}
+{{- end }}
+{{- $_ := set $s "tls" $tls }}
+{{- end }}
+{{- if ne (toString $r.jobsMinReplicas) "" }}{{ $_ := set $s "jobs_min_replicas" (int $r.jobsMinReplicas) }}{{ end }}
+{{- toYaml (dict "redis" $s) }}
 {{- end }}

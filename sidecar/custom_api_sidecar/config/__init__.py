@@ -15,7 +15,7 @@ from ._auth_model import (
     references,
 )
 from ._changes import ConfigChanges, config_changes, egress_settings, secret_references
-from ._fleet import RedisSettings, RedisTls
+from ._fleet import RedisCluster, RedisSentinel, RedisSettings, RedisTls
 from ._model import (
     DEFAULT_DROPPED_RESPONSE_HEADERS,
     ENVIRONMENT_ALIASES,
@@ -72,6 +72,8 @@ __all__ = [
     "Parameter",
     "Problem",
     "RateLimit",
+    "RedisCluster",
+    "RedisSentinel",
     "RedisSettings",
     "RedisTls",
     "ResponseHeaders",

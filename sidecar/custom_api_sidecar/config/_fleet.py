@@ -1,5 +1,9 @@
 """The ``redis:`` section (fleet mode): where fleet-wide state lives, and how to reach it.
 
+Exactly one topology: ``url`` (one Redis), ``cluster: {nodes}`` (Redis Cluster, seed nodes) or
+``sentinel: {nodes, service}`` (a primary and its replicas behind Sentinel). Everything else in
+the section (username, password, TLS, keys, timeouts, jobs) means the same in all three.
+
 Every secret part (URL with credentials, password, TLS keys, the token encryption key) is a
 secret reference; problems are reported through ``add(field, message)``, none raised.
 """
@@ -26,11 +30,32 @@ class RedisTls:
     client_key: str | None = None
 
 
+MAX_NODES = 64
+MAX_JOB_SHARDS = 64
+
+
+@dataclass(frozen=True)
+class RedisCluster:
+    """``redis.cluster``: seed nodes of a Redis Cluster (the client learns the rest from them)."""
+
+    nodes: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class RedisSentinel:
+    """``redis.sentinel``: the sentinels to ask, and the name of the primary they watch."""
+
+    nodes: tuple[tuple[str, int], ...]
+    service: str
+    username: str | None = None  # for the sentinels themselves (the primary's are redis.username/password)
+    password: str | None = None  # secret reference
+
+
 @dataclass(frozen=True)
 class RedisSettings:
     """The ``redis:`` section: fleet-wide limits, shared OAuth2 tokens, the job stream."""
 
-    url: str  # redis://, rediss:// or unix://; a secret reference or a literal without a password
+    url: str  # redis://, rediss:// or unix://; a secret reference or a literal without a password ("" otherwise)
     password: str | None = None  # secret reference
     username: str | None = None
     tls: RedisTls | None = None
@@ -45,6 +70,16 @@ class RedisSettings:
     job_claim_after_s: float = 15.0  # a job whose sidecar went silent this long is run by another
     cache: bool = False  # cached answers (endpoints' cache:) shared by the fleet, sealed under cache_key
     cache_key: str | None = None  # secret reference: 32-byte AES-GCM key (base64) for cached answers at rest
+    cluster: RedisCluster | None = None  # instead of url: Redis Cluster
+    sentinel: RedisSentinel | None = None  # instead of url: Sentinel
+    job_shards: int = 1  # job streams, each its own hash tag (so its own Cluster slot)
+    # Replicas that must confirm a job's record (WAIT) before it is answered 202; else it is kept locally.
+    # Default: 1 with cluster or sentinel (their point is a replica), 0 for url (one Redis may have none).
+    jobs_min_replicas: int = 0
+
+    @property
+    def topology(self) -> str:
+        return "cluster" if self.cluster else "sentinel" if self.sentinel else "single"
 
 
 REDIS_KEYS = {
@@ -63,8 +98,15 @@ REDIS_KEYS = {
     "job_claim_after_s",
     "cache",
     "cache_key",
+    "cluster",
+    "sentinel",
+    "job_shards",
+    "jobs_min_replicas",
 }
 TLS_KEYS = {"ca_cert", "client_cert", "client_key"}
+CLUSTER_KEYS = {"nodes"}
+SENTINEL_KEYS = {"nodes", "service", "username", "password"}
+TOPOLOGIES = ("url", "cluster", "sentinel")
 
 
 class _Reader:
@@ -124,12 +166,19 @@ def _mapping(add: AddProblem, where: str, raw: Any, allowed: set[str]) -> bool:
 def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
     if raw is None or not _mapping(add, "redis", raw, REDIS_KEYS):
         return None
-    url = _redis_url(add, raw.get("url"))
-    password = raw.get("password")
-    if password is not None and (not is_reference(password) or not _reference_ok(add, "redis.password", password)):
-        if not is_reference(password):
-            add("redis.password", "must be a secret reference (vault://, env:// or file://), not a literal")
-        password = None
+    given = [name for name in TOPOLOGIES if raw.get(name) is not None]
+    if len(given) > 1:
+        add("redis", f"give one of url, cluster or sentinel, not {' and '.join(given)}")
+        return None
+    cluster = sentinel = None
+    url: str | None = ""
+    if given == ["cluster"]:
+        cluster = _cluster(add, raw["cluster"])
+    elif given == ["sentinel"]:
+        sentinel = _sentinel(add, raw["sentinel"])
+    else:
+        url = _redis_url(add, raw.get("url"))
+    password = _password(add, "redis.password", raw.get("password"))
     token_key = _key_reference(add, raw, "token_key")
     job_key = _key_reference(add, raw, "job_key")
     cache_key = _key_reference(add, raw, "cache_key")
@@ -141,7 +190,8 @@ def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
     if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{} \n"):
         add("redis.key_prefix", "must be a non-empty string without braces or whitespace")
         prefix = RedisSettings.key_prefix
-    r = _Reader(add, "redis", raw, RedisSettings(url=url or ""))
+    replicated = cluster is not None or sentinel is not None
+    r = _Reader(add, "redis", raw, RedisSettings(url=url or "", jobs_min_replicas=1 if replicated else 0))
     settings = RedisSettings(
         url=url or "",
         password=password,
@@ -158,8 +208,72 @@ def parse_redis(add: AddProblem, raw: Any) -> RedisSettings | None:
         job_claim_after_s=r.number("job_claim_after_s", minimum=1, maximum=3600),
         cache=r.flag("cache"),
         cache_key=cache_key,
+        cluster=cluster,
+        sentinel=sentinel,
+        job_shards=r.number("job_shards", integer=True, minimum=1, maximum=MAX_JOB_SHARDS),
+        jobs_min_replicas=r.number("jobs_min_replicas", integer=True, minimum=0, maximum=16),
     )
-    return settings if url else None
+    return settings if url or cluster or sentinel else None
+
+
+def _password(add: AddProblem, field: str, password: Any) -> str | None:
+    if password is None:
+        return None
+    if not is_reference(password):
+        add(field, "must be a secret reference (vault://, env:// or file://), not a literal")
+        return None
+    return password if _reference_ok(add, field, password) else None
+
+
+def _nodes(add: AddProblem, field: str, raw: Any) -> tuple[tuple[str, int], ...]:
+    """``host:port`` strings (``[v6]:port`` for IPv6); at least one, at most MAX_NODES."""
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_NODES:
+        add(field, f"must be a list of 1 to {MAX_NODES} host:port addresses, not {shown(raw)}")
+        return ()
+    nodes = []
+    for index, node in enumerate(raw):
+        parsed = _host_port(node)
+        if parsed is None:
+            add(f"{field}[{index}]", f"must be host:port (a port from 1 to 65535), not {shown(node)}")
+        else:
+            nodes.append(parsed)
+    return tuple(nodes)
+
+
+def _host_port(node: Any) -> tuple[str, int] | None:
+    if not isinstance(node, str) or len(node) > 300 or any(c in node for c in "/@ \n\t"):
+        return None
+    host, _, port = node.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    return host, int(port)
+
+
+def _cluster(add: AddProblem, raw: Any) -> RedisCluster | None:
+    if not _mapping(add, "redis.cluster", raw, CLUSTER_KEYS):
+        return None
+    nodes = _nodes(add, "redis.cluster.nodes", raw.get("nodes"))
+    return RedisCluster(nodes) if nodes else None
+
+
+def _sentinel(add: AddProblem, raw: Any) -> RedisSentinel | None:
+    if not _mapping(add, "redis.sentinel", raw, SENTINEL_KEYS):
+        return None
+    nodes = _nodes(add, "redis.sentinel.nodes", raw.get("nodes"))
+    service = raw.get("service")
+    if not isinstance(service, str) or not service or len(service) > 200 or any(c.isspace() for c in service):
+        add("redis.sentinel.service", f"is required: the name the sentinels watch (mymaster...), not {shown(service)}")
+        service = None
+    username = raw.get("username")
+    if username is not None and (not isinstance(username, str) or not username):
+        add("redis.sentinel.username", "must be a non-empty string")
+        username = None
+    password = _password(add, "redis.sentinel.password", raw.get("password"))
+    if not nodes or service is None:
+        return None
+    return RedisSentinel(nodes, service, username, password)
 
 
 def _key_reference(add: AddProblem, raw: dict[str, Any], key: str) -> str | None:
@@ -175,13 +289,20 @@ def _key_reference(add: AddProblem, raw: dict[str, Any], key: str) -> str | None
 
 def _redis_url(add: AddProblem, url: Any) -> str | None:
     if not isinstance(url, str) or not url:
-        add("redis.url", "is required: redis://host:6379/0, rediss://... or unix:///path, or a secret reference")
+        add(
+            "redis.url",
+            "is required (or redis.cluster or redis.sentinel): redis://host:6379/0, rediss://... or unix:///path, "
+            "or a secret reference",
+        )
         return None
     if not _reference_ok(add, "redis.url", url):
         return None
     if is_reference(url):
         return url
     parts = urlsplit(url)
+    if parts.scheme.startswith("redis+"):
+        add("redis.url", f"{parts.scheme}:// is not a URL form here: give redis.cluster.nodes or redis.sentinel")
+        return None
     if parts.scheme not in ("redis", "rediss", "unix"):
         add("redis.url", "must be a redis://, rediss:// or unix:// URL, or a secret reference")
         return None

@@ -8,7 +8,8 @@
 - ``FleetCache``: cached answers shared by the fleet (``cache.py``), sealed under ``redis.cache_key``;
 - ``Seal``: AES-256-GCM for what Redis keeps, under ``redis.token_key`` / ``redis.job_key`` /
   ``redis.cache_key`` (``_seal.py``);
-- ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``).
+- ``FleetRedis``: the connection, its time bound, and the fallback when Redis is gone (``redis.py``);
+  which topology it talks to (one Redis, Redis Cluster, Sentinel) is ``topology.py``'s alone.
 """
 
 from __future__ import annotations

@@ -1,14 +1,31 @@
 """Background jobs in a Redis Stream, shared by the fleet: any sidecar of the deployment runs
 them, ``conv.api.jobs.get`` answers on any sidecar, and a job outlives the pod that took it.
 
-Keys (one hash tag, so one Redis Cluster shard holds a deployment's queue):
-- ``<prefix>:{<env>:background-jobs}:stream``: one entry per job to run, read through the
-  consumer group ``workers``; every sidecar process is a consumer of its own;
-- ``...:job:<id>``: the job (a hash), written in the same MULTI as its stream entry; it expires
+Keys: ``redis.job_shards`` shards (default 1), each its own hash tag, so on Redis Cluster each
+lives in one slot and the shards spread over the primaries: shard 0 is
+``<prefix>:{<env>:background-jobs}``, shard i > 0 ``<prefix>:{<env>:background-jobs:<i>}``. A job
+belongs to the shard its id names (its first 32 bits modulo the shard count), so any sidecar finds
+it; every sidecar reads every shard. In each shard:
+- ``...:stream``: one entry per job to run, read through the consumer group ``workers``; every
+  sidecar process is a consumer of its own;
+- ``...:job:<id>``: the job (a hash), written atomically with its stream entry; it expires
   ``retention`` after finishing. What it runs and answers with is sealed (``job_records.py``:
   fields ``call``, ``response``, ``error``); ``state``, ``attempts``, ``created_at`` and
   ``updated_at`` are plaintext, for scheduling and for whoever looks at Redis;
 - ``...:delayed``: a sorted set of jobs waiting out a retry delay, moved to the stream when due.
+Changing ``redis.job_shards`` down strands the jobs queued in the shards removed: raise it freely,
+lower it only with the streams drained.
+
+Replicated before 202 (``redis.jobs_min_replicas``, default 1 with cluster or sentinel): the record
+and its stream entry are written by one script on the primary that owns the shard, then ``WAIT
+jobs_min_replicas redis.timeout_ms`` on that same connection. Fewer replicas confirming: the job is
+taken back out of Redis if no sidecar has started it, and kept in this sidecar's SQLite store instead
+(``FleetJobStore``), so a primary that dies before replicating loses no acknowledged job. Until
+it is confirmed, the record carries ``unconfirmed`` (a deadline): no sidecar starts it before then
+(its entry stays pending and is claimed once idle), so one taken back never also runs from Redis.
+A job can still run twice (each time with its ``Idempotency-Key``) when taking it back fails, and
+when a primary dies after replicating a job but before its outcome (or its acknowledgement)
+reached the replica: the promoted replica still has it queued or pending.
 
 At least once: an entry is acknowledged only when its job is finished or requeued. While a
 job runs, its sidecar claims the entry again every ``claim_after / 3`` (a heartbeat); an entry
@@ -58,6 +75,7 @@ from .redis import FleetRedis, RedisUnavailable
 log = logging.getLogger("custom_api_sidecar.jobs")
 GROUP = "workers"
 SCOPE = "background-jobs"  # not an API name (those are identifiers): no key collides with an API's
+UNCONFIRMED = "unconfirmed"  # a job's field until a replica has it: no sidecar starts it before this time
 COMMAND_TIMEOUT_S = 2.0  # background work, not a caller's path: more patience than timeout_ms
 POLL_S = 1.0  # how often the stream is looked at for jobs other sidecars queued
 PROMOTE_BATCH = 100
@@ -81,13 +99,33 @@ end
 return #due
 """
 
+# KEYS: the job, the stream. ARGV: the job id, then field, value pairs. The record and its entry at once.
+ADD = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return redis.call('XADD', KEYS[2], '*', 'job', ARGV[1])
+"""
+
+# KEYS: the job, the stream. ARGV: its entry id. Take back a job no replica confirmed, unless a sidecar
+# started it already (then it runs from Redis, and from the local store too: a duplicate). 1 when taken.
+RETRACT = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' or redis.call('HGET', KEYS[1], 'attempts') ~= '0' then
+  return 0
+end
+redis.call('XDEL', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
 # KEYS: the job. ARGV: now, the largest sealed field to read, the largest attempts count. Mark it
 # running and count the attempt, unless it is gone or finished (a stale entry: a duplicate, or a job
-# whose record expired: nil). Returns {'ok', attempts, sealed call}, or {reason} for a record no
-# sidecar wrote (it is not marked; nothing but the checked fields is read, so its size is bounded).
+# whose record expired: nil), or not yet (a replica has not confirmed it yet: {'later'}). Returns
+# {'ok', attempts, sealed call}, or {reason} for a record no sidecar wrote (it is not marked; nothing
+# but the checked fields is read, so its size is bounded).
 START = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'queued' and state ~= 'running' then return false end
+local hold = tonumber(redis.call('HGET', KEYS[1], 'unconfirmed') or '')
+if hold and tonumber(ARGV[1]) < hold then return {'later'} end
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 if attempts == nil or attempts ~= math.floor(attempts) or attempts < 0 or attempts > tonumber(ARGV[3]) then
   return {'malformed'}
@@ -111,8 +149,19 @@ return {'ok', f[1], f[2], f[3], f[4], f[5], f[6]}
 """
 
 
+class Shard:
+    """One job stream with its delayed set (and its jobs' records), under one hash tag."""
+
+    def __init__(self, redis: FleetRedis, index: int) -> None:
+        self.index = index
+        self.scope = SCOPE if index == 0 else f"{SCOPE}:{index}"  # shard 0 keeps the unsharded names
+        self.stream = redis.key(self.scope, "stream")
+        self.delayed = redis.key(self.scope, "delayed")
+        self.group_ready = False
+
+
 class RedisJobStore:
-    """The JobStore protocol on a Redis Stream (see the module docstring)."""
+    """The JobStore protocol on sharded Redis Streams (see the module docstring)."""
 
     def __init__(
         self,
@@ -133,11 +182,12 @@ class RedisJobStore:
         self._retention = retention
         self._claim_after_ms = int(claim_after * 1000)
         self._retention_ms = int(retention * 1000)
-        self._stream = redis.key(SCOPE, "stream")
-        self._delayed = redis.key(SCOPE, "delayed")
+        self._shards = [Shard(redis, index) for index in range(redis.settings.job_shards)]
+        self._min_replicas = redis.settings.jobs_min_replicas
+        self._next_shard = 0  # claim starts at a different shard each time: none is always last
         self._consumer = redis.instance_id
         self._entries: dict[str, bytes] = {}  # running here: job id -> its stream entry
-        self._group_ready = False
+        self.unreplicated = 0  # jobs kept locally because too few replicas confirmed them
         self._last_heartbeat = 0.0
         self._last_cleanup = time.monotonic()
         meter = (meter_provider or metrics.get_meter_provider()).get_meter("custom_api_sidecar.jobs")
@@ -151,43 +201,52 @@ class RedisJobStore:
     def _max_record_bytes(self) -> int:
         return 2 * self._max_body_bytes() + RECORD_OVERHEAD_BYTES  # a body may arrive as JSON text
 
+    def _shard(self, job_id: str) -> Shard:
+        """The shard a job id names (ids are hex; anything else is refused before it is looked up)."""
+        if len(self._shards) == 1 or not is_job_id(job_id):
+            return self._shards[0]
+        return self._shards[int(job_id[:8], 16) % len(self._shards)]
+
     def _job_key(self, job_id: str) -> str:
-        return self._redis.key(SCOPE, f"job:{job_id}")
+        return self._redis.key(self._shard(job_id).scope, f"job:{job_id}")
 
     async def _run(self, fn: Any) -> Any:
         try:
             return await self._redis.run(fn, timeout=COMMAND_TIMEOUT_S)
         except RedisUnavailable as exc:
-            if "NOGROUP" in str(exc):  # Redis restarted without its data: make the group again
-                self._group_ready = False
+            if "NOGROUP" in str(exc):  # Redis (or a shard) restarted without its data: make the groups again
+                for shard in self._shards:
+                    shard.group_ready = False
             raise
 
-    async def _ensure_group(self) -> None:
-        if self._group_ready:
+    async def _ensure_group(self, shard: Shard) -> None:
+        if shard.group_ready:
             return
 
         async def create(client: aioredis.Redis) -> None:
             try:
-                await client.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+                await client.xgroup_create(shard.stream, GROUP, id="0", mkstream=True)
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):  # already there: another sidecar made it
                     raise
 
         await self._run(create)
-        self._group_ready = True
+        shard.group_ready = True
 
     # --- the JobStore protocol ------------------------------------------------------------------
 
     async def open(self) -> None:
         try:
-            await self._ensure_group()
+            for shard in self._shards:
+                await self._ensure_group(shard)
         except RedisUnavailable as exc:  # made when Redis answers; until then jobs stay local
             log.warning("background jobs: the Redis stream is not ready (%s); using the local store meanwhile", exc)
 
     async def add(
         self, job_id: str, api: str, operation: str, request: bytes, metadata: tuple[tuple[str, str], ...]
     ) -> None:
-        await self._ensure_group()
+        shard = self._shard(job_id)
+        await self._ensure_group(shard)
         now = time.time()
         sealed = self._records.seal_call(job_id, SealedCall(api, operation, request, metadata, now))
         fields: dict[Any, str | bytes | float] = {
@@ -198,21 +257,54 @@ class RedisJobStore:
             CALL: sealed,
         }
 
-        async def add(client: aioredis.Redis) -> None:
-            async with client.pipeline(transaction=True) as tx:
-                tx.hset(self._job_key(job_id), mapping=fields)
-                tx.xadd(self._stream, {"job": job_id})
-                await tx.execute()
+        key = self._job_key(job_id)
+        if self._min_replicas == 0:
 
-        await self._run(add)
+            async def add(client: aioredis.Redis) -> None:
+                async with client.pipeline(transaction=True) as tx:
+                    tx.hset(key, mapping=fields)
+                    tx.xadd(shard.stream, {"job": job_id})
+                    await tx.execute()
+
+            await self._run(add)
+            return
+        # Not started by anyone before this add has either confirmed it or taken it back (or given up).
+        fields[UNCONFIRMED] = now + COMMAND_TIMEOUT_S * 2 + self._redis.settings.timeout_ms / 1000
+        pairs = [part for field, value in fields.items() for part in (field, value)]
+        command = ("EVAL", ADD, 2, key, shard.stream, job_id, *pairs)
+        entry_id, confirmed = await self._redis.write_replicated(key, command, self._min_replicas, COMMAND_TIMEOUT_S)
+        if confirmed >= self._min_replicas:
+            with contextlib.suppress(RedisUnavailable):  # else it starts at its deadline
+                await self._run(lambda c: c.hdel(key, UNCONFIRMED))
+            return
+        self.unreplicated += 1
+        why = (
+            f"only {confirmed} of the {self._min_replicas} replica(s) redis.jobs_min_replicas asks for confirmed it "
+            f"within {self._redis.settings.timeout_ms} ms"
+        )
+        try:
+            await self._run(lambda c: c.eval(RETRACT, 2, key, shard.stream, entry_id))
+        except RedisUnavailable:
+            why += "; taking it back failed, so it may also run from Redis"
+        raise RedisUnavailable(why)
 
     async def claim(self, limit: int) -> list[Job]:
-        await self._ensure_group()
+        jobs: list[Job] = []
+        start = self._next_shard
+        self._next_shard = (start + 1) % len(self._shards)
+        for offset in range(len(self._shards)):
+            if len(jobs) >= limit:
+                break
+            jobs.extend(await self._claim_from(self._shards[(start + offset) % len(self._shards)], limit - len(jobs)))
+        return jobs
+
+    async def _claim_from(self, shard: Shard, limit: int) -> list[Job]:
+        await self._ensure_group(shard)
         now = time.time()
-        await self._run(lambda c: c.eval(PROMOTE, 2, self._delayed, self._stream, now, PROMOTE_BATCH))
+        await self._run(lambda c: c.eval(PROMOTE, 2, shard.delayed, shard.stream, now, PROMOTE_BATCH))
         # First entries a dead sidecar left behind, then new ones.
         claimed = await self._run(
-            lambda c: c.xautoclaim(self._stream, GROUP, self._consumer, self._claim_after_ms, "0-0", count=limit)
+            lambda c: c.xautoclaim(shard.stream, GROUP, self._consumer, self._claim_after_ms, "0-0", count=limit)
         )
         stale = claimed[1]  # [next cursor, entries, deleted ids]
         entries = list(stale)
@@ -220,19 +312,19 @@ class RedisJobStore:
             log.warning("background jobs: claimed %d job(s) a stopped sidecar left running", len(stale))
         if len(entries) < limit:
             read = await self._run(
-                lambda c: c.xreadgroup(GROUP, self._consumer, {self._stream: ">"}, count=limit - len(entries))
+                lambda c: c.xreadgroup(GROUP, self._consumer, {shard.stream: ">"}, count=limit - len(entries))
             )
             for _, new in read or ():
                 entries.extend(new)
-        await self._remove_gone_consumers()
+        await self._remove_gone_consumers(shard)
         jobs = []
         for entry_id, fields in entries:
-            job = await self._start(entry_id, fields.get(b"job", b""))
+            job = await self._start(shard, entry_id, fields.get(b"job", b""))
             if job is not None:
                 jobs.append(job)
         return jobs
 
-    async def _start(self, entry_id: bytes, raw_id: bytes) -> Job | None:
+    async def _start(self, shard: Shard, entry_id: bytes, raw_id: bytes) -> Job | None:
         job_id = raw_id[:65].decode("ascii", "replace")  # enough to tell, bounded (an id is 32)
         now = time.time()
         try:
@@ -241,7 +333,9 @@ class RedisJobStore:
             key = self._job_key(job_id)
             reply = await self._run(lambda c: c.eval(START, 1, key, now, self._max_record_bytes(), MAX_ATTEMPTS_FIELD))
             if not reply:  # a stale entry: the job is finished or gone
-                await self._run(lambda c: self._forget(c, entry_id))
+                await self._run(lambda c: self._forget(c, shard, entry_id))
+                return None
+            if reply[0] == b"later":  # its submitter is still waiting for a replica: claimed once idle
                 return None
             if reply[0] != b"ok":
                 reason = reply[0].decode()
@@ -250,7 +344,7 @@ class RedisJobStore:
             if call.created_at < now - self._retention:
                 raise Refused("expired", f"it was accepted more than {self._retention:g} s ago (a replay?)")
         except Refused as refused:
-            await self._refuse(entry_id, job_id, refused)
+            await self._refuse(shard, entry_id, job_id, refused)
             return None
         self._entries[job_id] = entry_id
         return Job(
@@ -272,7 +366,7 @@ class RedisJobStore:
         done = "not run" if action == "run" else "not answered"
         log.warning("background job %s refused (%s): %s; %s", shown, refused.reason, refused.why, done)
 
-    async def _refuse(self, entry_id: bytes, job_id: str, refused: Refused) -> None:
+    async def _refuse(self, shard: Shard, entry_id: bytes, job_id: str, refused: Refused) -> None:
         """Never run: acknowledged and deleted from the stream (not tried again); a record that is
         there expires after ``retention``, left until then for whoever investigates."""
         self._count_refusal(job_id, refused, "run")
@@ -280,30 +374,31 @@ class RedisJobStore:
 
         async def drop(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=True) as tx:
-                tx.xack(self._stream, GROUP, entry_id)
-                tx.xdel(self._stream, entry_id)
+                tx.xack(shard.stream, GROUP, entry_id)
+                tx.xdel(shard.stream, entry_id)
                 if key is not None:
                     tx.pexpire(key, self._retention_ms)
                 await tx.execute()
 
         await self._run(drop)
 
-    async def _forget(self, client: aioredis.Redis, entry_id: bytes) -> None:
+    async def _forget(self, client: aioredis.Redis, shard: Shard, entry_id: bytes) -> None:
         async with client.pipeline(transaction=True) as tx:
-            tx.xack(self._stream, GROUP, entry_id)
-            tx.xdel(self._stream, entry_id)
+            tx.xack(shard.stream, GROUP, entry_id)
+            tx.xdel(shard.stream, entry_id)
             await tx.execute()
 
-    async def _remove_gone_consumers(self) -> None:
+    async def _remove_gone_consumers(self, shard: Shard) -> None:
         """Each process is a consumer of its own: forget those of sidecars long stopped."""
         if time.monotonic() - self._last_cleanup < CONSUMER_CLEANUP_S:
             return
-        self._last_cleanup = time.monotonic()
-        consumers = await self._run(lambda c: c.xinfo_consumers(self._stream, GROUP))
+        if shard.index == len(self._shards) - 1:
+            self._last_cleanup = time.monotonic()  # every shard had its turn
+        consumers = await self._run(lambda c: c.xinfo_consumers(shard.stream, GROUP))
         for consumer in consumers:
             name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
             if name != self._consumer and consumer["pending"] == 0 and consumer["idle"] > CONSUMER_IDLE_MS:
-                await self._run(lambda c, name=name: c.xgroup_delconsumer(self._stream, GROUP, name))
+                await self._run(lambda c, name=name: c.xgroup_delconsumer(shard.stream, GROUP, name))
 
     async def _heartbeat(self) -> None:
         """Claim this sidecar's running entries again, so nobody takes them for a dead sidecar's."""
@@ -311,12 +406,17 @@ class RedisJobStore:
         if not self._entries or now - self._last_heartbeat < self._claim_after_ms / 3000:
             return
         self._last_heartbeat = now
-        entries = list(self._entries.values())
-        await self._run(lambda c: c.xclaim(self._stream, GROUP, self._consumer, 0, entries, justid=True))
+        by_shard: dict[int, list[bytes]] = {}
+        for job_id, entry in self._entries.items():
+            by_shard.setdefault(self._shard(job_id).index, []).append(entry)
+        for index, entries in by_shard.items():
+            stream = self._shards[index].stream
+            await self._run(lambda c, s=stream, e=entries: c.xclaim(s, GROUP, self._consumer, 0, e, justid=True))
 
     async def finish(self, job_id: str, state: str, response: bytes | None, error: bytes | None) -> None:
         entry_id = self._entries.pop(job_id, None)
         key = self._job_key(job_id)
+        stream = self._shard(job_id).stream
         fields: dict[Any, str | bytes | float] = {"state": state, "updated_at": time.time()}
         if response is not None:
             fields[RESPONSE] = self._records.seal_outcome(job_id, RESPONSE, response)
@@ -328,8 +428,8 @@ class RedisJobStore:
                 tx.hset(key, mapping=fields)
                 tx.pexpire(key, self._retention_ms)
                 if entry_id is not None:
-                    tx.xack(self._stream, GROUP, entry_id)
-                    tx.xdel(self._stream, entry_id)
+                    tx.xack(stream, GROUP, entry_id)
+                    tx.xdel(stream, entry_id)
                 await tx.execute()
 
         await self._run(finish)
@@ -337,17 +437,18 @@ class RedisJobStore:
     async def requeue(self, job_id: str, delay: float) -> None:
         entry_id = self._entries.pop(job_id, None)
         now = time.time()
+        shard = self._shard(job_id)
 
         async def requeue(client: aioredis.Redis) -> None:
             async with client.pipeline(transaction=True) as tx:
                 tx.hset(self._job_key(job_id), mapping={"state": QUEUED, "updated_at": now})
                 if delay > 0:
-                    tx.zadd(self._delayed, {job_id: now + delay})
+                    tx.zadd(shard.delayed, {job_id: now + delay})
                 else:
-                    tx.xadd(self._stream, {"job": job_id})
+                    tx.xadd(shard.stream, {"job": job_id})
                 if entry_id is not None:
-                    tx.xack(self._stream, GROUP, entry_id)
-                    tx.xdel(self._stream, entry_id)
+                    tx.xack(shard.stream, GROUP, entry_id)
+                    tx.xdel(shard.stream, entry_id)
                 await tx.execute()
 
         await self._run(requeue)
@@ -405,9 +506,12 @@ class RedisJobStore:
     async def next_due(self) -> float | None:
         """Other sidecars queue jobs here too: look again within POLL_S."""
         await self._heartbeat()  # the dispatcher asks this on every turn, even with every worker busy
-        head = await self._run(lambda c: c.zrange(self._delayed, 0, 0, withscores=True))
-        soon = time.time() + POLL_S
-        return min(soon, head[0][1]) if head else soon
+        due = time.time() + POLL_S
+        for shard in self._shards:
+            head = await self._run(lambda c, s=shard: c.zrange(s.delayed, 0, 0, withscores=True))
+            if head:
+                due = min(due, head[0][1])
+        return due
 
     async def prune(self, older_than: float) -> int:
         """Finished jobs expire by themselves (``retention``)."""
@@ -432,6 +536,7 @@ class FleetJobStore:
         self.shared = shared
         self.local = local
         self._local_ids: set[str] = set()  # running jobs that came from the local store
+        self.kept_locally = 0  # jobs accepted into the local store because Redis could not take them
 
     async def open(self) -> None:
         await self.local.open()
@@ -445,6 +550,7 @@ class FleetJobStore:
             return
         except RedisUnavailable as exc:
             self._redis.fell_back("background_jobs")
+            self.kept_locally += 1
             log.info("background job %s: kept in this sidecar's own store (%s)", job_id, exc)
         await self.local.add(job_id, api, operation, request, metadata)
 

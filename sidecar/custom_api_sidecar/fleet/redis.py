@@ -8,7 +8,13 @@ with one WARNING and a counter per fallen-back call, while a background probe
 pings Redis; when it answers, sharing resumes (one INFO line).
 
 Keys are ``<key_prefix>:{<environment>:<api>}:<what>``: the braces are a Redis Cluster
-hash tag, so every key of one API (its limits, token, job stream) lives on one shard.
+hash tag, so every key of one API (its limits, token) lives on one shard, and different APIs
+and environments spread over the shards.
+
+The topology (one Redis, Redis Cluster, Sentinel) is ``topology.py``'s alone. Availability is
+one flag for the whole topology: when any shard has no primary (a cluster failover), or Sentinel's
+primary is gone, every feature falls back until the probe sees a primary answer for every shard
+again (simple and predictable; a failover lasts seconds). After that, sharing resumes everywhere.
 """
 
 from __future__ import annotations
@@ -22,22 +28,27 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from opentelemetry import metrics
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from ..auth._parts import Part
 from ..config import RedisSettings
 from ..errors import SidecarError
 from ..secrets import SecretStore
+from . import topology
 
 log = logging.getLogger("custom_api_sidecar.redis")
+# No primary to answer: the connection failed, or (Redis Cluster) a slot has no primary now or the
+# client cannot build a slot map. Redis is down until the probe sees every primary answer.
+NO_PRIMARY = (RedisConnectionError, ClusterDownError, TryAgainError, RedisClusterException, OSError)
+FAILED = (RedisError, RedisClusterException, OSError, TimeoutError)
 T = TypeVar("T")
 PROBE_INTERVAL_S = 0.5  # how often an unavailable Redis is pinged
 TIMEOUTS_BEFORE_DOWN = 3
@@ -60,8 +71,12 @@ class FleetRedis:
         self.environment = environment
         self.timeout = settings.timeout_ms / 1000
         self.fail_closed = settings.on_unavailable == "fail_closed"
-        self._url = Part(settings.url, store, environment)
+        self._url = Part(settings.url, store, environment) if settings.url else None
         self._password = Part(settings.password, store, environment) if settings.password else None
+        sentinel = settings.sentinel
+        self._sentinel_password = (
+            Part(sentinel.password, store, environment) if sentinel is not None and sentinel.password else None
+        )
         tls = settings.tls
         self._tls = {
             key: Part(value, store, environment)
@@ -103,10 +118,10 @@ class FleetRedis:
             return
         try:
             async with asyncio.timeout(max(self.timeout, 1.0)):
-                await _ping(self.client)
+                await topology.ping(self.client)
             self.available = True
             log.info("redis: connected; fleet-wide sharing is on")
-        except (RedisError, OSError, TimeoutError) as exc:
+        except FAILED as exc:
             log.warning("redis: unavailable at startup (%s); %s until it answers", _why(exc), self._policy())
         self._probe = asyncio.create_task(self._probe_forever(), name="redis-probe")
 
@@ -133,8 +148,9 @@ class FleetRedis:
                 with os.fdopen(descriptor, "w") as handle:
                     handle.write(self._tls[name].value())
                 kwargs["ssl_certfile" if name == "client_cert" else "ssl_keyfile"] = path
-        client: aioredis.Redis = aioredis.Redis.from_url(self._url.value(), **kwargs)
-        return client
+        url = self._url.value() if self._url is not None else None
+        sentinel_password = self._sentinel_password.value() if self._sentinel_password is not None else None
+        return topology.build(self.settings, url, kwargs, sentinel_password)
 
     async def aclose(self) -> None:
         if self._probe is not None:
@@ -162,13 +178,24 @@ class FleetRedis:
             if self._timeouts >= TIMEOUTS_BEFORE_DOWN:
                 self._down(f"{self._timeouts} commands in a row took longer than {bound * 1000:g} ms")
             raise RedisUnavailable(f"redis did not answer within {bound * 1000:g} ms") from None
-        except (RedisConnectionError, OSError) as exc:
+        except NO_PRIMARY as exc:
             self._down(_why(exc))
             raise RedisUnavailable(_why(exc)) from None
         except RedisError as exc:  # a command error (e.g. a script bug): Redis is up
             raise RedisUnavailable(_why(exc)) from None
         self._timeouts = 0
         return result
+
+    async def write_replicated(
+        self, key: str, command: Sequence[Any], replicas: int, timeout: float
+    ) -> tuple[Any, int]:
+        """``command`` (a write to ``key``) on the primary that owns ``key``, then ``WAIT replicas``
+        for at most ``redis.timeout_ms`` on that connection: (its reply, the replicas that confirmed)."""
+        wait_ms = self.settings.timeout_ms
+        return await self.run(
+            lambda client: topology.write_then_wait(client, key, command, replicas, wait_ms),
+            timeout=timeout + wait_ms / 1000,
+        )
 
     def fell_back(self, feature: str) -> None:
         self.fallbacks += 1
@@ -199,9 +226,9 @@ class FleetRedis:
                 async with asyncio.timeout(1.0):
                     # Pooled connections from before the outage are dead or hung: start afresh, or each
                     # would fail one call (and mark Redis down again) after sharing resumes.
-                    await self.client.connection_pool.disconnect()
-                    await _ping(self.client)
-            except (RedisError, OSError, TimeoutError):
+                    await topology.reset(self.client)
+                    await topology.ping(self.client)
+            except FAILED:
                 continue
             self._timeouts = 0
             self.available = True
@@ -212,8 +239,3 @@ class FleetRedis:
 def _why(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.split("\n")[0][:200]
-
-
-async def _ping(client: aioredis.Redis) -> None:
-    # redis-py types ping for its sync and asyncio clients at once (Awaitable[bool] | bool)
-    await cast("Awaitable[bool]", client.ping())

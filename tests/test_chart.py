@@ -45,6 +45,7 @@ FLEET_SECRETS = {
     "tokenKeySecret": {"name": "fleet-keys", "key": "token-key"},
     "jobKeySecret": {"name": "fleet-keys", "key": "job-key"},
 }
+FLEET_CACHE = {"cache": True, "cacheKeySecret": {"name": "fleet-keys", "key": "cache-key"}}
 REDIS_CLUSTER = {
     "enabled": True,
     "topology": "cluster",
@@ -378,6 +379,21 @@ def test_fleet_mode_on_a_cluster_with_secrets_mounted_from_secrets(chart):
     }
     agent = next(c for c in spec["containers"] if c["name"] == "agent")
     assert all(m["name"] != "custom-api-sidecar-redis" for m in agent.get("volumeMounts", []))  # the sidecar's only
+
+
+def test_cached_answers_shared_by_the_fleet_take_their_key_from_a_secret(chart):
+    rendered = render(chart, {**AGENT, "redis": {**REDIS_CLUSTER, **FLEET_CACHE}})
+    settings = fleet_section(rendered)
+    assert settings.cache is True
+    assert settings.cache_key == "file:///etc/custom-api-sidecar/redis/cache-key"  # a reference, never the value
+    volumes = {v["name"]: v for v in pod_spec(rendered)["volumes"]}
+    items = [
+        item
+        for source in volumes["custom-api-sidecar-redis"]["projected"]["sources"]
+        for item in source["secret"]["items"]
+    ]
+    assert {"key": "cache-key", "path": "cache-key"} in items
+    assert fleet_section(render(chart, VALUE_SETS["redis-cluster"])).cache is False  # off unless asked for
 
 
 def test_fleet_mode_behind_sentinel_and_on_one_redis(chart):

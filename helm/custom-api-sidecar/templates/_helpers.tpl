@@ -333,7 +333,7 @@ variables. Secret files are readable where they are mounted; specs where their C
 {{/* The projected volume's sources: each Redis secret given, under a fixed file name. */}}
 {{- define "custom-api-sidecar.redisSecretSources" -}}
 {{- $r := .Values.redis -}}
-{{- range $path, $ref := dict "password" $r.passwordSecret "sentinel-password" $r.sentinel.passwordSecret "token-key" $r.tokenKeySecret "job-key" $r.jobKeySecret }}
+{{- range $path, $ref := dict "password" $r.passwordSecret "sentinel-password" $r.sentinel.passwordSecret "token-key" $r.tokenKeySecret "job-key" $r.jobKeySecret "cache-key" $r.cacheKeySecret }}
 {{- if $ref.name }}
 - secret:
     name: {{ $ref.name | quote }}
@@ -381,6 +381,8 @@ file). Every secret is a file:// reference into redisDir, never a value. */}}
 {{- if $r.passwordSecret.name }}{{ $_ := set $s "password" (printf "file://%s/password" $dir) }}{{ end }}
 {{- if $r.tokenKeySecret.name }}{{ $_ := set $s "token_key" (printf "file://%s/token-key" $dir) }}{{ end }}
 {{- if $r.jobKeySecret.name }}{{ $_ := set $s "job_key" (printf "file://%s/job-key" $dir) }}{{ end }}
+{{- if $r.cache }}{{ $_ := set $s "cache" true }}{{ end }}
+{{- if $r.cacheKeySecret.name }}{{ $_ := set $s "cache_key" (printf "file://%s/cache-key" $dir) }}{{ end }}
 {{- if or $r.tls.enabled $r.tls.secret.name }}
 {{- $tls := dict }}
 {{- if $r.tls.secret.name }}

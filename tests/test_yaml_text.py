@@ -53,8 +53,11 @@ def test_the_text_reads_back_as_yaml_dumps_does(document: tuple[dict[str, Any], 
     expected = yaml.dump(data, Dumper=_dumper_for(data["apis"][0]), sort_keys=False, allow_unicode=True, width=120)
     text = plain_yaml(data, anchors, width=120)
     assert text is not None
-    assert yaml.safe_load(text) == yaml.safe_load(expected) == data
-    assert re.findall(r"[&*][\w-]+\n", text) == re.findall(r"[&*][\w-]+\n", expected)  # the same anchors, by name
+    assert yaml.safe_load(text) == data
+    # PyYAML's own emitter, the reference here, misspells a few values itself: a NEL (U+0085) in a
+    # single-quoted key reads back as spaces. Compared with it only where it is right.
+    if yaml.safe_load(expected) == data:
+        assert re.findall(r"[&*][\w-]+\n", text) == re.findall(r"[&*][\w-]+\n", expected)  # same anchors
 
 
 def test_a_value_it_does_not_write_goes_to_yaml_dump() -> None:
@@ -87,3 +90,12 @@ def test_a_big_spec_renders_as_before(tmp_path: pathlib.Path) -> None:
     text = render(result)
     assert text.endswith("\n" + body)
     assert text.count(": &") > 50 and text.count(": *") > 100  # definitions written once, then aliased
+
+
+def test_a_line_break_character_in_a_key_reads_back() -> None:
+    """NEL (U+0085) and the Unicode separators are line breaks to YAML: PyYAML's emitter folds a NEL
+    in a quoted key into spaces; the events writer escapes it."""
+    for key in ("\x85", "a\u2028b", "\u2029"):
+        data = {"apis": [{"name": "big", "endpoints": [{"name": "op0", "response_schema": {key: None}}]}]}
+        text = plain_yaml(data, {}, width=120)
+        assert text is not None and yaml.safe_load(text) == data

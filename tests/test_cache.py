@@ -557,7 +557,9 @@ def test_metrics_count_hits_misses_and_evictions_and_the_span_says_hit(upstream,
     finally:
         sidecar.stop()
     lookups = [line for line in text.splitlines() if line.startswith("custom_api_sidecar_cache_lookups")]
-    assert any('result="hit"' in line and 'operation="hours"' in line and line.endswith(" 1") for line in lookups)
+    assert any(
+        'result="hit"' in line and 'custom_api_operation="hours"' in line and line.endswith(" 1") for line in lookups
+    )
     assert any('result="miss"' in line and line.endswith(" 13") for line in lookups), lookups
     evictions = [line for line in text.splitlines() if line.startswith("custom_api_sidecar_cache_evictions")]
     assert evictions and float(evictions[0].rsplit(" ", 1)[1]) >= 3

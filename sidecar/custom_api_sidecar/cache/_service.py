@@ -53,7 +53,7 @@ class ResponseCache:
             "custom_api_sidecar.cache.evictions",
             description="Cached answers pushed out of the byte budget before they expired, by api",
         )
-        self.local = LocalCache(max_bytes, on_evict=lambda api: self._evictions.add(1, {"api": api}))
+        self.local = LocalCache(max_bytes, on_evict=lambda api: self._evictions.add(1, {"custom_api.api": api}))
         meter.create_observable_gauge(
             "custom_api_sidecar.cache.bytes",
             callbacks=[lambda _options: [metrics.Observation(self.local.bytes)]],
@@ -71,7 +71,9 @@ class ResponseCache:
             self.hits += 1
         else:
             self.misses += 1
-        self._lookups.add(1, {"api": api, "operation": operation, "result": "hit" if hit else "miss"})
+        self._lookups.add(
+            1, {"custom_api.api": api, "custom_api.operation": operation, "result": "hit" if hit else "miss"}
+        )
 
     async def get(self, key: CacheKey, now: float) -> CachedAnswer | None:
         """``now``: the wall clock (a shared answer keeps its expiry time)."""

@@ -91,7 +91,7 @@ class FleetCache:
 
     def _refuse(self, key: CacheKey, reason: str, why: str) -> None:
         self.refused += 1
-        self._refused.add(1, {"api": key.api, "reason": reason})
+        self._refused.add(1, {"custom_api.api": key.api, "reason": reason})
         if reason not in self._logged:  # once per reason: a flood of forged entries is one line
             self._logged.add(reason)
             log.warning("shared cache entry of api %r refused: it %s; calling the upstream instead", key.api, why)

@@ -195,7 +195,8 @@ h1 {{ font-size: 16px; margin: 0 0 4px; }} p {{ margin: 0 0 12px; color: #555; }
 .name {{ width: 46%; box-sizing: border-box; overflow: hidden; }}
 .svc {{ color: white; border-radius: 3px; padding: 1px 5px; margin-right: 6px; font-size: 11px; }}
 .attrs {{ color: #666; font: 11px ui-monospace, monospace; white-space: nowrap; margin-top: 3px; }}
-.lane {{ position: relative; width: 54%; height: 44px; background: repeating-linear-gradient(90deg, transparent 0 calc(25% - 1px), #eee calc(25% - 1px) 25%); }}
+.lane {{ position: relative; width: 54%; height: 44px;
+  background: repeating-linear-gradient(90deg, transparent 0 calc(25% - 1px), #eee calc(25% - 1px) 25%); }}
 .bar {{ position: absolute; top: 14px; height: 14px; border-radius: 2px; }}
 .ms {{ position: absolute; top: 13px; margin-left: 6px; font-size: 11px; color: #333; white-space: nowrap; }}
 </style><div id="trace" style="padding: 8px"><h1>One agent turn, traced: {len(rows)} spans, {total / 1e6:.1f} ms</h1>

@@ -1,4 +1,5 @@
-"""README.md's two commands and five-minute walkthrough, run exactly as written.
+"""README.md's two commands and quickstart, and the walkthrough (docs/getting-started.md), run
+exactly as written.
 
 Each marked block (``<!-- walkthrough: ... -->``) is run or compared as a reader would use
 it: the shell blocks in a second "terminal" next to ``bash examples/run.sh``, the Python
@@ -16,7 +17,7 @@ import textwrap
 import pytest
 
 from tests._support.isolated import wait_for_text
-from tests._support.readme import README, block
+from tests._support.readme import README, block, user_docs
 
 ROOT = README.parent
 
@@ -39,10 +40,11 @@ def test_run_command_serves_and_runs_the_demo_agent(example_host):
     assert "typed error: UNKNOWN_OPERATION" in output
 
 
-def test_the_api_excerpt_is_from_the_example_file():
-    """Step 1 is "shortened": every line of it is in examples/apis.yaml, in the same order."""
+@pytest.mark.parametrize("label", ["excerpt examples/apis.yaml", "quickstart yaml"])
+def test_the_api_excerpt_is_from_the_example_file(label):
+    """Step 1 and the quickstart are "shortened": every line is in examples/apis.yaml, in the same order."""
     example = iter((ROOT / "examples" / "apis.yaml").read_text().splitlines())
-    for line in lines(block("excerpt examples/apis.yaml")):
+    for line in lines(block(label)):
         assert any(candidate.rstrip() == line for candidate in example), f"not in examples/apis.yaml (in order): {line}"
 
 
@@ -92,8 +94,9 @@ def test_serve_prints_what_the_readme_says(step3_sidecar):
         assert line in output
 
 
-def test_the_agent_snippet_runs_against_the_run_command(example_host):
-    snippet = block("python agent")
+@pytest.mark.parametrize("label", ["python agent", "quickstart python"])
+def test_the_agent_snippet_runs_against_the_run_command(example_host, label):
+    snippet = block(label)
     result = example_host.host.run(".venv/bin/python -", stdin=snippet)
     assert result.returncode == 0, result.stderr
     expected = re.search(r"# (.+)$", snippet.strip().splitlines()[-1])
@@ -119,10 +122,11 @@ def test_the_access_log_line_looks_like_the_readme(example_host):
     assert any(re.search(pattern, line) for line in log.splitlines()), pattern
 
 
-def test_the_readme_names_no_default_socket_but_the_real_one():
+def test_the_docs_name_no_default_socket_but_the_real_one():
     from custom_api_client import DEFAULT_TARGET
 
-    text = README.read_text()
-    sockets = set(re.findall(r"unix:///tmp/[a-z-]+\.sock", text))
-    assert DEFAULT_TARGET in sockets
-    assert sockets <= {DEFAULT_TARGET, "unix:///tmp/my-sidecar.sock"}, sockets
+    for page in user_docs():
+        sockets = set(re.findall(r"unix:///tmp/[a-z-]+\.sock", page.read_text()))
+        assert sockets <= {DEFAULT_TARGET, "unix:///tmp/my-sidecar.sock"}, (page, sockets)
+    assert DEFAULT_TARGET in README.read_text()
+    assert DEFAULT_TARGET in (ROOT / "docs" / "getting-started.md").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 GENERATED_NOTE = (
@@ -15,8 +16,15 @@ class MissingDescription(Exception):
 
 
 def cell(text: object) -> str:
-    """Text safe inside a table cell: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text safe inside a table cell: one line, pipes escaped (but in code spans, which the table
+    extension already keeps whole, and where a backslash would show)."""
+    value = " ".join(str(text).split())
+    out, last = [], 0
+    for match in _CODE_SPAN.finditer(value):
+        out += [value[last : match.start()].replace("|", "\\|"), match.group(0)]
+        last = match.end()
+    out.append(value[last:].replace("|", "\\|"))
+    return "".join(out)
 
 
 def code(text: object) -> str:
@@ -36,3 +44,24 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def page(title: str, intro: str, *sections: str) -> str:
     parts = [GENERATED_NOTE, f"# {title}", intro.strip(), *(s.strip() for s in sections if s.strip())]
     return "\n\n".join(parts) + "\n"
+
+
+_CODE_SPAN = re.compile(r"(`+)(?:.+?)\1")
+
+
+def prose(text: object) -> str:
+    """Text written for people (comments, help, docstrings) made inert as Markdown outside its
+    `code spans`: a bracket, angle bracket, star or underscore there is meant literally."""
+    value = str(text)
+    out, last = [], 0
+    for match in _CODE_SPAN.finditer(value):
+        out += [_escape(value[last : match.start()]), match.group(0)]
+        last = match.end()
+    out.append(_escape(value[last:]))
+    return "".join(out)
+
+
+def _escape(text: str) -> str:
+    for char in "\\[]*_":
+        text = text.replace(char, "\\" + char)
+    return text.replace("<", "&lt;").replace(">", "&gt;")

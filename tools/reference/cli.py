@@ -7,7 +7,7 @@ import re
 
 from custom_api_sidecar import cli
 
-from ._markdown import MissingDescription, code, page, table
+from ._markdown import MissingDescription, code, page, prose, table
 
 ENV_VARIABLE = re.compile(r"\$([A-Z][A-Z0-9_]*[A-Z0-9])")
 
@@ -61,9 +61,9 @@ def _default(action: argparse.Action) -> str:
 
 
 def _command(name: str, summary: str, sub: argparse.ArgumentParser) -> str:
-    sections = [f"## `{name}`", summary[:1].upper() + summary[1:] + "." if summary else ""]
+    sections = [f"## `{name}`", prose(summary[:1].upper() + summary[1:] + ".") if summary else ""]
     if sub.description:
-        sections.append(sub.description)
+        sections.append(prose(sub.description))
     sections.append("```\n" + sub.format_usage().strip().removeprefix("usage: ") + "\n```")
     groups: dict[str, list[tuple[str, ...]]] = {}
     for title, action in documented_actions(sub):
@@ -77,12 +77,12 @@ def _command(name: str, summary: str, sub: argparse.ArgumentParser) -> str:
         repeat = " (repeatable)" if isinstance(action, argparse._AppendAction) and "repeatable" not in text else ""
         required = " **Required.**" if action.required and action.option_strings else ""
         groups.setdefault(title, []).append(
-            (names, _value(action), _default(action), variables, text + repeat + required)
+            (names, _value(action), _default(action), variables, prose(text + repeat) + required)
         )
     for title, rows in groups.items():
         heading = {"positional arguments": "Arguments", "options": "Options"}.get(title, title[:1].upper() + title[1:])
         group = next(g for g in sub._action_groups if g.title == title)
-        note = f"\n\n{group.description}" if group.description else ""
+        note = f"\n\n{prose(group.description)}" if group.description else ""
         sections.append(
             f"### {heading}{note}\n\n" + table(("flag", "value", "default", "environment", "description"), rows)
         )
@@ -92,7 +92,7 @@ def _command(name: str, summary: str, sub: argparse.ArgumentParser) -> str:
 def render() -> str:
     root = parser()
     commands = subcommands(root)
-    overview = table(("command", "what it does"), ((f"[`{n}`](#{n})", h) for n, (h, _) in commands.items()))
+    overview = table(("command", "what it does"), ((f"[`{n}`](#{n})", prose(h)) for n, (h, _) in commands.items()))
     return page(
         "Command line",
         f"`{root.prog}`: {root.description} Every setting of `serve` is a flag that falls back to the "

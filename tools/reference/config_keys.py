@@ -13,7 +13,7 @@ from custom_api_sidecar.config import _model as model
 from custom_api_sidecar.loader import _amend, _auth, _cache, _documents, _egress, _loader, _resilience, _result
 from custom_api_sidecar.secrets import _config as secrets_config
 
-from ._markdown import MissingDescription, code, page, table
+from ._markdown import MissingDescription, code, page, prose, table
 
 
 @dataclass(frozen=True)
@@ -140,11 +140,11 @@ def render() -> str:
     for section in sections():
         _check(section)
         index_rows.append((f"[`{section.path}`](#{_anchor(section.path)})", len(section.keys)))
-        rows = [(code(key), _default(section, key), text) for key, text in sorted(section.keys.items())]
+        rows = [(code(key), _default(section, key), prose(text)) for key, text in sorted(section.keys.items())]
         blocks.append(
             "\n\n".join(
                 part
-                for part in (f"### {section.path}", section.intro, table(("key", "default", "meaning"), rows))
+                for part in (f"### {section.path}", prose(section.intro), table(("key", "default", "meaning"), rows))
                 if part
             )
         )

@@ -9,7 +9,7 @@ from custom_api_client import errors as client_errors
 from custom_api_sidecar.errors import GRPC_STATUS
 
 from . import _proto
-from ._markdown import MissingDescription, code, page, table
+from ._markdown import MissingDescription, code, page, prose, table
 
 
 def _first_paragraph(obj: object) -> str:
@@ -30,10 +30,10 @@ def render() -> str:
         meaning = comment or _first_paragraph(cls)
         if not meaning:
             raise MissingDescription(f"ErrorCode {name} has no comment in the proto and no docstring in the client")
-        rows.append((code(name), number, code(status.name), code(f"errors.{cls.__name__}"), meaning))
+        rows.append((code(name), number, code(status.name), code(f"errors.{cls.__name__}"), prose(meaning)))
     codes = {name for name, _, _ in _proto.enum_values("ErrorCode")}
     client_only = [
-        (code(f"errors.{cls.__name__}"), code(cls.code), _first_paragraph(cls))
+        (code(f"errors.{cls.__name__}"), code(cls.code), prose(_first_paragraph(cls)))
         for cls in _client_classes()
         if cls.code not in codes
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf import descriptor_pb2
 
 from . import _proto
-from ._markdown import code, page, table
+from ._markdown import code, page, prose, table
 
 _F = descriptor_pb2.FieldDescriptorProto
 _SCALARS = {
@@ -26,13 +26,13 @@ def render() -> str:
                 code(method.name),
                 _link(method.input_type, package),
                 _link(method.output_type, package),
-                proto.comment(_proto.SERVICE, s_index, _proto.SERVICE_METHOD, m_index),
+                prose(proto.comment(_proto.SERVICE, s_index, _proto.SERVICE_METHOD, m_index)),
             )
             for m_index, method in enumerate(service.method)
         ]
         sections.append(
             f"## Service `{package}.{service.name}`\n\n"
-            + (proto.comment(_proto.SERVICE, s_index) + "\n\n" if proto.comment(_proto.SERVICE, s_index) else "")
+            + (prose(proto.comment(_proto.SERVICE, s_index)) + "\n\n" if proto.comment(_proto.SERVICE, s_index) else "")
             + table(("RPC", "request", "response", "what it does"), rows)
         )
     messages = [
@@ -46,7 +46,7 @@ def render() -> str:
         f"The contract between an agent and its sidecar: `protos/{_proto.PROTO}`, package `{package}`. "
         "The sidecar also serves the standard `grpc.health.v1.Health` service and server reflection, "
         "so `grpcurl` and other generic clients can list and call it. "
-        + (header + " " if header else "")
+        + (prose(header) + " " if header else "")
         + "Field comments below are the proto's own.",
         *sections,
         "## Messages\n\n" + "\n\n".join(messages),
@@ -59,7 +59,13 @@ def _link(type_name: str, package: str) -> str:
     return f"[`{name}`](#{name.lower().replace('.', '')})"
 
 
-def _type(field: descriptor_pb2.FieldDescriptorProto, package: str) -> str:
+def _type(field: descriptor_pb2.FieldDescriptorProto, package: str, message: descriptor_pb2.DescriptorProto) -> str:
+    entry = next(
+        (n for n in message.nested_type if n.options.map_entry and field.type_name.endswith(f".{n.name}")), None
+    )
+    if entry is not None:  # map<K, V>: protoc's synthetic FooEntry message
+        key, value = entry.field
+        return f"map&lt;{_type(key, package, entry)}, {_type(value, package, entry)}&gt;"
     if field.type in (_F.TYPE_MESSAGE, _F.TYPE_ENUM):
         text = _link(field.type_name, package)
     else:
@@ -75,7 +81,7 @@ def _message(
     proto: _proto.ProtoFile, message: descriptor_pb2.DescriptorProto, path: tuple[int, ...], package: str
 ) -> str:
     heading = f"### {message.name}"
-    comment = proto.comment(*path)
+    comment = prose(proto.comment(*path))
     synthetic = {field.oneof_index for field in message.field if field.proto3_optional}
     rows = []
     for index, field in enumerate(message.field):
@@ -86,8 +92,8 @@ def _message(
             (
                 code(field.name),
                 field.number,
-                _type(field, package) + oneof,
-                proto.comment(*path, _proto.MESSAGE_FIELD, index),
+                _type(field, package, message) + oneof,
+                prose(proto.comment(*path, _proto.MESSAGE_FIELD, index)),
             )
         )
     body = table(("field", "number", "type", "meaning"), rows) if rows else "No fields."
@@ -96,10 +102,10 @@ def _message(
 
 def _enum(proto: _proto.ProtoFile, enum: descriptor_pb2.EnumDescriptorProto, path: tuple[int, ...]) -> str:
     rows = [
-        (code(value.name), value.number, proto.comment(*path, _proto.ENUM_VALUE, index))
+        (code(value.name), value.number, prose(proto.comment(*path, _proto.ENUM_VALUE, index)))
         for index, value in enumerate(enum.value)
     ]
-    comment = proto.comment(*path)
+    comment = prose(proto.comment(*path))
     return "\n\n".join(
         part for part in (f"### {enum.name}", comment, table(("value", "number", "meaning"), rows)) if part
     )

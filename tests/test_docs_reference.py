@@ -145,8 +145,10 @@ def test_config_page_has_every_key_table_and_every_key():
         value = getattr(importlib.import_module(module_name), name)
         if name == "AMENDING_KEYS":  # names of endpoint keys, described there
             assert set(value) <= set(_loader._ENDPOINT_KEYS)
-        else:
-            assert isinstance(value, dict) and all(isinstance(v, str) and v for v in value.values()), name
+        else:  # key -> description, or (the auth types) type -> such a table
+            tables = list(value.values()) if name == "_KEYS" else [value]
+            for table in tables:
+                assert isinstance(table, dict) and all(isinstance(v, str) and v for v in table.values()), name
     for table in _key_tables():
         if table and all(isinstance(v, str) for v in table.values()):
             # the table, or a section that merges it (connection takes the egress and resilience keys)

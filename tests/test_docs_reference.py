@@ -205,8 +205,12 @@ def _sections(text: str, level: str = "## ") -> dict[str, str]:
 
 
 def test_cli_page_has_every_command_and_every_flag():
-    sections = _sections(page("cli.md"))
-    commands = cli_page.subcommands(cli_page.parser())
+    text = page("cli.md")
+    sections = _sections(text)
+    root = cli_page.parser()
+    for _, action in cli_page.documented_actions(root):  # options before the command (--version)
+        assert f"| `{action.option_strings[-1]}`" in text.split("## `", 1)[0]
+    commands = cli_page.subcommands(root)
     assert set(commands) == set(sections)
     assert {"serve", "validate", "tools", "search", "test", "health", "import-openapi", "mcp"} <= set(commands)
     for name, (_, sub) in commands.items():

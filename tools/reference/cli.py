@@ -28,7 +28,7 @@ def documented_actions(sub: argparse.ArgumentParser) -> list[tuple[str, argparse
     out = []
     for group in sub._action_groups:
         for action in group._group_actions:
-            if isinstance(action, argparse._HelpAction):
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
                 continue
             out.append((group.title or "", action))
     return out
@@ -89,6 +89,17 @@ def _command(name: str, summary: str, sub: argparse.ArgumentParser) -> str:
     return "\n\n".join(s for s in sections if s)
 
 
+def _options(root: argparse.ArgumentParser) -> str:
+    """Options of the program itself (before any command), such as --version."""
+    rows = []
+    for _, action in documented_actions(root):
+        text = help_text(root, action)
+        if not text:
+            raise MissingDescription(f"custom-api-sidecar {'/'.join(action.option_strings)}: no help")
+        rows.append((", ".join(code(o) for o in action.option_strings), prose(text)))
+    return "## Options of the program\n\n" + table(("flag", "description"), rows)
+
+
 def render() -> str:
     root = parser()
     commands = subcommands(root)
@@ -99,5 +110,6 @@ def render() -> str:
         "environment variable named beside it (see [Environment variables](environment.md)); a flag "
         "given on the command line wins. Defaults are those of a clean environment.",
         "## Commands\n\n" + overview,
+        *([_options(root)] if documented_actions(root) else []),
         *(_command(name, summary, sub) for name, (summary, sub) in commands.items()),
     )

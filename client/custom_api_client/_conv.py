@@ -228,6 +228,7 @@ class Conv:
         return api_dict(reply.api)
 
     def close(self) -> None:
+        """Send queued ``conv.log`` entries (bounded wait), then close the channel."""
         self.log.flush()  # bounded: queued conv.log entries get their chance first
         self._channel.close()
 
@@ -383,6 +384,7 @@ class AsyncConv:
         return api_dict(reply.api)
 
     async def close(self) -> None:
+        """Send queued ``conv.log`` entries (bounded wait), then close the channel."""
         await self.log.flush()
         if self._channel is not None:
             await self._channel.close()

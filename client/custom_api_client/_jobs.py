@@ -28,6 +28,7 @@ class Job:
 
     @property
     def done(self) -> bool:
+        """The job has finished: ``response`` or ``error`` is set."""
         return self.state in FINISHED
 
 

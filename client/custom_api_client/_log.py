@@ -120,5 +120,6 @@ class AsyncConvLog(_Base):
             self._failed(exc)
 
     async def flush(self) -> None:
+        """Wait (at most 2 s) until entries in flight are sent; ``close()`` does this."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)

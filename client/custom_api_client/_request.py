@@ -17,6 +17,9 @@ RESERVED = frozenset({"params", "json", "data", "headers", "timeout", "backgroun
 
 
 def build_invoke_request(api: str, operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> pb.InvokeRequest:
+    """The ``InvokeRequest`` for ``conv.api.<api>.<operation>(*args, **kwargs)``: positional and keyword
+    arguments as typed values, and ``params=``, ``json=``, ``data=``, ``headers=``, ``timeout=``,
+    ``background=`` with their requests meaning. Raises ``errors.InvalidArgument`` for a value it cannot encode."""
     request = pb.InvokeRequest(api=api, operation=operation)
     for index, arg in enumerate(args):
         request.positional.append(to_value(arg, f"positional argument {index + 1}"))

@@ -26,10 +26,12 @@ class Headers(Mapping[str, str]):
         self._items = items or []
 
     def get_list(self, key: str) -> list[str]:
+        """Every value of the header ``key`` (any case), in the order received."""
         lower = key.lower()
         return [v for k, v in self._items if k.lower() == lower]
 
     def multi_items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair, repeated headers included, in the order received."""
         return list(self._items)
 
     def __getitem__(self, key: str) -> str:
@@ -55,6 +57,12 @@ class Headers(Mapping[str, str]):
 
 
 class Response:
+    """An upstream's answer, shaped like ``requests.Response``: ``status_code``, ``reason``,
+    ``headers`` (case-insensitive, multi-valued), ``content``, ``text``, ``json()``, ``ok``,
+    ``raise_for_status()``, ``elapsed`` (a ``timedelta``), ``url`` (secret query values redacted).
+    A 4xx or 5xx is a Response too, as in requests; ``job_id`` is set on the 202 of a background
+    call, ``from_cache`` when the sidecar answered from its response cache."""
+
     __slots__ = (
         "_encoding",
         "_llm_text",
@@ -97,6 +105,7 @@ class Response:
 
     @property
     def ok(self) -> bool:
+        """True for a status below 400 (also the Response's truth value)."""
         return self.status_code < 400
 
     def __bool__(self) -> bool:
@@ -104,6 +113,7 @@ class Response:
 
     @property
     def is_redirect(self) -> bool:
+        """A 301, 302, 303, 307 or 308 with a Location header (the sidecar does not follow redirects)."""
         return "location" in self.headers and self.status_code in (301, 302, 303, 307, 308)
 
     @property
@@ -126,6 +136,7 @@ class Response:
 
     @property
     def text(self) -> str:
+        """The body decoded with ``encoding`` (else UTF-8), undecodable bytes replaced."""
         encoding = self.encoding or "utf-8"
         try:
             codecs.lookup(encoding)
@@ -155,10 +166,12 @@ class Response:
         )
 
     def iter_content(self, chunk_size: int = 1) -> Iterator[bytes]:
+        """The body in pieces of ``chunk_size`` bytes, as in requests (it is already all in memory)."""
         for start in range(0, len(self.content), chunk_size):
             yield self.content[start : start + chunk_size]
 
     def raise_for_status(self) -> None:
+        """Raise ``errors.HTTPError`` (carrying this response) for a 4xx or 5xx status."""
         if 400 <= self.status_code < 600:
             kind = "Client" if self.status_code < 500 else "Server"
             raise HTTPError(f"{self.status_code} {kind} Error: {self.reason} for url: {self.url}", response=self)

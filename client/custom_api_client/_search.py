@@ -29,6 +29,7 @@ class SearchResult:
 
     @property
     def tool_name(self) -> str:
+        """The operation's tool name (``api__operation``), as in ``conv.api.tools()``."""
         return str(self.tool["name"])
 
     def tool_definition(self, format: str = "openai") -> dict[str, Any]:

@@ -42,6 +42,7 @@ def _parameter_dict(p: Any) -> dict[str, Any]:
 
 
 def api_dict(api: Any) -> dict[str, Any]:
+    """A ``DescribeApi`` answer as the dict ``conv.api.<api>.schema()`` returns."""
     out = {
         "name": api.name,
         "description": api.description,

@@ -46,6 +46,9 @@ ERROR_METADATA_KEY = "custom-api-error-bin"
 
 
 class CustomApiError(Exception):
+    """The base of every exception this client raises. ``code`` names the error (an ``ErrorCode`` name, or one of the
+    client's own); ``message`` says what was wrong, never a secret."""
+
     code: str = "INTERNAL"
 
     def __init__(
@@ -69,6 +72,8 @@ class CustomApiError(Exception):
 
 
 class HTTPError(CustomApiError):
+    """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx response; ``response`` is that response."""
+
     code = "HTTP_ERROR"
 
     def __init__(self, message: str, *, response: Response) -> None:
@@ -77,50 +82,74 @@ class HTTPError(CustomApiError):
 
 
 class SidecarUnavailable(CustomApiError):
+    """The sidecar could not be reached, or dropped the call before answering; the message names the target."""
+
     code = "SIDECAR_UNAVAILABLE"
 
 
 class AuthenticationFailed(CustomApiError):
+    """The upstream rejected the credentials, or they could not be obtained (an OAuth2 token fetch failed)."""
+
     code = "AUTHENTICATION_FAILED"
 
 
 class CredentialsUnavailable(CustomApiError):
+    """A secret reference of the API could not be resolved (Vault, env:// or file:// unavailable)."""
+
     code = "CREDENTIALS_UNAVAILABLE"
 
 
 class EndpointNotFound(CustomApiError):
+    """The upstream host does not resolve."""
+
     code = "ENDPOINT_NOT_FOUND"
 
 
 class Timeout(CustomApiError):
+    """The upstream (or the sidecar) did not answer within the timeout or the call's deadline."""
+
     code = "TIMEOUT"
 
 
 class RateLimited(CustomApiError):
+    """A rate limit configured for the API is exhausted; nothing was sent."""
+
     code = "RATE_LIMITED"
 
 
 class SSLError(CustomApiError):
+    """The TLS handshake or the upstream's certificate failed."""
+
     code = "SSL_ERROR"
 
 
 class ConnectionRefused(CustomApiError):
+    """The upstream could not be reached (refused, or no route)."""
+
     code = "CONNECTION_REFUSED"
 
 
 class UpstreamProtocolError(CustomApiError):
+    """The upstream broke HTTP: a reset connection, bad framing, a malformed response."""
+
     code = "UPSTREAM_PROTOCOL_ERROR"
 
 
 class SchemaMismatch(CustomApiError):
+    """A 2xx response body does not match the operation's response schema (with ``validation.response: enforce``)."""
+
     code = "SCHEMA_MISMATCH"
 
 
 class UnknownApi(CustomApiError):
+    """No API of that name is configured; ``suggestions`` holds close names."""
+
     code = "UNKNOWN_API"
 
 
 class UnknownOperation(CustomApiError):
+    """The API has no operation of that name; ``suggestions`` holds close names."""
+
     code = "UNKNOWN_OPERATION"
 
 
@@ -131,18 +160,26 @@ class InvalidArgument(CustomApiError, ValueError):
 
 
 class UrlNotAllowed(CustomApiError):
+    """The URL built for the call is outside the API's ``url_allowlist``; nothing was sent."""
+
     code = "URL_NOT_ALLOWED"
 
 
 class EgressDenied(CustomApiError):
+    """The upstream resolves to an address this API may not reach (private, loopback, metadata...)."""
+
     code = "EGRESS_DENIED"
 
 
 class CircuitOpen(CustomApiError):
+    """The API's circuit breaker is open after repeated failures; the message says when it tries again."""
+
     code = "CIRCUIT_OPEN"
 
 
 class JobNotFound(CustomApiError):
+    """No background job with that id, or not one the caller's conversation may read."""
+
     code = "JOB_NOT_FOUND"
 
 
@@ -173,14 +210,20 @@ class AmbiguousOperation(CustomApiError):
 
 
 class ResponseTooLarge(CustomApiError):
+    """The decoded response body is over the API's ``max_response_bytes``."""
+
     code = "RESPONSE_TOO_LARGE"
 
 
 class RequestTooLarge(CustomApiError):
+    """The request body is over the API's ``max_request_bytes``; nothing was sent."""
+
     code = "REQUEST_TOO_LARGE"
 
 
 class InternalError(CustomApiError):
+    """A fault in the sidecar, or an error code this client does not know."""
+
     code = "INTERNAL"
 
 

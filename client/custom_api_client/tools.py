@@ -44,6 +44,8 @@ def named_operations(apis: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str
 
 
 def tool_name(api: str, operation: str) -> str:
+    """The LLM tool name of an operation: ``api__operation`` (``api`` when they are the same), only
+    characters every LLM API accepts, shortened with a digest when too long."""
     full = re.sub(r"[^a-zA-Z0-9_-]", "_", api if operation == api else f"{api}__{operation}")
     if len(full) <= _MAX_NAME:
         return full

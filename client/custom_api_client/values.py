@@ -47,6 +47,7 @@ def to_value(obj: Any, where: str = "value") -> pb.Value:
 
 
 def from_value(value: pb.Value) -> Any:
+    """The Python value of a protobuf ``Value`` (the inverse of ``to_value``)."""
     kind = value.WhichOneof("kind")
     if kind is None or kind == "null_value":
         return None

@@ -260,8 +260,8 @@ class Sidecar:
     async def reload(self, config: Config, drain_timeout: float = 60.0) -> None:
         """Check ``config`` fully off the call path (registry, egress, secret references, OAuth2
         tokens, validators), then swap it in: new calls use it at once, in-flight ones finish on
-        the old one. ReloadRejected (and nothing changes) if anything is wrong. The ``vault:`` and
-        ``secrets:`` sections take effect at the next restart."""
+        the old one. ReloadRejected (and nothing changes) if anything is wrong. The ``vault:``,
+        ``secrets:`` and ``redis:`` sections take effect at the next restart."""
         async with self._reload_lock:
             try:
                 candidate = await self._prepare(config)

@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grace", type=float, default=10.0, help="seconds to drain in-flight calls on SIGTERM")
     serve.add_argument("--socket-mode", default="0600", help="unix socket permissions, octal (default 0600)")
     serve.add_argument(
-        "--log-level", default=os.environ.get(ENV_LOG_LEVEL, "INFO"), help=f"(${ENV_LOG_LEVEL}, default INFO)"
+        "--log-level",
+        default=os.environ.get(ENV_LOG_LEVEL, "INFO"),
+        help=f"DEBUG, INFO, WARNING or ERROR (${ENV_LOG_LEVEL}, default INFO)",
     )
     serve.add_argument(
         "--log-format",
@@ -142,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     add_policy_flags(serve)
 
     validate = sub.add_parser("validate", help="check a config file and exit")
-    validate.add_argument("file")
+    validate.add_argument("file", help="the config file to check (YAML, or JSON when it ends in .json)")
     _environment_flag(validate)
     validate.add_argument(
         "--offline", action="store_true", help="check env:// and file:// references only, do not contact Vault"
@@ -153,7 +155,12 @@ def _parser() -> argparse.ArgumentParser:
     tools = sub.add_parser("tools", help="print LLM tool definitions (JSON) for the operations of a config file")
     tools.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
     _environment_flag(tools)
-    tools.add_argument("--format", choices=("openai", "anthropic", "mcp"), default="openai")
+    tools.add_argument(
+        "--format",
+        choices=("openai", "anthropic", "mcp"),
+        default="openai",
+        help="the tool-definition shape of this LLM API (default openai)",
+    )
     tools.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
     add_policy_flags(tools)
 
@@ -167,7 +174,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
     _environment_flag(search)
     search.add_argument("--limit", type=int, default=5, help="at most this many results, 1..50 (default 5)")
-    search.add_argument("--format", choices=("text", "json"), default="text")
+    search.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text: one line per result; json: with each tool"
+    )
     add_policy_flags(search)
 
     test = sub.add_parser(
@@ -176,7 +185,9 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--config", default=os.environ.get(ENV_CONFIG), help=f"config file (${ENV_CONFIG})")
     _environment_flag(test)
     test.add_argument("--api", action="append", help="only this API; repeatable (default: all)")
-    test.add_argument("--format", choices=("text", "json"), default="text")
+    test.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text: a report per API; json: one document"
+    )
     add_vault_flags(test)
     add_policy_flags(test)
 

@@ -112,7 +112,7 @@ class CustomApiSidecarServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TestConnection(self, request, context):
-        """Seed 004's "Test Connection": DNS, TCP, TLS, credentials, each safe endpoint, response schemas.
+        """The connection test: DNS, TCP, TLS, credentials, each safe endpoint, response schemas.
         An API's checks run at most once per window (30 s): asked again within it, the sidecar answers
         with the latest run's report (ApiCheckResult.reused). DISABLED_BY_OPERATOR when the operator
         turned it off for the agent (serve --agent-test-connection off).

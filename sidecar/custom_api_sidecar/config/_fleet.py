@@ -11,7 +11,7 @@ secret reference; problems are reported through ``add(field, message)``, none ra
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,30 +82,45 @@ class RedisSettings:
         return "cluster" if self.cluster else "sentinel" if self.sentinel else "single"
 
 
+# Key -> the line the config reference shows for it (tools/docs_reference.py fails on a key without one;
+# defaults come from RedisSettings).
 REDIS_KEYS = {
-    "url",
-    "password",
-    "username",
-    "tls",
-    "key_prefix",
-    "timeout_ms",
-    "on_unavailable",
-    "token_key",
-    "job_key",
-    "share_tokens",
-    "rate_limits",
-    "jobs",
-    "job_claim_after_s",
-    "cache",
-    "cache_key",
-    "cluster",
-    "sentinel",
-    "job_shards",
-    "jobs_min_replicas",
+    "url": "One Redis: `redis://`, `rediss://` (TLS) or `unix://`; a secret reference, or a literal without a "
+    "password. Give exactly one of url, cluster and sentinel.",
+    "password": "Secret reference to the password.",
+    "username": "The ACL user name (Redis 6+).",
+    "tls": "`{ca_cert, client_cert, client_key}` for `rediss://`, a cluster or sentinels over TLS.",
+    "key_prefix": "Prefix of every key the sidecar writes (share a Redis between fleets with different prefixes).",
+    "timeout_ms": "No call waits on Redis longer than this; then on_unavailable decides.",
+    "on_unavailable": "fallback (each sidecar alone: local limits, local tokens and jobs) or fail_closed (calls "
+    "that need Redis fail).",
+    "token_key": "Secret reference to a 32-byte AES-GCM key (base64) sealing OAuth2 tokens in Redis; needed with "
+    "share_tokens.",
+    "job_key": "Secret reference to a 32-byte AES-GCM key (base64) sealing background job records; needed with jobs.",
+    "share_tokens": "One OAuth2 token fetch for the whole fleet.",
+    "rate_limits": "Rate limits counted across the fleet (exact), not per sidecar.",
+    "jobs": "Background jobs in a Redis Stream any sidecar runs, instead of each sidecar's SQLite file.",
+    "job_claim_after_s": "A job whose sidecar went silent this many seconds is run by another.",
+    "cache": "Cached answers (endpoints' `cache:`) shared by the fleet, sealed under cache_key.",
+    "cache_key": "Secret reference to a 32-byte AES-GCM key (base64) sealing shared cached answers; needed with cache.",
+    "cluster": "`{nodes}`: Redis Cluster, instead of url.",
+    "sentinel": "`{nodes, service, username, password}`: a primary and its replicas behind Sentinel, instead of url.",
+    "job_shards": "Job streams, each its own hash tag (so its own Cluster slot), 1 to 64.",
+    "jobs_min_replicas": "Replicas that must confirm a job's record (WAIT) before it is answered 202; else it is "
+    "kept locally. Default: 1 with cluster or sentinel, 0 with url.",
 }
-TLS_KEYS = {"ca_cert", "client_cert", "client_key"}
-CLUSTER_KEYS = {"nodes"}
-SENTINEL_KEYS = {"nodes", "service", "username", "password"}
+TLS_KEYS = {
+    "ca_cert": "The CA to trust: a secret reference to PEM, or a file:// path.",
+    "client_cert": "Client certificate (mTLS): a secret reference to PEM.",
+    "client_key": "Its private key: a secret reference to PEM.",
+}
+CLUSTER_KEYS = {"nodes": "Seed nodes (`host:port`, at most 64): the client learns the rest of the cluster from them."}
+SENTINEL_KEYS = {
+    "nodes": "The sentinels (`host:port`, at most 64).",
+    "service": "The name of the primary the sentinels watch.",
+    "username": "User name for the sentinels themselves (the primary's are redis.username and password).",
+    "password": "Secret reference to the sentinels' password.",
+}
 TOPOLOGIES = ("url", "cluster", "sentinel")
 
 
@@ -153,7 +168,7 @@ class _Reader:
         return tuple(value)
 
 
-def _mapping(add: AddProblem, where: str, raw: Any, allowed: set[str]) -> bool:
+def _mapping(add: AddProblem, where: str, raw: Any, allowed: Collection[str]) -> bool:
     if not isinstance(raw, dict):
         add(where, f"must be a mapping, not {type(raw).__name__}")
         return False

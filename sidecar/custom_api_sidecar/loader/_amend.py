@@ -26,7 +26,8 @@ from ._result import parse_result
 
 __all__ = ["AMENDING_KEYS", "amend_imported", "amended_bindings", "is_amendment"]
 
-AMENDING_KEYS = {"name", "result", "cache", "from_context"}
+# The endpoint keys (described with the others in _loader) an amending entry may set.
+AMENDING_KEYS = ("name", "result", "cache", "from_context")
 
 
 def is_amendment(entry: Any) -> bool:

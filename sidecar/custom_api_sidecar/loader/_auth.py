@@ -39,24 +39,43 @@ _PRINTABLE = re.compile(r"^[\x20-\x7e]*\Z")
 _QUERY_NAME = re.compile(r"^[A-Za-z0-9_.~-]+\Z")
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+\Z")  # RFC 6749 scope-token
 
-_KEYS = {
-    "none": set(),
-    "api_key": {"header_name", "param_name", "prefix", "key", "key_vault_ref"},
-    "bearer_token": {"token"},
-    "basic_auth": {"username", "password"},
-    "oauth2": {
-        "token_url",
-        "client_id",
-        "client_secret",
-        "scopes",
-        "audience",
-        "extra_params",
-        "client_auth",
-        "auth_header_name",
-        "token_prefix",
-        "timeout_ms",
+AUTHENTICATION_KEYS = {
+    "type": "none (default), api_key, bearer_token, basic_auth, oauth2 or custom_header.",
+    "config": "The type's settings (below).",
+}
+# Per type: key -> the line the config reference shows for it (tools/docs_reference.py fails on a key without one).
+_KEYS: dict[str, dict[str, str]] = {
+    "none": {},
+    "api_key": {
+        "header_name": "Send the key in this header (give header_name or param_name).",
+        "param_name": "Send the key as this query parameter instead.",
+        "prefix": "Literal text before the key in the header, such as `ApiKey `.",
+        "key": "Secret reference to the key.",
+        "key_vault_ref": "Another name for key.",
     },
-    "custom_header": {"headers"},
+    "bearer_token": {"token": "Secret reference to the token, sent as `Authorization: Bearer <token>`."},
+    "basic_auth": {
+        "username": "The user name: a literal (unless it looks like a secret) or a reference.",
+        "password": "Secret reference to the password.",
+    },
+    "oauth2": {
+        "token_url": "The token endpoint (client credentials grant): https; plain http only with "
+        "`connection.allow_http`.",
+        "client_id": "A literal (unless it looks like a secret) or a reference.",
+        "client_secret": "Secret reference to the client secret.",
+        "scopes": "A list of scopes to ask for.",
+        "audience": "The audience parameter some providers need.",
+        "extra_params": "More token-request parameters (`{name: value}`); grant_type, client_id, client_secret, "
+        "scope and audience are the sidecar's own.",
+        "client_auth": "header (HTTP Basic, client_secret_basic; default) or body (client_secret_post).",
+        "auth_header_name": "The header the token goes in (default Authorization).",
+        "token_prefix": "Text before the token (default Bearer; '' sends the bare token).",
+        "timeout_ms": "Token request timeout, 1 to 120000 (default 10000).",
+    },
+    "custom_header": {
+        "headers": "A list of `{name, value, prefix}`: value a reference (or a literal that does not look secret), "
+        "prefix literal text before it.",
+    },
 }
 
 
@@ -68,7 +87,7 @@ def parse_authentication(p: Problems, raw: Any, allow_http: bool = False) -> Aut
         p.add("authentication", "must be a mapping with type and config")
         return NoAuth()
     for key in raw:
-        if key not in ("type", "config"):
+        if key not in AUTHENTICATION_KEYS:
             p.add(f"authentication.{key}", "unknown field; allowed: config, type")
     auth_type = raw.get("type", "none")
     if auth_type not in AUTH_TYPES:

@@ -14,7 +14,10 @@ from .._text import shown
 from ..config._model import CACHE_SCOPES, CACHEABLE_METHODS, MAX_CACHE_TTL_S, CacheSetting
 from ..config._problems import Problems
 
-CACHE_KEYS = {"ttl_s", "scope"}
+CACHE_KEYS = {
+    "ttl_s": "Seconds an answer is reused (above 0, at most 86400).",
+    "scope": "api: shared by every caller with the same credentials; conversation: only within one conversation.",
+}
 
 
 def parse_cache(p: Problems, field: str, raw: Any, method: str | None) -> CacheSetting | None:

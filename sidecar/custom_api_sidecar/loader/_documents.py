@@ -27,21 +27,39 @@ from ._read import MAX_DEPTH, MAX_VALUES
 # The key under which a translated seed-003 tool carries what the translation noticed: an object,
 # not a string, so no file can spell it.
 TOOL_NOTES: Any = object()
-TOP_LEVEL_KEYS = {"apis", "tools", "custom_api", "vault", "secrets", "redis"}
-TOOL_KEYS = {
-    "name",
-    "execution_description",
-    "method",
-    "request_url",
-    "headers",
-    "body_fields",
-    "timeout_ms",
-    "run_in_background",
-    # not in seed 003: the egress opt-ins of connection (plain http, private addresses)
-    "allow_http",
-    "private_network",
+# Key -> the line the config reference shows for it (tools/docs_reference.py fails on a key without one).
+TOP_LEVEL_KEYS = {
+    "apis": "A list of API definitions (the canonical form).",
+    "tools": "A list of HTTP API request tools, each an API with one operation named like the tool.",
+    "custom_api": "One API in the single-API document form (`slug` is the code name, `name` the display name).",
+    "vault": "How the sidecar reaches and logs in to Vault (flags and `VAULT_*` variables override it). Read at "
+    "start: a reload does not change it.",
+    "secrets": "How often secrets are re-read, and how long a value outlives a failing source. Read at start: a "
+    "reload does not change it.",
+    "redis": "Fleet mode: rate limits, OAuth2 tokens, background jobs and cached answers shared through Redis. "
+    "Read at start: a reload does not change it.",
 }
-BODY_FIELD_KEYS = {"name", "type", "required", "description"}
+TOOL_KEYS = {
+    "name": "The tool's code name: the API's and its one operation's (`conv.api.<name>(...)`).",
+    "execution_description": "When the LLM should use the tool; its tool description, word for word.",
+    "method": "The HTTP method (default POST).",
+    "request_url": "The full URL: scheme and host become the base URL, the path the operation's path (a "
+    "`{variable}` in it is an argument).",
+    "headers": "Request headers: `Content-Type` chooses the body encoding; every other value is a secret "
+    "reference, a literal prefix and a reference (`Bearer vault://...`), or a literal that does not look secret.",
+    "body_fields": "The body's fields: `{name, type, required, description}` (types String, Number, Integer, "
+    "Boolean, Array, Object, any case).",
+    "timeout_ms": "The call's timeout.",
+    "run_in_background": "Kept as the operation's `background` setting.",
+    "allow_http": "As `connection.allow_http`.",
+    "private_network": "As `connection.private_network`.",
+}
+BODY_FIELD_KEYS = {
+    "name": "The body property's name (and keyword argument).",
+    "type": "String (default), Number, Integer, Boolean, Array or Object, any case.",
+    "required": "The call must give it (default false).",
+    "description": "Shown in the tool definition.",
+}
 # Seed 003's type names ("String", "Number", ...) as JSON Schema types.
 BODY_FIELD_TYPES = {
     "string": "string",
@@ -113,7 +131,7 @@ def tool_entry(raw: Any) -> Any:
     ``Bearer vault://kv/crm#token``; a literal that looks like a secret is refused)."""
     if not isinstance(raw, dict):
         return raw
-    unknown = sorted(set(raw) - TOOL_KEYS)
+    unknown = sorted(set(raw) - set(TOOL_KEYS))
     name = raw.get("name")
     endpoint: dict[str, Any] = {"name": name, "method": raw.get("method", "POST")}
     entry: dict[str, Any] = {"name": name, "endpoints": [endpoint], TOOL_NOTES: {"unknown": unknown}}
@@ -171,7 +189,7 @@ def _body_schema(fields: Any, notes: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             notes[f"body_fields[{index}]"] = "must be a mapping with a name"
             continue
-        extra = sorted(set(item) - BODY_FIELD_KEYS)
+        extra = sorted(set(item) - set(BODY_FIELD_KEYS))
         if extra:
             notes[f"body_fields[{index}].{extra[0]}"] = f"unknown field; allowed: {', '.join(sorted(BODY_FIELD_KEYS))}"
         kind = str(item.get("type", "string")).lower()

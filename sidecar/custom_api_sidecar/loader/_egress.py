@@ -14,8 +14,28 @@ from ..config._model import HEADER_NAME
 from ..config._problems import Problems
 from ..egress import EgressRefused, literal_address, policy_for
 
-EGRESS_CONNECTION_KEYS = {"allow_http", "private_network", "ip_allowlist", "proxy", "tls"}
-_TLS_KEYS = {"client_cert", "client_key", "ca_bundle"}
+# Key -> the line the config reference shows for it (tools/docs_reference.py fails on a key without one).
+EGRESS_CONNECTION_KEYS = {
+    "allow_http": "Allow plain `http://` base URLs and token URLs (default false; needs the operator policy's "
+    "`allow_http` opt-in).",
+    "private_network": "Allow any non-public address but cloud metadata (default false: public addresses only; "
+    "needs the operator policy's `private_network` opt-in).",
+    "ip_allowlist": "CIDR networks (`['10.20.0.0/16']`) this API may reach besides public addresses (needs the "
+    "operator policy's `ip_allowlist` opt-in).",
+    "proxy": "`direct`, or a forward proxy URL the operator allows (default: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` "
+    "when set).",
+    "tls": "`{client_cert, client_key, ca_bundle}`: a client certificate (mTLS) and the CAs this API trusts.",
+}
+TLS_KEYS = {
+    "client_cert": "Secret reference to the PEM client certificate (give client_key too).",
+    "client_key": "Secret reference to the PEM private key of client_cert.",
+    "ca_bundle": "CAs to trust for this API instead of the system's: an absolute path (in a directory the operator "
+    "policy allows) or a secret reference to PEM text.",
+}
+RESPONSE_HEADERS_KEYS = {
+    "drop": "Response headers to remove besides the default ones (Set-Cookie, Set-Cookie2).",
+    "keep": "Default-removed headers to pass on to the agent.",
+}
 _REFERENCE_SCHEMES = ("vault://", "env://", "file://")
 
 
@@ -78,8 +98,8 @@ def _tls(p: Problems, raw: Any) -> TlsConfig | None:
         p.add("connection.tls", "must be a mapping with client_cert, client_key and/or ca_bundle")
         return None
     for key in raw:
-        if key not in _TLS_KEYS:
-            p.add(f"connection.tls.{key}", f"unknown field; allowed: {', '.join(sorted(_TLS_KEYS))}")
+        if key not in TLS_KEYS:
+            p.add(f"connection.tls.{key}", f"unknown field; allowed: {', '.join(sorted(TLS_KEYS))}")
     values: dict[str, str] = {}
     for key in ("client_cert", "client_key"):
         value = raw.get(key)
@@ -103,11 +123,11 @@ def _tls(p: Problems, raw: Any) -> TlsConfig | None:
 def parse_response_headers(p: Problems, raw: Any) -> ResponseHeaders:
     if raw is None:
         return ResponseHeaders()
-    if not isinstance(raw, dict) or set(raw) - {"drop", "keep"}:
+    if not isinstance(raw, dict) or set(raw) - set(RESPONSE_HEADERS_KEYS):
         p.add("security.response_headers", "must be a mapping with drop and/or keep lists of header names")
         return ResponseHeaders()
     lists: dict[str, tuple[str, ...]] = {}
-    for key in ("drop", "keep"):
+    for key in RESPONSE_HEADERS_KEYS:
         names = raw.get(key, [])
         if not isinstance(names, list) or not all(isinstance(n, str) and HEADER_NAME.match(n) for n in names):
             p.add(f"security.response_headers.{key}", "must be a list of header names")

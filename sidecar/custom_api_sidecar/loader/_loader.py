@@ -10,6 +10,7 @@ import dataclasses
 import keyword
 import logging
 import pathlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -74,73 +75,117 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
+# Every key a definition may use, with the one line the config reference (docs/reference/config.md,
+# written by tools/docs_reference.py) shows for it: a key without a description fails that generator.
 _API_KEYS = {
-    "name",
-    "description",
-    "connection",
-    "authentication",
-    "endpoints",
-    "security",
-    "validation",
-    "openapi",
-    # seed 004's document: a display name, bookkeeping shown but never used, and tunnel settings
-    "display_name",
-    "id",
-    "user_id",
-    "metadata",
-    "tunnel",
-    "health_check",
-    "propagate",
+    "name": "The API's code name: snake_case (`[a-z][a-z0-9_]*`, at most 64 characters), unique; agents call "
+    "`conv.api.<name>`. Reserved: list, schema, tools, test_connection, jobs, search, call.",
+    "description": "What the API is for; shown by `conv.api.list()`, `schema()` and operation search.",
+    "connection": "Where and how to reach the API: base URL(s), timeouts, retries, egress and TLS settings.",
+    "authentication": "`{type, config}`: how credentials are injected (none, api_key, bearer_token, basic_auth, "
+    "oauth2, custom_header). Secret parts are references, never literals.",
+    "endpoints": "The operations: a list of `{name, method, path, ...}`. With `openapi:`, an entry with neither "
+    "method nor path amends an imported operation instead.",
+    "security": "Allowlists, rate limits, body size limits and what callers may add to a request.",
+    "validation": "`{response: enforce | warn | off}`: what a 2xx body that does not match its response schema "
+    "does (default warn: logged, returned).",
+    "openapi": "Import operations from an OpenAPI 3.x or Swagger 2.0 spec (a file or an https URL).",
+    "display_name": 'A human name for discovery and `validate` ("My Company CRM").',
+    "id": "Bookkeeping: shown by `schema()` and `validate`, never used to make a call.",
+    "user_id": "Bookkeeping: shown by `schema()` and `validate`, never used to make a call.",
+    "metadata": "Bookkeeping mapping: shown by `schema()` and `validate`, never used to make a call (its "
+    "figures are not measured ones).",
+    "tunnel": "Accepted only as `enabled: false`: the sidecar runs inside the network it calls.",
+    "health_check": "The operation the connection test calls to prove the credentials work.",
+    "propagate": "Trace context sent upstream: a list of `tracecontext` and `baggage` (default `[tracecontext]`; "
+    "`[]` sends none). Baggage also needs the operator policy's `baggage` opt-in.",
 }
-_TUNNEL_KEYS = {"enabled", "type", "tunnel_id"}
+_TUNNEL_KEYS = {
+    "enabled": "Must be false (or absent): `true` is a load error explaining how the sidecar reaches internal APIs.",
+    "type": "Informational.",
+    "tunnel_id": "Informational.",
+}
 _OPENAPI_KEYS = {
-    "spec",
-    "include",
-    "exclude",
-    "allow_private_network",
-    "allow_http",
-    "strict",
+    "spec": "The spec: a path (relative to the config file, or in a directory the operator policy allows) or an "
+    "https URL; JSON or YAML.",
+    "include": "Keep only these operations: tags, operation names or operationIds.",
+    "exclude": "Leave these out (tags, operation names or operationIds); wins over include.",
+    "allow_private_network": "Fetch a spec URL on a private address (needs the operator policy's "
+    "`private_network` opt-in).",
+    "allow_http": "Fetch the spec over plain http (needs the operator policy's `allow_http` opt-in).",
+    "strict": "Refuse the spec when any operation cannot be imported, instead of skipping it with a warning.",
 }
 _CONNECTION_KEYS = {
-    "base_url",
-    "base_urls",
-    "timeout_ms",
-    "retry_attempts",
-    "verify_ssl",
-    *EGRESS_CONNECTION_KEYS,
-    *RESILIENCE_CONNECTION_KEYS,
+    "base_url": "One absolute http(s) base URL for every environment (no query, fragment or credentials); or "
+    "give base_urls.",
+    "base_urls": "A base URL per environment; the sidecar's environment must have one.",
+    "timeout_ms": "Total time for a call, all attempts included (default 30000).",
+    "retry_attempts": "0 to 10 retries (default 0): a failed connection for any method; a 502/503/504 for "
+    "GET/HEAD/PUT/DELETE, and for POST/PATCH only with an idempotency key. All attempts share one deadline.",
+    "verify_ssl": "Verify the upstream's certificate (default true); false only where the operator policy allows "
+    "`verify_ssl_off`.",
+    **EGRESS_CONNECTION_KEYS,
+    **RESILIENCE_CONNECTION_KEYS,
 }
 MAX_TAGS, MAX_TAG_CHARS = 32, 100
 _ENDPOINT_KEYS = {
-    "name",
-    "description",
-    "method",
-    "path",
-    "parameters",
-    "request_body",
-    "response_schema",
-    "timeout_ms",
-    "request_content_type",
-    "request_body_required",
-    "background",
-    "test_arguments",
-    "from_context",
-    "cache",
-    "result",
-    "tags",
+    "name": "The operation's code name: snake_case, unique within the API; agents call `conv.api.<api>.<name>`.",
+    "description": "What the operation does; the LLM tool description and what operation search reads.",
+    "method": "GET, POST, PUT, PATCH, DELETE or HEAD (any case).",
+    "path": "A template such as `/tickets/{ticket_id}`; a `{variable}` with no parameters entry is a required "
+    "string argument, positional in template order or by keyword.",
+    "parameters": "Declared path, query and header parameters (see below).",
+    "request_body": "JSON Schema of the body; its top-level properties can also be passed as keyword arguments.",
+    "response_schema": "JSON Schema of the 2xx body: shown by discovery, checked as `validation.response` says.",
+    "timeout_ms": "This operation's total timeout, instead of the connection's.",
+    "request_content_type": "How body keyword arguments are encoded: application/json (default), "
+    "application/x-www-form-urlencoded or multipart/form-data.",
+    "request_body_required": "A call must send a body (default false; an imported operation takes the spec's "
+    "`requestBody.required`).",
+    "background": "Every call of the operation becomes a background job unless the call says "
+    "`background=False` (default false).",
+    "test_arguments": "Arguments the connection test calls this operation with; without them it calls only a GET "
+    "or HEAD with no required argument.",
+    "from_context": "`{argument: context key}`: arguments whose values come only from the conversation's trusted "
+    "context, never from the caller.",
+    "cache": "`{ttl_s, scope}`: reuse a successful GET/HEAD answer (see below).",
+    "result": "`{select, max_chars}`: what the LLM reads of a response (see below).",
+    "tags": "Words operation search also finds the operation by (an imported operation has its OpenAPI tags); "
+    "at most 32, each at most 100 characters.",
 }
-_PARAMETER_KEYS = {"name", "in", "type", "required", "description", "schema", "style", "explode", "arg", "from_context"}
+_PARAMETER_KEYS = {
+    "name": "The name on the wire (a header may be `X-Request-Id`; it is passed as the keyword `x_request_id`).",
+    "in": "path, query or header.",
+    "type": "string (default), integer, number, boolean, array or object.",
+    "required": "The call must give it (default false; a path parameter is always required).",
+    "description": "Shown in the tool definition and by discovery.",
+    "schema": "JSON Schema of the value (enum, pattern, minimum, items, ...).",
+    "style": "OpenAPI serialization: query form (default), spaceDelimited, pipeDelimited or deepObject; path "
+    "simple (default), label or matrix.",
+    "explode": "OpenAPI explode (default true for form and deepObject, false otherwise).",
+    "arg": "The keyword argument name, when the wire name cannot be one (`json`, `from`, ...).",
+    "from_context": "The trusted context key this parameter's value comes from; the caller cannot set it.",
+}
 _SECURITY_KEYS = {
-    "url_allowlist",
-    "rate_limit",
-    "max_response_bytes",
-    "max_request_bytes",
-    "response_headers",
-    "ip_allowlist",  # seed 004's spelling of connection.ip_allowlist
-    "extra_arguments",
-    "allow_routing",
+    "url_allowlist": "Glob patterns such as `https://crm.example.com/*`; when set, any other URL is URL_NOT_ALLOWED.",
+    "rate_limit": "`{requests_per_minute, requests_per_day}` for the API: per sidecar, or fleet-wide with `redis:`.",
+    "max_response_bytes": "Largest decoded response body (default 10 MiB); over it is RESPONSE_TOO_LARGE.",
+    "max_request_bytes": "Largest request body (default 10 MiB); over it is REQUEST_TOO_LARGE.",
+    "response_headers": "`{drop: [...], keep: [...]}`: more response headers to remove, or default-removed ones "
+    "(Set-Cookie) to pass on.",
+    "ip_allowlist": "Another spelling of `connection.ip_allowlist`.",
+    "extra_arguments": "allow (default: `params=`, `headers=`, `data=` as in requests) or refuse: only declared "
+    "arguments. The operator policy can force refuse.",
+    "allow_routing": "Routing arguments (`X-Forwarded-Proto`, `_method`, ...) this API's upstream needs from "
+    "callers; every other one is refused.",
 }
-_RATE_LIMIT_KEYS = {"requests_per_minute", "requests_per_day"}
+_RATE_LIMIT_KEYS = {
+    "requests_per_minute": "Calls allowed per minute (a whole number; absent: no per-minute limit).",
+    "requests_per_day": "Calls allowed per day (a whole number; absent: no daily limit).",
+}
+_VALIDATION_KEYS = {
+    "response": "enforce (a mismatching 2xx body is SCHEMA_MISMATCH), warn (default: logged, returned) or off.",
+}
 
 
 def load_config(path: str | pathlib.Path, policy: OperatorPolicy | None = None) -> Config:
@@ -513,7 +558,7 @@ def _imported_endpoints(
 
 
 def _validation(p: Problems, raw: Any) -> Validation:
-    if raw is None or not _mapping(p, "validation", raw, {"response"}):
+    if raw is None or not _mapping(p, "validation", raw, _VALIDATION_KEYS):
         return Validation()
     mode = raw.get("response", Validation.response)
     if mode is False:  # YAML 1.1 reads an unquoted `off` as false
@@ -852,7 +897,7 @@ def _allow_routing(p: Problems, raw: Any) -> tuple[str, ...]:
 # --- small checkers ------------------------------------------------------------
 
 
-def _mapping(p: Problems, field: str, raw: Any, allowed: set[str]) -> bool:
+def _mapping(p: Problems, field: str, raw: Any, allowed: Collection[str]) -> bool:
     if not isinstance(raw, dict):
         p.add(field, f"must be a mapping, not {type(raw).__name__ if raw is not None else 'missing'}")
         return False
@@ -860,7 +905,7 @@ def _mapping(p: Problems, field: str, raw: Any, allowed: set[str]) -> bool:
     return True
 
 
-def _unknown_keys(p: Problems, field: str, raw: dict[str, Any], allowed: set[str]) -> None:
+def _unknown_keys(p: Problems, field: str, raw: dict[str, Any], allowed: Collection[str]) -> None:
     for key in raw:
         if key not in allowed:
             prefix = f"{field}." if field else ""

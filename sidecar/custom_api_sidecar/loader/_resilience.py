@@ -9,7 +9,27 @@ from .._text import shown
 from ..config._model import HEADER_NAME, CircuitBreakerPolicy, RetryPolicy
 from ..config._problems import Problems
 
-RESILIENCE_CONNECTION_KEYS = {"retry", "circuit_breaker"}
+RESILIENCE_CONNECTION_KEYS = {
+    "retry": "How retry_attempts are spent: backoff, Retry-After, a retry budget (see below).",
+    "circuit_breaker": "Stop calling an upstream that keeps failing (see below).",
+}
+# The fields of RetryPolicy and CircuitBreakerPolicy are the keys; these are their reference lines.
+RETRY_KEYS = {
+    "backoff_ms": "Base of the exponential backoff between attempts, with full jitter.",
+    "max_backoff_ms": "Longest wait between attempts (at least backoff_ms); a longer Retry-After ends the retries.",
+    "budget_ratio": "Retries may be at most this share of the API's calls (0 to 1), so they cannot multiply an outage.",
+    "idempotency_key_header": "A POST or PATCH carrying this header may be retried after a 502/503/504 ('' turns "
+    "it off).",
+}
+CIRCUIT_BREAKER_KEYS = {
+    "enabled": "Turn the breaker on or off for this API.",
+    "consecutive_failures": "Open after this many failures in a row ...",
+    "failure_ratio": "... or when this share of calls failed (above 0, at most 1) ...",
+    "window_s": "... over this many seconds ...",
+    "min_calls": "... once the window holds at least this many calls.",
+    "open_s": "Seconds calls fail at once (CIRCUIT_OPEN) before probes are let through.",
+    "half_open_probes": "Calls let through to test a recovering upstream.",
+}
 P = TypeVar("P", RetryPolicy, CircuitBreakerPolicy)
 
 

@@ -16,7 +16,10 @@ from ..config._problems import Problems
 
 __all__ = ["parse_result"]
 
-_RESULT_KEYS = {"select", "max_chars"}
+RESULT_KEYS = {
+    "select": "A JMESPath expression applied to a 2xx JSON body (parsed at load: a bad one is a load error).",
+    "max_chars": "At most this many characters for the LLM (1 to 100000), cut with an explicit marker.",
+}
 
 
 def parse_result(p: Problems, field: str, raw: Any) -> ResultSettings | None:
@@ -26,7 +29,7 @@ def parse_result(p: Problems, field: str, raw: Any) -> ResultSettings | None:
         p.add(field, f"must be a mapping with select and/or max_chars, not {type(raw).__name__}")
         return None
     for key in raw:
-        if key not in _RESULT_KEYS:
+        if key not in RESULT_KEYS:
             p.add(f"{field}.{str(key)[:64]}", "unknown field; allowed: max_chars, select")
     max_chars = raw.get("max_chars", DEFAULT_RESULT_CHARS)
     if not isinstance(max_chars, int) or isinstance(max_chars, bool) or not 1 <= max_chars <= MAX_RESULT_CHARS:

@@ -139,7 +139,9 @@ def add_parser(sub: Any, environment_flag: Any, config_env: str, log_level_env: 
     add_filter_flags(parser)
     add_max_listed_flag(parser)
     parser.add_argument(
-        "--log-level", default=os.environ.get(log_level_env, "INFO"), help=f"(${log_level_env}, default INFO)"
+        "--log-level",
+        default=os.environ.get(log_level_env, "INFO"),
+        help=f"DEBUG, INFO, WARNING or ERROR (${log_level_env}, default INFO)",
     )
     parser.add_argument(
         "--audit-file",

@@ -3,7 +3,7 @@ file: every problem reported (through ``add(field, message)``), none raised."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from .._text import shown
@@ -14,19 +14,35 @@ from .vault._settings import AUTH_METHODS, VaultSettings
 
 AddProblem = Callable[[str, str], None]
 
+# Key -> the line the config reference shows for it (tools/docs_reference.py fails on a key without one).
 VAULT_KEYS = {
-    "address",
-    "namespace",
-    "ca_cert",
-    "client_cert",
-    "client_key",
-    "skip_verify",
-    "timeout_s",
-    "mounts",
-    "auth",
+    "address": "Vault's URL, e.g. `https://vault:8200` (`--vault-addr`, `$VAULT_ADDR` win).",
+    "namespace": "Vault Enterprise / OpenBao namespace.",
+    "ca_cert": "Absolute path of a PEM file (or directory) of CAs to trust for Vault.",
+    "client_cert": "Absolute path of a PEM client certificate for mutual TLS.",
+    "client_key": "Absolute path of its private key.",
+    "skip_verify": "Do not verify Vault's certificate (testing only; default false).",
+    "timeout_s": "Seconds per Vault request (default 5).",
+    "mounts": "KV mount -> version (`{kv: 2, legacy: 1}`); other mounts are detected.",
+    "auth": "How the sidecar logs in to Vault (below).",
 }
-AUTH_KEYS = {"method", "mount", "token_file", "role", "role_id", "secret_id", "jwt"}
-SECRETS_KEYS = {"refresh_interval_s", "max_staleness_s", "retry_interval_s"}
+AUTH_KEYS = {
+    "method": "token (default), approle, kubernetes or jwt.",
+    "mount": "Where the auth method is mounted (default: the method's name).",
+    "token_file": "token: absolute path of a file holding the token (else `$VAULT_TOKEN`, else ~/.vault-token).",
+    "role": "kubernetes and jwt: the role to log in as.",
+    "role_id": "approle: the role id, a literal or an env:// / file:// reference.",
+    "secret_id": "approle: an env:// or file:// reference to the secret id.",
+    "jwt": "jwt and kubernetes: an env:// or file:// reference to the token (kubernetes default: the pod's "
+    "service-account token).",
+}
+SECRETS_KEYS = {
+    "refresh_interval_s": "Every value is re-read this often (default 300), so a rotated secret is in use within "
+    "one interval.",
+    "max_staleness_s": "While its source is down, a value keeps serving this long after its last good read "
+    "(default 3600); then CREDENTIALS_UNAVAILABLE.",
+    "retry_interval_s": "After a failed read, try again this soon (default 10; at most refresh_interval_s).",
+}
 
 
 def parse_vault_section(add: AddProblem, raw: Any) -> VaultSettings | None:
@@ -127,7 +143,7 @@ def _mounts(add: AddProblem, raw: Any) -> dict[str, int] | None:
     return mounts
 
 
-def _mapping(add: AddProblem, field: str, raw: Any, allowed: set[str]) -> bool:
+def _mapping(add: AddProblem, field: str, raw: Any, allowed: Collection[str]) -> bool:
     if not isinstance(raw, dict):
         add(field, "must be a mapping")
         return False

@@ -26,7 +26,8 @@ LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--netw
 MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", "--include=python3,python3-venv", "bookworm"]
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # what this machine's pip trusts
-IMAGE = "localhost/custom-api-sidecar:test"
+# One tag per checkout: test runs of two checkouts on one machine never use each other's image.
+IMAGE = f"localhost/custom-api-sidecar:test-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
 
 
 def podman(

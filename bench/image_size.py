@@ -74,10 +74,10 @@ def main() -> None:
     sizes = {name: size_of(d) for name, d in dists.items()}
     total = sum(sizes.values())
     ranked = sorted(sizes.items(), key=lambda item: -item[1])
-    print(f"{'distribution':34} {'MB':>7}")
+    print(f"{'distribution':42} {'MB':>7}")
     for name, size in ranked[: args.top or None]:
-        print(f"{name:34} {size / 1e6:7.1f}")
-    print(f"{'total (' + str(len(sizes)) + ' distributions)':34} {total / 1e6:7.1f}")
+        print(f"{name:42} {size / 1e6:7.1f}")
+    print(f"{'total (' + str(len(sizes)) + ' distributions)':42} {total / 1e6:7.1f}")
 
     project = dists.get(PROJECT)
     if project is None:
@@ -87,14 +87,14 @@ def main() -> None:
         name, extra = requirement_name(requirement)
         if name in dists:
             direct.setdefault(name, extra or "")
-    print(f"\n{'direct requirement':34} {'extra':10} {'MB saved without it':>20}")
+    print(f"\n{'direct requirement':42} {'extra':10} {'MB saved without it':>20}")
     rows = []
     for name, extra in direct.items():
         exclusive = closure({name}, dists) - closure(set(direct) - {name}, dists)
         rows.append((sum(sizes[d] for d in exclusive), name, extra, sorted(exclusive - {name})))
     for size, name, extra, also in sorted(rows, reverse=True):
         extras = f"  (+ {', '.join(also)})" if also else ""
-        print(f"{name:34} {extra:10} {size / 1e6:20.1f}{extras}")
+        print(f"{name:42} {extra:10} {size / 1e6:20.1f}{extras}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import pathlib
-import re
 import subprocess
 import sys
 import tomllib
@@ -14,17 +13,11 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests._support.locks import pins, pins_with_hashes
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-LOCKS = ROOT / "requirements"
 # the image's platform, for which the locks are compiled
 IMAGE_MARKERS = {"python_version": "3.11", "python_full_version": "3.11.2", "sys_platform": "linux"}
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})*)", re.MULTILINE)
-
-
-def pins(name: str) -> dict[str, tuple[str, int]]:
-    """``{distribution: (version, number of hashes)}`` of a lock file."""
-    text = (LOCKS / name).read_text()
-    return {canonicalize_name(m[1]): (m[2], m[3].count("--hash=")) for m in PIN.finditer(text)}
 
 
 def project_requirements(*extras: str) -> list[Requirement]:
@@ -45,7 +38,7 @@ def test_the_locks_match_pyproject():
 
 def test_every_direct_requirement_is_pinned_within_its_range_and_hashed():
     for lock, extras in (("sidecar.lock", ("sidecar",)), ("sidecar-mcp.lock", ("sidecar", "mcp"))):
-        locked = pins(lock)
+        locked = pins_with_hashes(lock)
         for requirement in project_requirements(*extras):
             name = canonicalize_name(requirement.name)
             assert name in locked, f"{lock} does not pin {name}"
@@ -60,7 +53,7 @@ def test_the_mcp_lock_adds_the_sdk_and_changes_no_shared_pin():
     assert "mcp" not in runtime and "starlette" not in runtime and "uvicorn" not in runtime
     assert {"mcp", "starlette", "uvicorn", "pydantic"} <= set(with_mcp)
     assert set(runtime) <= set(with_mcp)
-    changed = {name: (v, with_mcp[name][0]) for name, (v, _) in runtime.items() if with_mcp[name][0] != v}
+    changed = {name: (v, with_mcp[name]) for name, v in runtime.items() if with_mcp[name] != v}
     assert not changed
 
 
@@ -68,7 +61,7 @@ def test_the_tests_run_the_locked_runtime():
     """tests/run.sh installs requirements/sidecar-mcp.lock hash-checked, then the test tools constrained by
     it: no tool may move a runtime pin."""
     drift = {}
-    for name, (version, _) in pins("sidecar-mcp.lock").items():
+    for name, version in pins("sidecar-mcp.lock").items():
         try:
             installed = md.version(name)
         except md.PackageNotFoundError:
@@ -79,5 +72,5 @@ def test_the_tests_run_the_locked_runtime():
 
 
 def test_the_build_tools_lock_pins_the_sbom_generator():
-    tools = pins("build-tools.lock")
+    tools = pins_with_hashes("build-tools.lock")
     assert tools["cyclonedx-bom"][0] == "7.5.0" and all(hashes for _, hashes in tools.values())

@@ -1,5 +1,6 @@
-"""``custom-api-sidecar --version``: one version, pyproject.toml's, in the CLI, the package and the
-Dockerfile's label default (the built image's label is checked in tests/test_image.py)."""
+"""``custom-api-sidecar --version``: one version, pyproject.toml's, in the CLI, the package, the
+Dockerfile's label default and the chart's appVersion (the built image's label is checked in
+tests/test_image.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 import subprocess
 import sys
 import tomllib
+
+import yaml
 
 import custom_api_sidecar
 
@@ -29,3 +32,8 @@ def test_the_dockerfile_label_default_is_the_project_version():
     defaults = re.findall(r"^ARG VERSION=(\S+)$", dockerfile, flags=re.MULTILINE)
     assert defaults == [PROJECT_VERSION], "Dockerfile's ARG VERSION must equal pyproject.toml's version"
     assert 'org.opencontainers.image.version="${VERSION}"' in dockerfile
+
+
+def test_the_chart_deploys_the_project_version():
+    chart = yaml.safe_load((ROOT / "helm" / "custom-api-sidecar" / "Chart.yaml").read_text())
+    assert chart["appVersion"] == PROJECT_VERSION

@@ -31,12 +31,17 @@ IMAGE = f"localhost/custom-api-sidecar:test-{hashlib.sha256(str(ROOT).encode()).
 
 
 def podman(
-    *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+    *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("podman")
     assert binary, "podman is not installed: tests/run.sh installs Debian's podman, runc and debootstrap"
     result = subprocess.run(
-        [binary, *GLOBAL, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [binary, *GLOBAL, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        input=input,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} failed ({result.returncode}):\n{result.stderr[-4000:]}")

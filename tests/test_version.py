@@ -1,6 +1,6 @@
 """``custom-api-sidecar --version``: one version, pyproject.toml's, in the CLI, the package, the
-Dockerfile's label default and the chart's appVersion (the built image's label is checked in
-tests/test_image.py)."""
+Dockerfile's label default, the chart's appVersion and the CHANGELOG's latest release (the built
+image's label is checked in tests/test_image.py)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,10 @@ def test_the_dockerfile_label_default_is_the_project_version():
 def test_the_chart_deploys_the_project_version():
     chart = yaml.safe_load((ROOT / "helm" / "custom-api-sidecar" / "Chart.yaml").read_text())
     assert chart["appVersion"] == PROJECT_VERSION
+
+
+def test_the_changelog_has_notes_for_the_project_version():
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    released = re.findall(r"^## \[(\d[^\]]*)\]", changelog, flags=re.MULTILINE)
+    assert released and released[0] == PROJECT_VERSION, "CHANGELOG.md: the newest release is not pyproject's version"
+    assert f"[{PROJECT_VERSION}]: https://" in changelog

@@ -10,5 +10,10 @@ if [ ! -x .venv-bench/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv-bench
 fi
 . .venv-bench/bin/activate
-pip install -q --disable-pip-version-check -e '.[sidecar]' 2>&1 | grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2 || true
+# What the default image has: its lock (with the MCP server, which bench/mcp_overhead.py measures),
+# hash-checked, then the sidecar itself.
+{
+  pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/sidecar-mcp.lock
+  pip install -q --disable-pip-version-check --no-deps -e .
+} 2>&1 | grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2 || true
 python -m bench "$@"

@@ -10,10 +10,12 @@ if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv
 fi
 . .venv/bin/activate
-# Install once per pyproject.toml version (tests/run.sh writes the same stamp).
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# Install once per version of pyproject.toml and the locks (tests/run.sh writes the same stamp): the
+# sidecar's dependencies from the hashed lock, as the image installs them, then the sidecar itself.
+stamp=".venv/.installed-$(cat pyproject.toml requirements/*.lock | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
-  pip install -q --disable-pip-version-check -e '.[sidecar]'
+  pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/sidecar.lock
+  pip install -q --disable-pip-version-check --no-deps -e .
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 

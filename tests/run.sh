@@ -26,8 +26,16 @@ if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv
 fi
 . .venv/bin/activate
-pip install -q --disable-pip-version-check -e '.[sidecar,test]'
-rm -f .venv/.installed-* && touch ".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"  # see examples/run.sh
+# The runtime exactly as the image has it: every pin of the lock, hash-checked (requirements/, made by
+# tools/lock.py). The [mcp] lock, because the tests cover MCP too.
+pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/sidecar-mcp.lock
+# Then the test tools and the project itself. The tools are not locked: they never ship, and the [test]
+# extra changes as tools come and go. The lock's pins (without their hashes, which would demand hashes of
+# every tool too) are constraints here, so no tool can move a runtime pin: a tool that needs another
+# version fails this install instead (tests/test_locks.py checks the result).
+sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*==[^ ]*\).*/\1/p' requirements/sidecar-mcp.lock > .venv/runtime-pins.txt
+pip install -q --disable-pip-version-check -c .venv/runtime-pins.txt -e '.[sidecar,mcp,test]'
+rm -f .venv/.installed-* && touch ".venv/.installed-$(cat pyproject.toml requirements/*.lock | sha256sum | cut -c1-16)"  # see examples/run.sh
 # checkov (chart scanning) pins dozens of packages of its own: it gets a venv of its own.
 if [ ! -x .venv-tools/bin/checkov ]; then
   "${PYTHON:-python3}" -m venv .venv-tools

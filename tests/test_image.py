@@ -1,15 +1,19 @@
 """The container image, built and run for real with podman (no registry: the base image comes
 from debootstrap), then used from the host: health, an Invoke with an injected credential, the
-non-root UID, the read-only root filesystem, and SIGTERM ending it with exit 0 in the grace.
-The Dockerfile is linted with hadolint."""
+non-root UID, the read-only root filesystem, and SIGTERM ending it with exit 0 in the grace. What
+it is made of: its version label against the version it prints, its SBOM against the hashed lock,
+the MCP server (the default build's [mcp] extra), and its size. The Dockerfile is linted with
+hadolint."""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
 import subprocess
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +23,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from custom_api_client import connect
+from tests._support.locks import pins
 from tests._support.podman import IMAGE, ROOT, podman, run_args
 from tests._support.upstream import Upstream
 
 TOKEN = "image-test-bearer-5a0c"
+VENV = "/opt/custom-api-sidecar"
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+DEFAULT_LOCK = "sidecar-mcp.lock"  # the Dockerfile's default EXTRAS=mcp
 
 
 def test_hadolint_is_clean():
@@ -133,9 +141,46 @@ def test_sigterm_ends_it_with_exit_0_within_the_grace(container):
     assert not (container.socket_dir / "sidecar.sock").exists()  # removed on the way out
 
 
+def in_image(entrypoint: str, *args: str) -> str:
+    """stdout of ``entrypoint args`` in a throwaway container of the image (read-only, as deployed)."""
+    return podman(*run_args("--rm", "--read-only", "--entrypoint", entrypoint, IMAGE, *args)).stdout
+
+
+def test_the_version_label_is_the_version_it_runs(image):
+    label = podman("image", "inspect", "--format", '{{index .Labels "org.opencontainers.image.version"}}', IMAGE)
+    assert label.stdout.strip() == PROJECT["version"]
+    assert in_image(f"{VENV}/bin/custom-api-sidecar", "--version") == f"custom-api-sidecar {PROJECT['version']}\n"
+
+
+def test_the_sbom_lists_exactly_the_locked_environment(image):
+    sbom = json.loads(in_image("/bin/cat", f"{VENV}/sbom.cdx.json"))
+    assert sbom["bomFormat"] == "CycloneDX" and sbom["specVersion"] == "1.6"
+    root = sbom["metadata"]["component"]
+    assert (root["name"], root["version"]) == ("custom-api-sidecar", PROJECT["version"])
+    listed = {c["name"].lower().replace("_", "-"): c["version"] for c in sbom["components"]}
+    listed.pop("custom-api-sidecar", None)  # the project itself, when listed next to its root component
+    locked = pins(DEFAULT_LOCK)
+    assert listed == locked  # every locked distribution at its locked version; no pip, no setuptools
+    assert {"grpcio", "httpx", "mcp"} <= set(listed)
+    purls = {c["name"].lower(): c.get("purl", "") for c in sbom["components"]}
+    assert purls["grpcio"] == f"pkg:pypi/grpcio@{locked['grpcio']}"
+
+
+def test_the_default_image_serves_mcp_and_ships_no_installer(image):
+    loaded = in_image(f"{VENV}/bin/python", "-c", "import custom_api_sidecar.mcp.server, mcp; print('ok')")
+    assert loaded == "ok\n"
+    gone = in_image(f"{VENV}/bin/python", "-c", "import importlib.util as u; print(u.find_spec('pip'))")
+    assert gone == "None\n"
+
+
 def test_build_figures(image):
     """Not a timing assertion: records what the build cost, for the README and the closing note."""
     size = int(podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip())
     base, build = image.base_seconds, image.build_seconds
     print(f"\nimage {IMAGE}: {size / 1e6:.0f} MB; base {base:.0f} s (0: cached); build {build:.0f} s")
-    assert size < 400e6
+    # what each dependency adds, measured inside the image (bench/image_size.py, fed on stdin)
+    script = (ROOT / "bench" / "image_size.py").read_text()
+    measured = podman(*run_args("--rm", "-i", "--entrypoint", f"{VENV}/bin/python", IMAGE, "-"), input=script)
+    print(measured.stdout)
+    assert "grpcio" in measured.stdout and "direct requirement" in measured.stdout
+    assert size < 300e6

@@ -258,8 +258,9 @@ _BY_CODE: dict[str, type[CustomApiError]] = {
 
 def from_error_detail(detail: Any) -> CustomApiError:
     """The exception for an ErrorDetail (a failed call's trailer, or a failed background job)."""
-    code_name = sidecar_pb2.ErrorCode.Name(detail.code)
-    cls = _BY_CODE.get(code_name, InternalError)
+    # A code newer than this client (a sidecar upgraded first) is an InternalError, never a crash.
+    known = sidecar_pb2.ErrorCode.DESCRIPTOR.values_by_number.get(detail.code)
+    cls = _BY_CODE.get(known.name, InternalError) if known is not None else InternalError
     return cls(
         detail.message,
         api=detail.api,

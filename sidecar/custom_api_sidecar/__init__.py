@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
+
 if TYPE_CHECKING:
     from .app import Sidecar
     from .config import Config, ConfigError
@@ -41,6 +43,7 @@ __all__ = [
     "Sidecar",
     "SidecarError",
     "SidecarServer",
+    "__version__",
     "load_config",
     "parse_config",
     "parse_listen",

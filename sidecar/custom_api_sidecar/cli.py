@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from custom_api_client import DEFAULT_TARGET
 
+from ._version import __version__
 from .admission import DEFAULT_MAX_IN_FLIGHT
 from .config import ENVIRONMENTS, ApiConfig, ConfigError
 from .config._model import ENVIRONMENT_ALIASES
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="custom-api-sidecar", description="Lets AI agents call their customers' HTTP APIs safely."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the APIs of a config file over gRPC")

@@ -26,16 +26,22 @@ LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--netw
 MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", "--include=python3,python3-venv", "bookworm"]
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # what this machine's pip trusts
-IMAGE = "localhost/custom-api-sidecar:test"
+# One tag per checkout: test runs of two checkouts on one machine never use each other's image.
+IMAGE = f"localhost/custom-api-sidecar:test-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
 
 
 def podman(
-    *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+    *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("podman")
     assert binary, "podman is not installed: tests/run.sh installs Debian's podman, runc and debootstrap"
     result = subprocess.run(
-        [binary, *GLOBAL, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [binary, *GLOBAL, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        input=input,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} failed ({result.returncode}):\n{result.stderr[-4000:]}")

@@ -11,6 +11,7 @@ each call through the same Invoke pipeline as a gRPC call.
     transports/stdio.py   `custom-api-sidecar mcp`: one client on stdin/stdout
     transports/http.py    Streamable HTTP on a loopback listener of `serve` (--mcp-listen)
     _cli.py               the flags of both
+    _sdk.py               whether the SDK (the [mcp] extra) is installed, and what to install if not
 
 Only server.py and transports/ import the SDK (and with it starlette and uvicorn): a sidecar
 that serves no MCP never loads them. This package's top level imports none of them.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import add_context_flags, context_from_flags
 from ._filter import ToolFilter
+from ._sdk import missing_sdk
 from ._settings import DEFAULT_MAX_LISTED, McpHttpSettings
 
 if TYPE_CHECKING:
@@ -111,6 +112,9 @@ def http_settings_from_flags(args: argparse.Namespace, sidecar: Sidecar) -> McpH
     """None without ``--mcp-listen``; ValueError for an unusable address or filter."""
     if not args.mcp_listen:
         return None
+    problem = missing_sdk("--mcp-listen")
+    if problem:
+        raise ValueError(problem)
     from ..server import parse_listen
 
     listener = parse_listen(args.mcp_listen, args.allow_remote)
@@ -173,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     name = f"custom-api-sidecar {COMMAND}"
+    problem = missing_sdk(name)
+    if problem:
+        print(f"{name}: {problem}", file=sys.stderr)
+        return 2
     if not args.config:
         print(f"{name}: give --config FILE or set $CUSTOM_API_SIDECAR_CONFIG", file=sys.stderr)
         return 2

@@ -79,7 +79,7 @@ _log = logging.getLogger(__name__)
 # written by tools/docs_reference.py) shows for it: a key without a description fails that generator.
 _API_KEYS = {
     "name": "The API's code name: snake_case (`[a-z][a-z0-9_]*`, at most 64 characters), unique; agents call "
-    "`conv.api.<name>`. Reserved: list, schema, tools, test_connection, jobs, search, call.",
+    f"`conv.api.<name>`. Reserved: {', '.join(sorted(RESERVED_API_NAMES))}.",
     "description": "What the API is for; shown by `conv.api.list()`, `schema()` and operation search.",
     "connection": "Where and how to reach the API: base URL(s), timeouts, retries, egress and TLS settings.",
     "authentication": "`{type, config}`: how credentials are injected (none, api_key, bearer_token, basic_auth, "

@@ -295,7 +295,14 @@ class RedisJobStore:
         for offset in range(len(self._shards)):
             if len(jobs) >= limit:
                 break
-            jobs.extend(await self._claim_from(self._shards[(start + offset) % len(self._shards)], limit - len(jobs)))
+            try:
+                jobs.extend(
+                    await self._claim_from(self._shards[(start + offset) % len(self._shards)], limit - len(jobs))
+                )
+            except RedisUnavailable:
+                if not jobs:
+                    raise
+                return jobs  # the jobs already started must run (see _claim_from)
         return jobs
 
     async def _claim_from(self, shard: Shard, limit: int) -> list[Job]:
@@ -317,9 +324,16 @@ class RedisJobStore:
             for _, new in read or ():
                 entries.extend(new)
         await self._remove_gone_consumers(shard)
-        jobs = []
+        jobs: list[Job] = []
         for entry_id, fields in entries:
-            job = await self._start(shard, entry_id, fields.get(b"job", b""))
+            try:
+                job = await self._start(shard, entry_id, fields.get(b"job", b""))
+            except RedisUnavailable:
+                # A job started already is marked running and heartbeated as this sidecar's: dropped here,
+                # it would never run, nor be claimed by anyone. It runs; the rest stay pending, claimed once idle.
+                if not jobs:
+                    raise
+                break
             if job is not None:
                 jobs.append(job)
         return jobs

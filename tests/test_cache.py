@@ -439,7 +439,10 @@ def test_a_tampered_or_forged_redis_entry_is_refused_never_served(upstream, redi
             with connect(c.unix_target) as on_c:
                 before = upstream.count
                 moved = on_c.api.shop.hours(params={"x": "tamper"})
+                sent_before = int(client.info("stats")["total_net_output_bytes"])
                 big = on_c.api.shop.hours(params={"x": "other"})
+                sent = int(client.info("stats")["total_net_output_bytes"]) - sent_before
+            assert sent < 1024 * 1024  # the 10 MB value was measured in Redis, never sent to the sidecar
             assert not moved.from_cache and not big.from_cache and upstream.count == before + 2
             assert c.sidecar.response_cache.shared.refused == 2  # type: ignore[union-attr]
         finally:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from opentelemetry import metrics
 
@@ -28,6 +28,14 @@ from .redis import FleetRedis, RedisUnavailable
 log = logging.getLogger("custom_api_sidecar.cache")
 SEALED_OVERHEAD = NONCE_BYTES + 16 + 8 + 64  # nonce, tag, expiry, protobuf framing
 KEY_LABEL = b"custom-api-sidecar cache keys v1"
+# KEYS: the entry. ARGV: the largest value to read. The value, nil, or its length when larger: whoever
+# can write to Redis could put 512 MB there, and a GET would bring it all into this sidecar first.
+READ = """
+local size = redis.call('STRLEN', KEYS[1])
+if size == 0 then return false end
+if size > tonumber(ARGV[1]) then return size end
+return redis.call('GET', KEYS[1])
+"""
 
 
 class FleetCache:
@@ -62,13 +70,13 @@ class FleetCache:
     async def get(self, key: CacheKey) -> CachedAnswer | None:
         name = self._redis_key(key)
         try:
-            raw: Any = await self._redis.run(lambda c: c.get(name))
+            raw: Any = await self._redis.run(lambda c: cast("Awaitable[Any]", c.eval(READ, 1, name, self._max_value)))
         except RedisUnavailable:
             self._redis.fell_back("cache")
             return None
         if raw is None:
             return None
-        if not isinstance(raw, bytes) or len(raw) > self._max_value:
+        if not isinstance(raw, bytes) or len(raw) > self._max_value:  # its length (an int): never read
             self._refuse(key, "too_large", "is larger than the largest entry the cache stores")
             return None
         try:

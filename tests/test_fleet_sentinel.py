@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import pathlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,8 +90,9 @@ class Setup:
 def setup(
     tmp_path_factory: pytest.TempPathFactory, issuer: OAuth2MockServer, protected: ProtectedApi
 ) -> Iterator[Setup]:
-    saved = {name: os.environ.get(name) for name in ENV}
-    os.environ.update(ENV)
+    env = pytest.MonkeyPatch()  # module-scoped: the fixture's own, undone at the end
+    for name, value in ENV.items():
+        env.setenv(name, value)
     tmp = tmp_path_factory.mktemp("sentinel")
     sentinels = SentinelSet(tmp, PASSWORD, SENTINEL_PASSWORD)
     upstream = CountingUpstream()
@@ -106,11 +106,7 @@ def setup(
             sidecar.stop()
         sentinels.stop()
         upstream.close()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        env.undo()
 
 
 def key(what: str) -> str:
